@@ -1,0 +1,84 @@
+/**
+ * botnodes: persistent, typed, per-user conversation state for chat bots.
+ *
+ * A user always sits on a {@linkcode Node}: a small class with typed `data`,
+ * `onEnter` and `onEvent`. {@linkcode Nodes} routes each event to the user's
+ * node and commits the transition atomically in a {@linkcode StateStore}
+ * (Redis in production, `MemoryStore` from `@botnodes/core/testing` in tests).
+ *
+ * This module is runtime-neutral and imports neither grammY nor a Redis
+ * client.
+ *
+ * @example A counter bot on the in-memory store
+ * ```ts
+ * import { z } from "zod";
+ * import { Node, Nodes } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * type Event = { from: number; text: string };
+ * type Ctx = { say(to: number, text: string): void };
+ *
+ * class Counter extends Node<Ctx, Event, number, { count: number }> {
+ *   static override schema = z.object({ count: z.number() });
+ *   override onEnter(user: number, ctx: Ctx) {
+ *     ctx.say(user, `count: ${this.data.count}`);
+ *   }
+ *   onEvent() {
+ *     return new Counter({ count: this.data.count + 1 });
+ *   }
+ * }
+ *
+ * const nodes = new Nodes<Ctx, Event, number>({
+ *   store: new MemoryStore(),
+ *   nodes: { counter: Counter },
+ *   start: () => new Counter({ count: 0 }),
+ *   ctx: { say: (to, text) => console.log(to, text) },
+ *   userId: (event) => event.from,
+ * });
+ * await nodes.route({ from: 1, text: "hi" }); // 1 count: 0
+ * await nodes.route({ from: 1, text: "again" }); // 1 count: 1
+ * ```
+ *
+ * @module
+ */
+
+// Commonly used
+export { Node, type NodeClass } from "./src/node.ts";
+export {
+  type InvalidStateHook,
+  type Logger,
+  Nodes,
+  type NodesOptions,
+  type RouteResult,
+  UserHandle,
+  type UserOps,
+} from "./src/nodes.ts";
+
+// Errors
+export {
+  BotnodesError,
+  InvalidStateError,
+  type InvalidStateReason,
+  LeaseLostError,
+  LeaseTimeoutError,
+  NodeDataError,
+  StoreError,
+  UnregisteredNodeError,
+} from "./src/errors.ts";
+
+// Stores
+export {
+  ASIDE_LIMIT,
+  type Clock,
+  type CommitOptions,
+  type Lease,
+  type ResolvedStoreOptions,
+  resolveStoreOptions,
+  type StateStore,
+  type StoreOptions,
+  systemClock,
+} from "./src/store.ts";
+
+// Types
+export type { MaybePromise } from "./src/node.ts";
+export type { StandardSchemaV1 } from "./src/standard_schema.ts";

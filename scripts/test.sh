@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every *_test.ts on Deno, Bun and Node (through tsx), then prints the
+# total over all runtimes as its last line: "N passed, N failed".
+# Usage: scripts/test.sh [deno|bun|node ...]   (default: all three)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=node_modules/.bin
+if [ ! -x "$bin/deno" ] || [ ! -x "$bin/bun" ] || [ ! -x "$bin/tsx" ]; then
+  echo "The runtimes are not installed: run 'npm ci' first." >&2
+  exit 2
+fi
+runtimes=("$@")
+[ ${#runtimes[@]} -gt 0 ] || runtimes=(deno bun node)
+reports=.tmp/junit
+rm -rf "$reports" && mkdir -p "$reports"
+mapfile -t files < <(find src testing examples -name '*_test.ts' -not -path '*/node_modules/*' | sort)
+export NO_COLOR=1 FORCE_COLOR=0
+results=()
+for runtime in "${runtimes[@]}"; do
+  echo "=== $runtime"
+  case "$runtime" in
+    deno) "$bin/deno" test -A --junit-path="$reports/deno.xml" "${files[@]}" ;;
+    bun) "$bin/bun" test --timeout 60000 --reporter=junit \
+      --reporter-outfile="$reports/bun.xml" "${files[@]/#/./}" ;;
+    node) "$bin/tsx" --test --test-reporter=spec --test-reporter-destination=stdout \
+      --test-reporter=junit --test-reporter-destination="$reports/node.xml" "${files[@]}" ;;
+    *) echo "Unknown runtime '$runtime': use deno, bun or node" >&2; exit 2 ;;
+  esac
+  code=$?
+  echo "=== $runtime exited with $code"
+  results+=("$reports/$runtime.xml:$code")
+done
+node scripts/junit_total.mjs "${results[@]}"

@@ -1,0 +1,253 @@
+// The contract every StateStore passes: run by each store's test file.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { LeaseLostError, LeaseTimeoutError } from "./errors.ts";
+import { ASIDE_LIMIT, type StateStore } from "./store.ts";
+
+/** A store under test, with the means to move its time. */
+export interface StoreHarness {
+  store: StateStore;
+  /** Makes every lease held right now expire. */
+  expireLeases(): Promise<void>;
+  /** Makes every state with an idle TTL expire; undefined when not supported. */
+  expireStates?: () => Promise<void>;
+  /** Frees what the harness holds. */
+  close(): Promise<void>;
+}
+
+/**
+ * Options every harness is made with: `wait` is short in fake time (the
+ * harness's clock advances on sleep), `ttl` set so expiry can be tested.
+ */
+export interface HarnessOptions {
+  wait: number;
+  ttl?: number;
+}
+
+/**
+ * Defines the contract tests for a store made by `make`.
+ */
+export function storeContract(
+  name: string,
+  make: (options: HarnessOptions) => Promise<StoreHarness>,
+): void {
+  describe(`${name} honours the StateStore contract`, () => {
+    const withStore = (
+      fn: (h: StoreHarness) => Promise<void>,
+      options: HarnessOptions = { wait: 2_000 },
+    ) =>
+    async () => {
+      const harness = await make(options);
+      try {
+        await fn(harness);
+      } finally {
+        await harness.close();
+      }
+    };
+
+    it(
+      "has no state for a new user",
+      withStore(async ({ store }) => {
+        assert.equal(await store.get("nobody"), undefined);
+        const lease = await store.begin("nobody");
+        assert.equal(lease.state, undefined);
+        assert.equal(lease.userId, "nobody");
+        await store.release(lease);
+        assert.equal(await store.get("nobody"), undefined);
+        assert.deepEqual(await store.aside("nobody"), []);
+      }),
+    );
+
+    it(
+      "commits a state that the next begin and get return",
+      withStore(async ({ store }) => {
+        const first = await store.begin("u");
+        await store.commit(first, "one");
+        assert.equal(await store.get("u"), "one");
+        const second = await store.begin("u");
+        assert.equal(second.state, "one");
+        await store.commit(second, "two");
+        assert.equal(await store.get("u"), "two");
+      }),
+    );
+
+    it(
+      "deletes the state when committing undefined",
+      withStore(async ({ store }) => {
+        await store.commit(await store.begin("u"), "one");
+        await store.commit(await store.begin("u"), undefined);
+        assert.equal(await store.get("u"), undefined);
+        assert.equal((await store.begin("u")).state, undefined);
+      }),
+    );
+
+    it(
+      "keeps users apart, whatever their ids",
+      withStore(async ({ store }) => {
+        const ids = [
+          "1",
+          "12",
+          "a:b",
+          "a",
+          "a:b:lease",
+          "{x}",
+          "}{",
+          "*",
+          "with space",
+          "line\nbreak",
+          "",
+          "ünïcødé 🤖",
+          "x".repeat(5_000),
+        ];
+        for (const id of ids) {
+          await store.commit(await store.begin(id), `v${id}`);
+        }
+        for (const id of ids) assert.equal(await store.get(id), `v${id}`);
+      }),
+    );
+
+    it(
+      "gives the lease to one holder at a time, the next after release",
+      withStore(async ({ store }) => {
+        const first = await store.begin("u");
+        const order: string[] = [];
+        const second = store.begin("u").then((lease) => {
+          order.push("second");
+          return lease;
+        });
+        // the second begin must still be waiting after the first works
+        await store.get("u");
+        order.push("first");
+        await store.commit(first, "from first");
+        const lease = await second;
+        assert.deepEqual(order, ["first", "second"]);
+        assert.equal(lease.state, "from first");
+        await store.release(lease);
+      }),
+    );
+
+    it(
+      "throws LeaseTimeoutError when the lease stays held past wait",
+      withStore(async ({ store }) => {
+        await store.begin("u");
+        await assert.rejects(store.begin("u"), (error: unknown) => {
+          assert.ok(error instanceof LeaseTimeoutError);
+          assert.equal(error.userId, "u");
+          assert.ok(error.waited >= 50, `waited ${error.waited}`);
+          return true;
+        });
+      }, { wait: 50 }),
+    );
+
+    it(
+      "lets a new holder in once the lease expired",
+      withStore(async ({ store, expireLeases }) => {
+        await store.commit(await store.begin("u"), "one");
+        const stale = await store.begin("u");
+        await expireLeases();
+        const fresh = await store.begin("u");
+        assert.equal(fresh.state, "one");
+        assert.notEqual(fresh.token, stale.token);
+        await store.release(fresh);
+      }),
+    );
+
+    it(
+      "fences a commit whose lease expired while the state changed",
+      withStore(async ({ store, expireLeases }) => {
+        await store.commit(await store.begin("u"), "one");
+        const stale = await store.begin("u");
+        await expireLeases();
+        await store.commit(await store.begin("u"), "newer");
+        await assert.rejects(
+          store.commit(stale, "stale", { aside: "kept?" }),
+          (error: unknown) =>
+            error instanceof LeaseLostError && error.userId === "u",
+        );
+        assert.equal(await store.get("u"), "newer");
+        assert.deepEqual(await store.aside("u"), []);
+      }),
+    );
+
+    it(
+      "fences a stale commit after the state was deleted by a newer holder",
+      withStore(async ({ store, expireLeases }) => {
+        await store.commit(await store.begin("u"), "one");
+        const stale = await store.begin("u");
+        await expireLeases();
+        await store.commit(await store.begin("u"), undefined);
+        await assert.rejects(store.commit(stale, "stale"), LeaseLostError);
+        assert.equal(await store.get("u"), undefined);
+      }),
+    );
+
+    it(
+      "fences a stale first commit of a new user once another committed",
+      withStore(async ({ store, expireLeases }) => {
+        const stale = await store.begin("new");
+        await expireLeases();
+        await store.commit(await store.begin("new"), "winner");
+        await assert.rejects(store.commit(stale, "loser"), LeaseLostError);
+        assert.equal(await store.get("new"), "winner");
+      }),
+    );
+
+    it(
+      "accepts a late commit when nobody changed the state, keeping the new holder's lease",
+      withStore(async ({ store, expireLeases }) => {
+        await store.commit(await store.begin("u"), "one");
+        const late = await store.begin("u");
+        await expireLeases();
+        const holder = await store.begin("u");
+        await store.commit(late, "late");
+        assert.equal(await store.get("u"), "late");
+        // the late commit released nothing of the holder's: its commit is
+        // fenced because the state changed under it
+        await assert.rejects(store.commit(holder, "holder"), LeaseLostError);
+        assert.equal(await store.get("u"), "late");
+      }),
+    );
+
+    it(
+      "ignores a release by a holder whose lease expired",
+      withStore(async ({ store, expireLeases }) => {
+        const stale = await store.begin("u");
+        await expireLeases();
+        const holder = await store.begin("u");
+        await store.release(stale);
+        await assert.rejects(store.begin("u"), LeaseTimeoutError);
+        await store.commit(holder, "ok");
+        assert.equal(await store.get("u"), "ok");
+      }, { wait: 50 }),
+    );
+
+    it(
+      "keeps values aside in the commit, newest first, bounded",
+      withStore(async ({ store }) => {
+        for (let i = 0; i < ASIDE_LIMIT + 3; i++) {
+          await store.commit(await store.begin("u"), `s${i}`, {
+            aside: `raw${i}`,
+          });
+        }
+        const kept = await store.aside("u");
+        assert.equal(kept.length, ASIDE_LIMIT);
+        assert.equal(kept[0], `raw${ASIDE_LIMIT + 2}`);
+        assert.equal(kept.at(-1), "raw3");
+        assert.deepEqual(await store.aside("other"), []);
+      }),
+    );
+
+    it(
+      "expires idle state after its TTL, refreshed by each commit",
+      withStore(async ({ store, expireStates }) => {
+        if (!expireStates) return;
+        await store.commit(await store.begin("u"), "one");
+        await store.commit(await store.begin("u"), "two");
+        assert.equal(await store.get("u"), "two");
+        await expireStates();
+        assert.equal(await store.get("u"), undefined);
+        assert.equal((await store.begin("u")).state, undefined);
+      }, { wait: 2_000, ttl: 60_000 }),
+    );
+  });
+}

@@ -1,0 +1,282 @@
+/**
+ * The errors botnodes throws for conditions a caller is expected to catch.
+ *
+ * @module
+ */
+
+import type { StandardSchemaV1 } from "./standard_schema.ts";
+
+/**
+ * The base class of every error botnodes throws on purpose, so one
+ * `instanceof BotnodesError` check catches them all.
+ *
+ * @example Telling botnodes' errors from a handler's own
+ * ```ts
+ * import { BotnodesError } from "@botnodes/core";
+ *
+ * function describe(error: unknown): string {
+ *   return error instanceof BotnodesError ? `botnodes: ${error.name}` : "other";
+ * }
+ * describe(new Error("x")); // "other"
+ * ```
+ */
+export class BotnodesError extends Error {
+  /**
+   * Makes an error with a message and an optional cause.
+   *
+   * @param message What could not be done and why.
+   * @param options The standard error options (`cause`).
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * A node (returned by `start`, `onEvent`, an invalid-state hook or passed to
+ * `user(id).to`) whose class is not in the `nodes` registry. Nothing is
+ * written: the user stays where they were.
+ *
+ * @example Catching a forgotten registration
+ * ```ts
+ * import { UnregisteredNodeError } from "@botnodes/core";
+ *
+ * const error = new UnregisteredNodeError("Checkout", ["start", "menu"]);
+ * error.message; // 'Cannot use node "Checkout": its class is not registered ...'
+ * ```
+ */
+export class UnregisteredNodeError extends BotnodesError {
+  /** The name of the class that is not registered. */
+  readonly className: string;
+  /** The keys that are registered. */
+  readonly registered: readonly string[];
+
+  /**
+   * Makes the error.
+   *
+   * @param className The name of the node's class.
+   * @param registered The keys of the registry.
+   */
+  constructor(className: string, registered: readonly string[]) {
+    super(
+      `Cannot use node "${className}": its class is not registered (registered keys: ${
+        registered.map((key) => `"${key}"`).join(", ")
+      })`,
+    );
+    this.className = className;
+    this.registered = registered;
+  }
+}
+
+/**
+ * A node's `data` that its class's schema rejects when it is about to be
+ * stored. Nothing is written: the user stays where they were.
+ *
+ * @example Reading the schema's issues
+ * ```ts
+ * import { NodeDataError } from "@botnodes/core";
+ *
+ * const error = new NodeDataError("hungry", [{ message: "Expected array" }]);
+ * error.issues[0]?.message; // "Expected array"
+ * ```
+ */
+export class NodeDataError extends BotnodesError {
+  /** The registry key of the node. */
+  readonly node: string;
+  /** What the schema found wrong. */
+  readonly issues: ReadonlyArray<StandardSchemaV1.Issue>;
+
+  /**
+   * Makes the error.
+   *
+   * @param node The registry key of the node.
+   * @param issues The schema's issues.
+   */
+  constructor(node: string, issues: ReadonlyArray<StandardSchemaV1.Issue>) {
+    super(
+      `Cannot store node "${node}": its data fails the schema (${
+        formatIssues(issues)
+      })`,
+    );
+    this.node = node;
+    this.issues = issues;
+  }
+}
+
+/** Why a stored state could not be restored. */
+export type InvalidStateReason =
+  | "unparseable"
+  | "unknown-node"
+  | "invalid-data";
+
+/**
+ * A user's stored state that cannot be restored: not parseable, naming a node
+ * key that is not registered, or with data the node's schema rejects.
+ *
+ * It is handed to the `onInvalidState` hook; `route` throws it only when the
+ * hook rethrows it. The raw value is in `raw`.
+ *
+ * @example Rethrowing invalid state instead of starting over
+ * ```ts
+ * import { InvalidStateError } from "@botnodes/core";
+ *
+ * const onInvalidState = (error: InvalidStateError) => {
+ *   if (error.reason === "unparseable") throw error;
+ *   return undefined; // start over for the other reasons
+ * };
+ * ```
+ */
+export class InvalidStateError extends BotnodesError {
+  /** Why the state could not be restored. */
+  readonly reason: InvalidStateReason;
+  /** The user whose state it is, as a string. */
+  readonly userId: string;
+  /** The stored value, as it was. */
+  readonly raw: string;
+  /** The schema's issues, for `"invalid-data"`. */
+  readonly issues: ReadonlyArray<StandardSchemaV1.Issue>;
+
+  /**
+   * Makes the error.
+   *
+   * @param reason Why the state could not be restored.
+   * @param userId The user whose state it is.
+   * @param raw The stored value.
+   * @param details Optional schema issues and cause.
+   */
+  constructor(
+    reason: InvalidStateReason,
+    userId: string,
+    raw: string,
+    details: {
+      issues?: ReadonlyArray<StandardSchemaV1.Issue>;
+      cause?: unknown;
+      node?: string;
+    } = {},
+  ) {
+    const what = reason === "unparseable"
+      ? "it is not a botnodes state"
+      : reason === "unknown-node"
+      ? `node key "${details.node}" is not registered`
+      : `the data of node "${details.node}" fails the schema (${
+        formatIssues(details.issues ?? [])
+      })`;
+    super(
+      `Cannot restore the state of user "${userId}": ${what}`,
+      "cause" in details ? { cause: details.cause } : undefined,
+    );
+    this.reason = reason;
+    this.userId = userId;
+    this.raw = raw;
+    this.issues = details.issues ?? [];
+  }
+}
+
+/**
+ * The per-user lease could not be taken within the store's `wait` option:
+ * another process kept it the whole time. Nothing was run or written.
+ *
+ * @example Replying "busy" instead of failing
+ * ```ts
+ * import { LeaseTimeoutError } from "@botnodes/core";
+ *
+ * const isBusy = (error: unknown) => error instanceof LeaseTimeoutError;
+ * ```
+ */
+export class LeaseTimeoutError extends BotnodesError {
+  /** The user whose lease was wanted. */
+  readonly userId: string;
+  /** How long it waited, in milliseconds. */
+  readonly waited: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param userId The user whose lease was wanted.
+   * @param waited How long it waited, in milliseconds.
+   */
+  constructor(userId: string, waited: number) {
+    super(
+      `Cannot take the lease of user "${userId}": still held by another handler after ${waited} ms`,
+    );
+    this.userId = userId;
+    this.waited = waited;
+  }
+}
+
+/**
+ * A commit was refused because its lease expired and the user's state was
+ * changed since (fencing): writing would have overwritten a newer state.
+ * Nothing was written; the newer state stands.
+ *
+ * @example Recognising a fenced commit
+ * ```ts
+ * import { LeaseLostError } from "@botnodes/core";
+ *
+ * const fenced = (error: unknown) => error instanceof LeaseLostError;
+ * ```
+ */
+export class LeaseLostError extends BotnodesError {
+  /** The user whose commit was refused. */
+  readonly userId: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param userId The user whose commit was refused.
+   */
+  constructor(userId: string) {
+    super(
+      `Cannot commit the state of user "${userId}": the lease expired and the state was changed since`,
+    );
+    this.userId = userId;
+  }
+}
+
+/**
+ * The store could not be reached or failed (connection refused, timeout,
+ * script error). The operation did not take effect as a whole: nothing is
+ * half-written.
+ *
+ * @example Naming the failed operation
+ * ```ts
+ * import { StoreError } from "@botnodes/core";
+ *
+ * const error = new StoreError("commit", "42", new Error("ECONNREFUSED"));
+ * error.operation; // "commit"
+ * ```
+ */
+export class StoreError extends BotnodesError {
+  /** The store operation that failed: `begin`, `commit`, `release`, `get`, ... */
+  readonly operation: string;
+  /** The user the operation was for. */
+  readonly userId: string;
+
+  /**
+   * Makes the error.
+   *
+   * @param operation The store operation that failed.
+   * @param userId The user the operation was for.
+   * @param cause The error the store client gave.
+   */
+  constructor(operation: string, userId: string, cause: unknown) {
+    super(
+      `Cannot ${operation} the state of user "${userId}": the store failed (${
+        cause instanceof Error ? cause.message : String(cause)
+      })`,
+      { cause },
+    );
+    this.operation = operation;
+    this.userId = userId;
+  }
+}
+
+function formatIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): string {
+  return issues.map((issue) => {
+    const path = issue.path?.map((segment) =>
+      typeof segment === "object" ? String(segment.key) : String(segment)
+    ).join(".");
+    return path ? `${path}: ${issue.message}` : issue.message;
+  }).join("; ");
+}

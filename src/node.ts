@@ -1,0 +1,138 @@
+/**
+ * The `Node` base class: where a user is in a conversation.
+ *
+ * @module
+ */
+
+import type { StandardSchemaV1 } from "./standard_schema.ts";
+
+/** A value or a promise of it. */
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * A place a user can be in a conversation: a small class with typed `data`,
+ * `onEnter` (runs when the user arrives) and `onEvent` (handles one event and
+ * returns the next node).
+ *
+ * Only `data` is stored, as JSON, under the key the class is registered with
+ * in `Nodes`. A node restored from the store is rebuilt **without calling its
+ * constructor**: its `data` is set to the stored value after the class's
+ * `static schema` has validated it, and every other field (set in the
+ * constructor or by a field initializer) is `undefined`. Keep what a node needs
+ * across events in `data`; fields outside it are for `onEnter` of a freshly
+ * built node only (like the greeting name of the start node below).
+ *
+ * Returning a node from `onEvent` always enters it: `onEnter` runs even when it
+ * is a node of the same class (this is how "stay here and say it again" reads).
+ *
+ * @typeParam Ctx What every handler receives: your bot's shared services.
+ * @typeParam Event One incoming event (a grammY `Context`, a message, ...).
+ * @typeParam UserId The type of the user ids.
+ * @typeParam Data The stored data of this node; JSON-serialisable.
+ *
+ * @example A start node that greets a new user by name
+ * ```ts ignore
+ * import { z } from "zod";
+ * import { Node } from "@botnodes/core";
+ *
+ * type Ctx = { send(userId: number, text: string): Promise<void> };
+ * type Event = { userId: number; text: string; name: string };
+ *
+ * class Start extends Node<Ctx, Event, number, { greeted: number }> {
+ *   static override schema = z.object({ greeted: z.number() });
+ *   // not stored: only set when the node is built with `new`
+ *   name?: string;
+ *
+ *   constructor(name?: string, greeted = 0) {
+ *     super({ greeted });
+ *     this.name = name;
+ *   }
+ *
+ *   override async onEnter(userId: number, ctx: Ctx) {
+ *     await ctx.send(userId, this.name ? `Hello, ${this.name}!` : "Main menu");
+ *   }
+ *
+ *   onEvent(_userId: number, event: Event) {
+ *     return new Start(event.name, this.data.greeted + 1);
+ *   }
+ * }
+ * ```
+ */
+export abstract class Node<
+  Ctx = unknown,
+  Event = unknown,
+  UserId extends string | number = string | number,
+  Data = unknown,
+> {
+  /**
+   * Validates the node's `data` when it is restored from the store and before
+   * it is written. Any Standard Schema works (zod 4, valibot, ArkType). The
+   * validated output becomes `data` on restore, so defaults in the schema
+   * upgrade data stored by an older version of the bot. A node class without
+   * a schema stores and restores its data unchecked.
+   */
+  static schema?: StandardSchemaV1;
+
+  /** The node's data: the only part of a node that is stored. */
+  data: Data;
+
+  /**
+   * Builds a node with its data.
+   *
+   * @param data The node's data; must be JSON-serialisable and pass the class's
+   * schema.
+   */
+  constructor(data: Data) {
+    this.data = data;
+  }
+
+  /**
+   * Runs when the user arrives on this node, before the transition is
+   * committed. If it throws, nothing is written and the user stays on the node
+   * they were on. The default does nothing.
+   *
+   * @param userId The user who arrives.
+   * @param ctx The shared context given to `Nodes`.
+   */
+  onEnter(_userId: UserId, _ctx: Ctx): MaybePromise<void> {}
+
+  /**
+   * Handles one event for a user on this node and returns the node to go to
+   * (which is then entered). If it throws, nothing is written and the user
+   * stays here.
+   *
+   * @param userId The user the event is from.
+   * @param event The event.
+   * @param ctx The shared context given to `Nodes`.
+   * @returns The next node.
+   */
+  abstract onEvent(
+    userId: UserId,
+    event: Event,
+    ctx: Ctx,
+  ): MaybePromise<Node<Ctx, Event, UserId>>;
+}
+
+/**
+ * A registrable node class: a class extending `Node`, with its optional
+ * `static schema`.
+ *
+ * @typeParam Ctx The shared context type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example Typing a registry
+ * ```ts ignore
+ * import type { NodeClass } from "@botnodes/core";
+ *
+ * const registry: Record<string, NodeClass<Ctx, Event, number>> = { start: Start };
+ * ```
+ */
+export type NodeClass<
+  Ctx = unknown,
+  Event = unknown,
+  UserId extends string | number = string | number,
+> =
+  // deno-lint-ignore no-explicit-any
+  & (abstract new (...args: any[]) => Node<Ctx, Event, UserId>)
+  & { schema?: StandardSchemaV1 | undefined };

@@ -1,0 +1,476 @@
+/**
+ * `Nodes`: the manager that routes events to the node each user is on.
+ *
+ * @module
+ */
+
+import { InvalidStateError, UnregisteredNodeError } from "./errors.ts";
+import type { MaybePromise, Node, NodeClass } from "./node.ts";
+import type { Lease, StateStore } from "./store.ts";
+import { Registry } from "./_state.ts";
+
+/**
+ * Where botnodes reports what it handled on its own (invalid stored state, a
+ * lease that could not be released). `console` fits.
+ *
+ * @example Sending reports to your own logger
+ * ```ts
+ * import type { Logger } from "@botnodes/core";
+ *
+ * const logger: Logger = { warn: (message) => console.warn(`[bot] ${message}`) };
+ * ```
+ */
+export interface Logger {
+  /** Reports something botnodes handled but you should know about. */
+  warn(message: string, ...details: unknown[]): void;
+}
+
+/**
+ * Decides what happens to a user whose stored state cannot be restored.
+ * Return a node to put the user on it (it is entered and committed), return
+ * `undefined` to treat the user as new (the start node is entered), or throw
+ * to make `route` throw (nothing is written). In every case but the throw the
+ * raw value is kept aside by the store: see `user(id).aside()`.
+ *
+ * @typeParam Ctx The shared context type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example Sending users with outdated state to a dedicated node
+ * ```ts ignore
+ * const onInvalidState: InvalidStateHook<Ctx, Event, number> = (error) =>
+ *   error.reason === "invalid-data" ? new Outdated() : undefined;
+ * ```
+ */
+export type InvalidStateHook<
+  Ctx,
+  Event,
+  UserId extends string | number,
+> = (
+  error: InvalidStateError,
+  event: Event | undefined,
+) => MaybePromise<Node<Ctx, Event, UserId> | undefined | void>;
+
+/**
+ * Options of {@linkcode Nodes}.
+ *
+ * @typeParam Ctx The shared context type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example The options of a bot whose events are plain messages
+ * ```ts ignore
+ * const options: NodesOptions<Ctx, Message, number> = {
+ *   store: new MemoryStore(),
+ *   nodes: { start: Start, hungry: Hungry },
+ *   start: () => new Start(),
+ *   ctx: { send },
+ *   userId: (message) => message.from?.id,
+ * };
+ * ```
+ */
+export interface NodesOptions<Ctx, Event, UserId extends string | number> {
+  /** Where state lives: a `RedisStore`, or a `MemoryStore` in tests. */
+  readonly store: StateStore;
+  /**
+   * Every node class, under the key it is stored with. The keys are the
+   * stored identity of a node: never change or reuse them once deployed.
+   */
+  readonly nodes: Readonly<Record<string, NodeClass<Ctx, Event, UserId>>>;
+  /** The node a user with no state enters; gets the user's first event. */
+  readonly start: (event: Event) => MaybePromise<Node<Ctx, Event, UserId>>;
+  /** The shared context every `onEnter` and `onEvent` receives. */
+  readonly ctx: Ctx;
+  /**
+   * The id of the user an event is from, or `undefined` when the event is not
+   * for `Nodes` (then `route` touches nothing).
+   */
+  readonly userId: (event: Event) => UserId | undefined;
+  /**
+   * Decides about stored state that cannot be restored. Default: report it
+   * to `logger` and treat the user as new.
+   */
+  readonly onInvalidState?:
+    | InvalidStateHook<Ctx, Event, UserId>
+    | undefined;
+  /** Where reports go. Default `console`. */
+  readonly logger?: Logger | undefined;
+}
+
+/**
+ * What `route` did with an event.
+ *
+ * @typeParam Ctx The shared context type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example Logging transitions
+ * ```ts ignore
+ * const result = await nodes.route(event);
+ * if (result.handled) console.log(result.userId, "is now on", result.key);
+ * ```
+ */
+export type RouteResult<Ctx, Event, UserId extends string | number> =
+  | {
+    /** The event was not for `Nodes`: `userId` returned `undefined`. */
+    readonly handled: false;
+  }
+  | {
+    /** The event was handled and the transition committed. */
+    readonly handled: true;
+    /** The user the event was from. */
+    readonly userId: UserId;
+    /** The node the user was on, or `undefined` if they had no state. */
+    readonly previous: Node<Ctx, Event, UserId> | undefined;
+    /** The node the user is on now (entered and committed). */
+    readonly node: Node<Ctx, Event, UserId>;
+    /** The registry key of `node`. */
+    readonly key: string;
+  };
+
+/**
+ * Routes each incoming event to the node its user is on, and commits the
+ * transition atomically.
+ *
+ * For each event, `route`:
+ * 1. takes the user's lease from the store and loads their node;
+ * 2. for a user with no state, builds `start(event)`; otherwise calls the
+ *    node's `onEvent`, which returns the next node;
+ * 3. calls the next node's `onEnter`;
+ * 4. only then commits the next node's `data` and releases the lease.
+ *
+ * If anything throws before the commit, nothing is written, the user stays
+ * where they were and the error reaches the caller unchanged. Events of one
+ * user run one at a time in arrival order; different users run concurrently.
+ * Across processes, the store's lease and fencing keep the same promise.
+ *
+ * @typeParam Ctx The shared context every handler receives.
+ * @typeParam Event The type of one incoming event.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example A two-node conversation on the in-memory store
+ * ```ts
+ * import { Node, Nodes } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * type Ctx = { replies: string[] };
+ * type Event = { from: string; text: string };
+ *
+ * class Menu extends Node<Ctx, Event, string, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   override onEnter(_user: string, ctx: Ctx) {
+ *     ctx.replies.push("Hungry?");
+ *   }
+ *   onEvent(_user: string, event: Event) {
+ *     return event.text === "Yes" ? new Order() : new Menu();
+ *   }
+ * }
+ * class Order extends Node<Ctx, Event, string, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   override onEnter(_user: string, ctx: Ctx) {
+ *     ctx.replies.push("What will it be?");
+ *   }
+ *   onEvent() {
+ *     return new Menu();
+ *   }
+ * }
+ *
+ * const ctx: Ctx = { replies: [] };
+ * const nodes = new Nodes<Ctx, Event, string>({
+ *   store: new MemoryStore(),
+ *   nodes: { menu: Menu, order: Order },
+ *   start: () => new Menu(),
+ *   ctx,
+ *   userId: (event) => event.from,
+ * });
+ * await nodes.route({ from: "ann", text: "hi" });
+ * await nodes.route({ from: "ann", text: "Yes" });
+ * ctx.replies; // ["Hungry?", "What will it be?"]
+ * ```
+ */
+export class Nodes<Ctx, Event, UserId extends string | number> {
+  readonly #store: StateStore;
+  readonly #registry: Registry<Ctx, Event, UserId>;
+  readonly #start: (event: Event) => MaybePromise<Node<Ctx, Event, UserId>>;
+  readonly #ctx: Ctx;
+  readonly #userId: (event: Event) => UserId | undefined;
+  readonly #onInvalidState: InvalidStateHook<Ctx, Event, UserId>;
+  readonly #logger: Logger;
+  /** The tail of each user's queue of events in this process. */
+  readonly #queues = new Map<string, Promise<unknown>>();
+  /** Leases whose commit succeeded (so they need no release). */
+  readonly #committed = new WeakSet<Lease>();
+
+  /**
+   * Makes the manager.
+   *
+   * @param options The store, the node registry, the start node, the shared
+   * context and how to get a user id from an event.
+   * @throws {TypeError} When the registry is empty, a class is registered
+   * twice, or a required option is missing.
+   */
+  constructor(options: NodesOptions<Ctx, Event, UserId>) {
+    if (options === null || typeof options !== "object") {
+      throw new TypeError("Cannot create Nodes: options must be an object");
+    }
+    for (const name of ["start", "userId"] as const) {
+      if (typeof options[name] !== "function") {
+        throw new TypeError(
+          `Cannot create Nodes: option "${name}" must be a function`,
+        );
+      }
+    }
+    const store = options.store;
+    if (
+      store === null || typeof store !== "object" ||
+      typeof store.begin !== "function"
+    ) {
+      throw new TypeError(
+        'Cannot create Nodes: option "store" must be a StateStore',
+      );
+    }
+    this.#store = store;
+    this.#registry = new Registry(options.nodes);
+    this.#start = options.start;
+    this.#ctx = options.ctx;
+    this.#userId = options.userId;
+    this.#logger = options.logger ?? console;
+    this.#onInvalidState = options.onInvalidState ?? ((error) => {
+      this.#logger.warn(
+        `${error.message}; the user starts over and the raw value is kept aside`,
+      );
+    });
+  }
+
+  /**
+   * Handles one event: loads the user's node, runs `onEvent` (or enters the
+   * start node for a new user), enters the next node and commits it.
+   *
+   * A bound function, so it can be passed as a callback as is:
+   * `bot.on("message", nodes.route)`.
+   *
+   * @param event The incoming event.
+   * @returns What was done; `{ handled: false }` when `userId(event)` is
+   * `undefined` (then nothing was read or written).
+   * @throws Whatever `start`, `onEvent` or `onEnter` threw, unchanged, and
+   * nothing is written. {@linkcode UnregisteredNodeError} for a node whose
+   * class is not registered. `NodeDataError`, `LeaseTimeoutError`,
+   * `LeaseLostError` and `StoreError` from the store.
+   */
+  readonly route = (event: Event): Promise<RouteResult<Ctx, Event, UserId>> => {
+    let userId: UserId | undefined;
+    try {
+      userId = this.#userId(event);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (userId === undefined) return Promise.resolve({ handled: false });
+    const id = userId;
+    return this.#exclusive(String(id), async (lease) => {
+      const current = await this.#restore(lease);
+      const previous = current instanceof InvalidStateError
+        ? undefined
+        : current;
+      let next: Node<Ctx, Event, UserId>;
+      if (current instanceof InvalidStateError) {
+        next = (await this.#onInvalidState(current, event)) ??
+          await this.#start(event);
+      } else if (current === undefined) {
+        next = await this.#start(event);
+      } else {
+        next = await current.onEvent(id, event, this.#ctx);
+      }
+      const key = this.#keyOf(next);
+      await next.onEnter(id, this.#ctx);
+      await this.#commit(
+        lease,
+        await this.#registry.encode(next, key),
+        current,
+      );
+      return { handled: true, userId: id, previous, node: next, key };
+    });
+  };
+
+  /**
+   * Reads or moves one user from outside a handler (an admin command, a
+   * scheduled job, a payment webhook).
+   *
+   * @param userId The user.
+   * @returns The user's handle.
+   *
+   * @example Moving a user when their payment arrives
+   * ```ts ignore
+   * await nodes.user(42).to(new Paid(orderId));
+   * ```
+   */
+  user(userId: UserId): UserHandle<Ctx, Event, UserId> {
+    return new UserHandle(userId, {
+      node: async () => {
+        const id = String(userId);
+        const raw = await this.#store.get(id);
+        if (raw === undefined) return undefined;
+        const node = await this.#registry.decode(id, raw);
+        if (!(node instanceof InvalidStateError)) return node;
+        return (await this.#onInvalidState(node, undefined)) ?? undefined;
+      },
+      to: (node) =>
+        this.#exclusive(String(userId), async (lease) => {
+          const key = this.#keyOf(node);
+          await node.onEnter(userId, this.#ctx);
+          const state = await this.#registry.encode(node, key);
+          await this.#commit(lease, state, await this.#restore(lease));
+        }),
+      reset: () =>
+        this.#exclusive(String(userId), async (lease) => {
+          if (lease.state === undefined) return;
+          await this.#commit(lease, undefined, await this.#restore(lease));
+        }),
+      aside: () => this.#store.aside(String(userId)),
+    });
+  }
+
+  #keyOf(node: Node<Ctx, Event, UserId>): string {
+    const key = this.#registry.keyOf(node);
+    if (key === undefined) {
+      const name = (node as { constructor?: { name?: string } } | null)
+        ?.constructor?.name ?? String(node);
+      throw new UnregisteredNodeError(name, this.#registry.keys);
+    }
+    return key;
+  }
+
+  /** Restores the leased state: a node, nothing, or why it is invalid. */
+  #restore(
+    lease: Lease,
+  ): Promise<Node<Ctx, Event, UserId> | InvalidStateError | undefined> {
+    return lease.state === undefined
+      ? Promise.resolve(undefined)
+      : this.#registry.decode(lease.userId, lease.state);
+  }
+
+  /** Commits, keeping an invalid state being replaced aside. */
+  async #commit(
+    lease: Lease,
+    state: string | undefined,
+    replaced: Node<Ctx, Event, UserId> | InvalidStateError | undefined,
+  ): Promise<void> {
+    await this.#store.commit(
+      lease,
+      state,
+      replaced instanceof InvalidStateError ? { aside: replaced.raw } : {},
+    );
+    this.#committed.add(lease);
+  }
+
+  /**
+   * Runs `fn` with the user's lease, after every earlier call for the same
+   * user in this process; releases the lease if `fn` does not commit.
+   */
+  #exclusive<T>(id: string, fn: (lease: Lease) => Promise<T>): Promise<T> {
+    const run = async () => {
+      const lease = await this.#store.begin(id);
+      try {
+        return await fn(lease);
+      } finally {
+        if (!this.#committed.has(lease)) {
+          await this.#store.release(lease).catch((error: unknown) =>
+            this.#logger.warn(
+              `Cannot release the lease of user "${id}"; it expires on its own`,
+              error,
+            )
+          );
+        }
+      }
+    };
+    const previous = this.#queues.get(id);
+    const result = previous ? previous.then(run) : run();
+    const tail = result.then(noop, noop);
+    this.#queues.set(id, tail);
+    tail.then(() => {
+      if (this.#queues.get(id) === tail) this.#queues.delete(id);
+    });
+    return result;
+  }
+}
+
+function noop(): void {}
+
+/**
+ * One user's state, from outside a handler: returned by `nodes.user(id)`.
+ * `to` and `reset` wait their turn behind that user's events, like `route`.
+ *
+ * @typeParam Ctx The shared context type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example Reading where a user is
+ * ```ts ignore
+ * const node = await nodes.user(42).node();
+ * if (node instanceof Hungry) console.log(node.data.order);
+ * ```
+ */
+export class UserHandle<Ctx, Event, UserId extends string | number> {
+  /** The user. */
+  readonly userId: UserId;
+  readonly #ops: UserOps<Ctx, Event, UserId>;
+
+  /**
+   * Made by `Nodes.user`; not meant to be built directly.
+   *
+   * @param userId The user.
+   * @param ops The operations, bound to a `Nodes`.
+   */
+  constructor(userId: UserId, ops: UserOps<Ctx, Event, UserId>) {
+    this.userId = userId;
+    this.#ops = ops;
+  }
+
+  /**
+   * The node the user is on, restored from the store, or `undefined` when the
+   * user has no state. Takes no lease: a snapshot. Invalid stored state goes
+   * through the `onInvalidState` hook (nothing is written here).
+   */
+  node(): Promise<Node<Ctx, Event, UserId> | undefined> {
+    return this.#ops.node();
+  }
+
+  /**
+   * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
+   * user's pending events.
+   *
+   * @param node The node to put the user on.
+   * @throws {UnregisteredNodeError} When the node's class is not registered.
+   */
+  to(node: Node<Ctx, Event, UserId>): Promise<void> {
+    return this.#ops.to(node);
+  }
+
+  /** Deletes the user's state: their next event enters the start node. */
+  reset(): Promise<void> {
+    return this.#ops.reset();
+  }
+
+  /**
+   * The raw stored values that could not be restored and were replaced,
+   * newest first: nothing unreadable is ever lost.
+   */
+  aside(): Promise<string[]> {
+    return this.#ops.aside();
+  }
+}
+
+/** The operations behind a {@linkcode UserHandle}. */
+export interface UserOps<Ctx, Event, UserId extends string | number> {
+  /** See {@linkcode UserHandle.node}. */
+  node(): Promise<Node<Ctx, Event, UserId> | undefined>;
+  /** See {@linkcode UserHandle.to}. */
+  to(node: Node<Ctx, Event, UserId>): Promise<void>;
+  /** See {@linkcode UserHandle.reset}. */
+  reset(): Promise<void>;
+  /** See {@linkcode UserHandle.aside}. */
+  aside(): Promise<string[]>;
+}

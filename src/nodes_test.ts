@@ -1,0 +1,425 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import {
+  InvalidStateError,
+  NodeDataError,
+  UnregisteredNodeError,
+} from "./errors.ts";
+import { Nodes } from "./nodes.ts";
+import type { StateStore } from "./store.ts";
+import { MemoryStore } from "../testing/memory_store.ts";
+import {
+  Cart,
+  type Ctx,
+  deferred,
+  type Event,
+  makeBot,
+  Menu,
+  Stray,
+} from "./_test_utils.ts";
+
+const at = (from: number, text: string): Event => ({ from, text });
+
+describe("Nodes.route", () => {
+  it("enters the start node for a new user without calling onEvent", async () => {
+    const { nodes, ctx, store } = makeBot();
+    const result = await nodes.route(at(1, "hi"));
+    assert.deepEqual(ctx.log, ["1 enter menu 0"]);
+    assert.ok(result.handled);
+    assert.equal(result.key, "menu");
+    assert.equal(result.previous, undefined);
+    assert.ok(result.node instanceof Menu);
+    assert.deepEqual(JSON.parse((await store.get("1"))!), {
+      v: 1,
+      node: "menu",
+      data: { visits: 0 },
+    });
+  });
+
+  it("runs onEvent on a known user's node, then enters the next node, then commits", async () => {
+    const { nodes, ctx, store } = makeBot();
+    await nodes.route(at(1, "hi"));
+    let storedDuringEnter: string | undefined;
+    ctx.hook = async (where) => {
+      if (where === "cart.onEnter") storedDuringEnter = await store.get("1");
+    };
+    const result = await nodes.route(at(1, "shop"));
+    assert.deepEqual(ctx.log, [
+      "1 enter menu 0",
+      "1 menu got shop",
+      "1 enter cart ",
+    ]);
+    assert.match(storedDuringEnter!, /"menu"/);
+    assert.ok(result.handled && result.previous instanceof Menu);
+    assert.match((await store.get("1"))!, /"cart"/);
+  });
+
+  it("enters a node of the same class again when onEvent returns one", async () => {
+    const { nodes, ctx } = makeBot();
+    await nodes.route(at(1, "hi"));
+    await nodes.route(at(1, "again"));
+    assert.deepEqual(ctx.log.at(-1), "1 enter menu 1");
+  });
+
+  for (const where of ["menu.onEvent", "cart.onEnter", "menu.onEnter"]) {
+    it(`writes nothing and rethrows the same error when ${where} throws`, async () => {
+      const { nodes, ctx, store } = makeBot();
+      if (where !== "menu.onEnter") await nodes.route(at(1, "hi"));
+      const before = await store.get("1");
+      const boom = new Error(`boom in ${where}`);
+      ctx.hook = (w) => {
+        if (w === where) throw boom;
+      };
+      await assert.rejects(nodes.route(at(1, "shop")), (e) => e === boom);
+      assert.equal(await store.get("1"), before);
+      // the lease was released: the next event runs at once
+      ctx.hook = () => {};
+      const result = await nodes.route(at(1, "shop"));
+      assert.ok(result.handled);
+    });
+  }
+
+  it("writes nothing when start throws", async () => {
+    const boom = new Error("no start");
+    const { nodes, store } = makeBot({
+      start: () => {
+        throw boom;
+      },
+    });
+    await assert.rejects(nodes.route(at(1, "hi")), (e) => e === boom);
+    assert.equal(await store.get("1"), undefined);
+  });
+
+  it("releases the lease after a throw, without waiting for it to expire", async () => {
+    const { nodes, ctx, clock } = makeBot();
+    ctx.hook = () => {
+      throw new Error("x");
+    };
+    await assert.rejects(nodes.route(at(1, "hi")));
+    ctx.hook = () => {};
+    const t0 = clock.now();
+    await nodes.route(at(1, "hi"));
+    assert.equal(clock.now(), t0);
+  });
+
+  it("ignores an event whose userId is undefined without touching the store", async () => {
+    const untouchable = new Proxy({} as StateStore, {
+      get: (_, name) => {
+        if (name === "begin") return () => assert.fail("store used");
+        return () => assert.fail(`store.${String(name)} used`);
+      },
+    });
+    const nodes = new Nodes<Ctx, Event | { system: true }, number>({
+      store: untouchable,
+      nodes: { menu: Menu },
+      start: () => new Menu(),
+      ctx: { log: [], hook: () => {} },
+      userId: (event) => ("from" in event ? event.from : undefined),
+    });
+    assert.deepEqual(await nodes.route({ system: true }), { handled: false });
+  });
+
+  it("works as a bare callback", async () => {
+    const { nodes, ctx } = makeBot();
+    const { route } = nodes;
+    await [at(1, "hi")].map(route)[0];
+    assert.deepEqual(ctx.log, ["1 enter menu 0"]);
+  });
+
+  it("applies 1,000 concurrent events of one user, all, in arrival order", async () => {
+    const { nodes, store } = makeBot();
+    await nodes.route(at(7, "hi"));
+    await nodes.route(at(7, "shop"));
+    const events = Array.from({ length: 1_000 }, (_, i) => at(7, `${i}`));
+    const results = await Promise.all(events.map(nodes.route));
+    assert.equal(results.length, 1_000);
+    const stored = JSON.parse((await store.get("7"))!);
+    assert.deepEqual(
+      stored.data.items,
+      events.map((e) => e.text),
+    );
+  });
+
+  it("runs different users concurrently", async () => {
+    const { nodes, ctx } = makeBot();
+    const gate = deferred();
+    ctx.hook = async (where) => {
+      if (where === "menu.onEnter" && ctx.log.at(-1) === "1 enter menu 0") {
+        await gate.promise;
+      }
+    };
+    const first = nodes.route(at(1, "hi"));
+    await nodes.route(at(2, "hi")); // finishes while user 1 is held
+    assert.deepEqual(ctx.log, ["1 enter menu 0", "2 enter menu 0"]);
+    gate.resolve();
+    await first;
+  });
+
+  it("keeps one user's events in order across two Nodes on one store", async () => {
+    const store = new MemoryStore();
+    const make = () =>
+      new Nodes<Ctx, Event, number>({
+        store,
+        nodes: { menu: Menu, cart: Cart },
+        start: () => new Cart([]),
+        ctx: {
+          log: [],
+          hook: () => new Promise((resolve) => setTimeout(resolve, 0)),
+        },
+        userId: (event) => event.from,
+      });
+    const [a, b] = [make(), make()];
+    await a.route(at(3, "hi"));
+    const sent = Array.from({ length: 100 }, (_, i) => i);
+    await Promise.all(
+      sent.map((i) => (i % 2 ? a : b).route(at(3, `${i}`))),
+    );
+    const items: string[] = JSON.parse((await store.get("3"))!).data.items;
+    assert.deepEqual([...items].sort(), sent.map(String).sort());
+    const ofA = items.filter((i) => Number(i) % 2 === 1);
+    assert.deepEqual(ofA, sent.filter((i) => i % 2).map(String));
+  });
+
+  it("rebuilds a stored node without its constructor, from validated data", async () => {
+    const { nodes, store } = makeBot();
+    await nodes.route(at(1, "hi"));
+    await nodes.route(at(1, "shop"));
+    const built = Menu.built;
+    const result = await nodes.route(at(1, "apple"));
+    assert.equal(Menu.built, built);
+    assert.ok(result.handled && result.previous instanceof Cart);
+    // the schema's default filled the field missing from the stored data
+    assert.deepEqual(result.previous.data, { items: [], note: "none" });
+    const restored = await nodes.user(1).node();
+    assert.ok(restored instanceof Cart);
+    assert.deepEqual(restored.data, { items: ["apple"], note: "none" });
+    const lease = await store.begin("1");
+    await store.commit(
+      lease,
+      JSON.stringify({ v: 1, node: "menu", data: { visits: 3 } }),
+    );
+    const menu = await nodes.user(1).node();
+    assert.ok(menu instanceof Menu);
+    assert.equal(
+      menu.greeting,
+      undefined,
+      "fields outside data are not stored",
+    );
+    assert.equal(Menu.built, built);
+  });
+
+  it("throws UnregisteredNodeError naming the class and keys, writing nothing", async () => {
+    const { nodes, store, ctx } = makeBot();
+    await nodes.route(at(1, "hi"));
+    const before = await store.get("1");
+    await assert.rejects(nodes.route(at(1, "stray")), (error: unknown) => {
+      assert.ok(error instanceof UnregisteredNodeError);
+      assert.equal(error.className, "Stray");
+      assert.deepEqual(error.registered, ["menu", "cart"]);
+      assert.match(error.message, /"Stray".*"menu", "cart"/);
+      return true;
+    });
+    assert.equal(await store.get("1"), before);
+    assert.ok(!ctx.log.some((line) => line.includes("stray enter")));
+    const fromStart = makeBot({ start: () => new Stray() });
+    await assert.rejects(
+      fromStart.nodes.route(at(1, "hi")),
+      UnregisteredNodeError,
+    );
+    await assert.rejects(nodes.user(1).to(new Stray()), UnregisteredNodeError);
+    assert.equal(await store.get("1"), before);
+  });
+
+  it("refuses data that fails the schema with NodeDataError, writing nothing", async () => {
+    const { nodes, store } = makeBot();
+    await nodes.route(at(1, "hi"));
+    await nodes.route(at(1, "shop"));
+    const before = await store.get("1");
+    await assert.rejects(nodes.route(at(1, "bad")), (error: unknown) => {
+      assert.ok(error instanceof NodeDataError);
+      assert.equal(error.node, "cart");
+      assert.match(error.message, /items\.0/);
+      return true;
+    });
+    assert.equal(await store.get("1"), before);
+  });
+});
+
+describe("Nodes options", () => {
+  const base = {
+    store: new MemoryStore(),
+    start: () => new Menu(),
+    ctx: { log: [], hook: () => {} },
+    userId: (event: Event) => event.from,
+  };
+
+  it("rejects an empty registry", () => {
+    assert.throws(
+      () => new Nodes<Ctx, Event, number>({ ...base, nodes: {} }),
+      (e: unknown) =>
+        e instanceof TypeError && /registers no node/.test(e.message),
+    );
+  });
+
+  it("rejects a class registered under two keys", () => {
+    assert.throws(
+      () =>
+        new Nodes<Ctx, Event, number>({ ...base, nodes: { a: Menu, b: Menu } }),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        /"Menu" as "b".*already registered as "a"/.test(e.message),
+    );
+  });
+
+  it("rejects missing functions and stores", () => {
+    const nodes = { menu: Menu };
+    assert.throws(
+      () => new Nodes({ ...base, nodes, start: undefined as never }),
+      /option "start" must be a function/,
+    );
+    assert.throws(
+      () => new Nodes({ ...base, nodes, store: {} as never }),
+      /option "store" must be a StateStore/,
+    );
+  });
+});
+
+describe("invalid stored state", () => {
+  const cases = [
+    ["unparseable", "{not json"],
+    ["unparseable", JSON.stringify({ some: "other format" })],
+    ["unknown-node", JSON.stringify({ v: 1, node: "gone", data: {} })],
+    ["unknown-node", JSON.stringify({ v: 1, node: "__proto__", data: {} })],
+    [
+      "invalid-data",
+      JSON.stringify({ v: 1, node: "cart", data: { items: 3 } }),
+    ],
+  ] as const;
+
+  const plant = async (store: StateStore, raw: string) =>
+    store.commit(await store.begin("1"), raw);
+
+  for (const [reason, raw] of cases) {
+    it(`by default reports ${reason}, keeps ${raw} aside and starts over`, async () => {
+      const { nodes, store, warnings, ctx } = makeBot();
+      await plant(store, raw);
+      const result = await nodes.route(at(1, "hi"));
+      assert.ok(result.handled && result.previous === undefined);
+      assert.equal(result.key, "menu");
+      assert.deepEqual(ctx.log, ["1 enter menu 0"]);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!, /Cannot restore the state of user "1"/);
+      assert.deepEqual(await nodes.user(1).aside(), [raw]);
+      assert.match((await store.get("1"))!, /"menu"/);
+    });
+
+    it(`hands ${reason} to the hook, which can rethrow, writing nothing`, async () => {
+      const seen: InvalidStateError[] = [];
+      const { nodes, store } = makeBot({
+        onInvalidState: (error) => {
+          seen.push(error);
+          throw error;
+        },
+      });
+      await plant(store, raw);
+      await assert.rejects(nodes.route(at(1, "hi")), InvalidStateError);
+      assert.equal(seen.length, 1);
+      assert.equal(seen[0]!.reason, reason);
+      assert.equal(seen[0]!.raw, raw);
+      assert.equal(seen[0]!.userId, "1");
+      assert.equal(await store.get("1"), raw);
+      assert.deepEqual(await nodes.user(1).aside(), []);
+    });
+  }
+
+  it("puts the user on the node the hook returns, given the event", async () => {
+    const { nodes, store } = makeBot({
+      onInvalidState: (_error, event) => new Cart([`recovered ${event?.text}`]),
+    });
+    await plant(store, "garbage");
+    const result = await nodes.route(at(1, "hi"));
+    assert.ok(result.handled && result.node instanceof Cart);
+    assert.deepEqual(result.node.data.items, ["recovered hi"]);
+    assert.deepEqual(await nodes.user(1).aside(), ["garbage"]);
+  });
+
+  it("keeps invalid state aside when user(id).to or reset replaces it", async () => {
+    const { nodes, store } = makeBot();
+    await plant(store, "garbage 1");
+    await nodes.user(1).to(new Menu(5));
+    await plant(store, "garbage 2");
+    await nodes.user(1).reset();
+    assert.deepEqual(await nodes.user(1).aside(), ["garbage 2", "garbage 1"]);
+    assert.equal(await store.get("1"), undefined);
+  });
+
+  it("user(id).node() returns what the hook decides", async () => {
+    const { nodes, store, warnings } = makeBot();
+    await plant(store, "garbage");
+    assert.equal(await nodes.user(1).node(), undefined);
+    assert.equal(warnings.length, 1);
+    assert.equal(await store.get("1"), "garbage");
+  });
+});
+
+describe("Nodes.user", () => {
+  it("reads nothing for an unknown user", async () => {
+    const { nodes } = makeBot();
+    assert.equal(await nodes.user(9).node(), undefined);
+  });
+
+  it("moves a user with to(): enters the node and commits it", async () => {
+    const { nodes, ctx } = makeBot();
+    await nodes.user(4).to(new Cart(["gift"]));
+    assert.deepEqual(ctx.log, ["4 enter cart gift"]);
+    const node = await nodes.user(4).node();
+    assert.ok(node instanceof Cart);
+    await nodes.route(at(4, "more"));
+    assert.deepEqual((await nodes.user(4).node())?.data, {
+      items: ["gift", "more"],
+      note: "none",
+    });
+  });
+
+  it("writes nothing when to()'s onEnter throws", async () => {
+    const { nodes, ctx, store } = makeBot();
+    await nodes.route(at(4, "hi"));
+    const before = await store.get("4");
+    ctx.hook = () => {
+      throw new Error("no");
+    };
+    await assert.rejects(nodes.user(4).to(new Cart([])), /no/);
+    assert.equal(await store.get("4"), before);
+  });
+
+  it("reset() deletes the state so the next event starts over", async () => {
+    const { nodes, ctx } = makeBot();
+    await nodes.route(at(4, "hi"));
+    await nodes.route(at(4, "shop"));
+    await nodes.user(4).reset();
+    assert.equal(await nodes.user(4).node(), undefined);
+    await nodes.user(4).reset(); // nothing to reset: still fine
+    await nodes.route(at(4, "hi"));
+    assert.equal(ctx.log.at(-1), "4 enter menu 0");
+  });
+
+  it("to() and reset() wait behind the user's pending events", async () => {
+    const { nodes, ctx } = makeBot();
+    await nodes.route(at(5, "hi"));
+    const gate = deferred();
+    ctx.hook = (where) => where === "menu.onEvent" ? gate.promise : undefined;
+    const event = nodes.route(at(5, "shop"));
+    const moved = nodes.user(5).to(new Menu(9));
+    const reset = nodes.user(5).reset();
+    const after = nodes.route(at(5, "hi"));
+    gate.resolve();
+    await Promise.all([event, moved, reset, after]);
+    assert.deepEqual(ctx.log, [
+      "5 enter menu 0",
+      "5 menu got shop",
+      "5 enter cart ",
+      "5 enter menu 9",
+      "5 enter menu 0",
+    ]);
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * The contract between `Nodes` and a state store.
+ *
+ * @module
+ */
+
+/**
+ * A user's lease, returned by {@linkcode StateStore.begin}: while it is held,
+ * no other handler (in this process or another) can begin for the same user.
+ *
+ * @example What a store hands back
+ * ```ts
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * const store = new MemoryStore();
+ * const lease = await store.begin("42");
+ * lease.state; // undefined: a new user
+ * await store.release(lease);
+ * ```
+ */
+export interface Lease {
+  /** The user the lease is for. */
+  readonly userId: string;
+  /** A token unique to this lease; only its holder can commit or release it. */
+  readonly token: string;
+  /** The stored state when the lease was taken; `undefined` for none. */
+  readonly state: string | undefined;
+  /**
+   * The version of that state, opaque to everyone but the store; a commit is
+   * fenced by it.
+   */
+  readonly version: string | undefined;
+}
+
+/**
+ * Options of {@linkcode StateStore.commit}.
+ *
+ * @example Keeping an unreadable state aside while replacing it
+ * ```ts
+ * import type { CommitOptions } from "@botnodes/core";
+ *
+ * const options: CommitOptions = { aside: "{not json" };
+ * ```
+ */
+export interface CommitOptions {
+  /**
+   * A raw value to keep aside in the same atomic write (the unreadable state
+   * being replaced), so that it is never lost. A store keeps at least the last
+   * 16 such values of a user.
+   */
+  readonly aside?: string | undefined;
+}
+
+/**
+ * Where user state lives: a store gives per-user mutual exclusion across
+ * processes (a lease with a time to live) and fencing (a commit whose lease
+ * expired while the state was changed by someone else is refused).
+ *
+ * The protocol of one transition is `begin` → (handlers run) → `commit`, or
+ * `release` when nothing is to be written. Every store in botnodes passes the
+ * same contract test suite.
+ *
+ * @example A transition by hand (what `Nodes` does for you)
+ * ```ts
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * const store = new MemoryStore();
+ * const lease = await store.begin("42");
+ * await store.commit(lease, JSON.stringify({ hello: "world" }));
+ * await store.get("42"); // '{"hello":"world"}'
+ * ```
+ */
+export interface StateStore {
+  /**
+   * Reads a user's state without taking the lease.
+   *
+   * @param userId The user.
+   * @returns The stored state, or `undefined` for none.
+   */
+  get(userId: string): Promise<string | undefined>;
+
+  /**
+   * Takes the user's lease, waiting (with bounded backoff) while another
+   * handler holds it, and returns it with the stored state.
+   *
+   * @param userId The user.
+   * @returns The lease.
+   * @throws {LeaseTimeoutError} When the lease stayed taken for the store's
+   * whole `wait`.
+   * @throws {StoreError} When the store failed.
+   */
+  begin(userId: string): Promise<Lease>;
+
+  /**
+   * Writes the user's new state (or deletes it, for `undefined`) and releases
+   * the lease, atomically.
+   *
+   * @param lease The lease from `begin`.
+   * @param state The new state; `undefined` deletes it.
+   * @param options A value to keep aside in the same write.
+   * @throws {LeaseLostError} When the lease expired and the state was changed
+   * since; nothing is written.
+   * @throws {StoreError} When the store failed; nothing is written.
+   */
+  commit(
+    lease: Lease,
+    state: string | undefined,
+    options?: CommitOptions,
+  ): Promise<void>;
+
+  /**
+   * Releases the lease without writing. Releasing a lease that expired and was
+   * taken by another handler does nothing.
+   *
+   * @param lease The lease from `begin`.
+   */
+  release(lease: Lease): Promise<void>;
+
+  /**
+   * The raw values kept aside for a user by `commit`, newest first.
+   *
+   * @param userId The user.
+   */
+  aside(userId: string): Promise<string[]>;
+}
+
+/**
+ * A source of time, injectable into stores so that tests control lease and
+ * idle expiry instead of waiting.
+ *
+ * @example A clock that is always at zero and never waits
+ * ```ts
+ * import type { Clock } from "@botnodes/core";
+ *
+ * const frozen: Clock = { now: () => 0, sleep: () => Promise.resolve() };
+ * ```
+ */
+export interface Clock {
+  /** The current time, in milliseconds. */
+  now(): number;
+  /** Resolves after `ms` milliseconds of this clock. */
+  sleep(ms: number): Promise<void>;
+}
+
+/**
+ * The real clock: `Date.now()` and `setTimeout`.
+ *
+ * @example
+ * ```ts
+ * import { systemClock } from "@botnodes/core";
+ *
+ * const t0 = systemClock.now();
+ * await systemClock.sleep(1);
+ * ```
+ */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+/**
+ * Options every botnodes store takes.
+ *
+ * @example Short leases and a week of idle time
+ * ```ts
+ * import type { StoreOptions } from "@botnodes/core";
+ *
+ * const options: StoreOptions = {
+ *   leaseTtl: 10_000,
+ *   wait: 15_000,
+ *   ttl: 7 * 24 * 3600_000,
+ * };
+ * ```
+ */
+export interface StoreOptions {
+  /**
+   * How long a lease lasts, in ms: a handler that runs longer may be fenced,
+   * and a crashed process blocks its users for at most this long.
+   * Default 30,000.
+   */
+  readonly leaseTtl?: number | undefined;
+  /**
+   * How long `begin` waits for a held lease before it throws
+   * `LeaseTimeoutError`, in ms. Default 35,000 (more than `leaseTtl`, so a
+   * crashed holder's lease expires while events wait).
+   */
+  readonly wait?: number | undefined;
+  /**
+   * Idle time to live of a user's state, in ms, refreshed on each commit; an
+   * expired user starts over. Default: none (kept forever).
+   */
+  readonly ttl?: number | undefined;
+  /** The clock for lease, wait and idle times. Default `systemClock`. */
+  readonly clock?: Clock | undefined;
+}
+
+/** The defaults of {@linkcode StoreOptions}, resolved. */
+export interface ResolvedStoreOptions {
+  /** See {@linkcode StoreOptions.leaseTtl}. */
+  readonly leaseTtl: number;
+  /** See {@linkcode StoreOptions.wait}. */
+  readonly wait: number;
+  /** See {@linkcode StoreOptions.ttl}. */
+  readonly ttl: number | undefined;
+  /** See {@linkcode StoreOptions.clock}. */
+  readonly clock: Clock;
+}
+
+/**
+ * Checks store options and fills in their defaults.
+ *
+ * @param options The options as given.
+ * @returns The options with defaults.
+ * @throws {RangeError} When a time is not a positive finite number.
+ *
+ * @example
+ * ```ts
+ * import { resolveStoreOptions } from "@botnodes/core";
+ *
+ * resolveStoreOptions({ leaseTtl: 5_000 }).wait; // 35000
+ * ```
+ */
+export function resolveStoreOptions(
+  options: StoreOptions = {},
+): ResolvedStoreOptions {
+  const resolved = {
+    leaseTtl: options.leaseTtl ?? 30_000,
+    wait: options.wait ?? 35_000,
+    ttl: options.ttl,
+    clock: options.clock ?? systemClock,
+  };
+  for (const name of ["leaseTtl", "wait", "ttl"] as const) {
+    const value = resolved[name];
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
+      throw new RangeError(
+        `Cannot create the store: option "${name}" must be a positive number of milliseconds, got ${value}`,
+      );
+    }
+  }
+  return resolved;
+}
+
+/** How many raw values a store keeps aside per user, at least. */
+export const ASIDE_LIMIT = 16;
