@@ -23,7 +23,7 @@
  *   override onEnter(user: number, ctx: Ctx) {
  *     ctx.say(user, `count: ${this.data.count}`);
  *   }
- *   onEvent() {
+ *   onEvent(): Counter {
  *     return new Counter({ count: this.data.count + 1 });
  *   }
  * }

@@ -19,7 +19,8 @@ results=()
 for runtime in "${runtimes[@]}"; do
   echo "=== $runtime"
   case "$runtime" in
-    deno) "$bin/deno" test -A --junit-path="$reports/deno.xml" "${files[@]}" ;;
+    # Deno also runs the examples in the doc comments of every module.
+    deno) "$bin/deno" test -A --doc --junit-path="$reports/deno.xml" mod.ts src testing examples ;;
     bun) "$bin/bun" test --timeout 60000 --reporter=junit \
       --reporter-outfile="$reports/bun.xml" "${files[@]/#/./}" ;;
     node) "$bin/tsx" --test --test-reporter=spec --test-reporter-destination=stdout \

@@ -163,7 +163,7 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  *   override onEnter(_user: string, ctx: Ctx) {
  *     ctx.replies.push("Hungry?");
  *   }
- *   onEvent(_user: string, event: Event) {
+ *   onEvent(_user: string, event: Event): Menu | Order {
  *     return event.text === "Yes" ? new Order() : new Menu();
  *   }
  * }
@@ -174,7 +174,7 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  *   override onEnter(_user: string, ctx: Ctx) {
  *     ctx.replies.push("What will it be?");
  *   }
- *   onEvent() {
+ *   onEvent(): Menu {
  *     return new Menu();
  *   }
  * }
