@@ -79,6 +79,12 @@ export {
   systemClock,
 } from "./src/store.ts";
 
+export {
+  type RedisLike,
+  RedisStore,
+  type RedisStoreOptions,
+} from "./src/redis_store.ts";
+
 // Types
 export type { MaybePromise } from "./src/node.ts";
 export type { StandardSchemaV1 } from "./src/standard_schema.ts";

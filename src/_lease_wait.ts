@@ -3,7 +3,7 @@ import type { Clock } from "./store.ts";
 
 /** How long the first retry waits; each retry doubles it up to the cap. */
 const FIRST_DELAY = 2;
-const MAX_DELAY = 100;
+const MAX_DELAY = 50;
 
 /**
  * Tries to take a lease until `attempt` returns one, backing off

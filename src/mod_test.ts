@@ -43,6 +43,7 @@ describe("mod.ts", () => {
       "Node",
       "NodeDataError",
       "Nodes",
+      "RedisStore",
       "StoreError",
       "UnregisteredNodeError",
       "UserHandle",

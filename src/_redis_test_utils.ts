@@ -1,0 +1,178 @@
+// Redis for tests: the shared server (REDIS_URL), servers of their own on
+// loopback ports, and a store harness for the contract suite.
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+import process from "node:process";
+import { type Cluster, Redis } from "ioredis";
+import type { HarnessOptions, StoreHarness } from "./_store_contract.ts";
+import { RedisStore } from "./redis_store.ts";
+import type { StateStore } from "./store.ts";
+import type { RedisLike } from "./redis_store.ts";
+
+export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+const inCi = process.env.CI === "true" || process.env.CI === "1";
+
+/** A unique key prefix for one test run. */
+export function randomPrefix(name = "test"): string {
+  return `botnodes-${name}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+/**
+ * Whether Redis answers at REDIS_URL. In CI an unreachable Redis throws: the
+ * Redis tests must never be skipped there.
+ */
+export async function redisAvailable(url = REDIS_URL): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  try {
+    await client.connect();
+    await client.ping();
+    return true;
+  } catch (error) {
+    if (inCi) {
+      throw new Error(`Redis is unreachable at ${url} in CI`, { cause: error });
+    }
+    console.warn(`Redis is unreachable at ${url}: skipping the Redis tests`);
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** The skip option for Redis tests: a reason when Redis is not there. */
+export const skipRedis: string | false = (await redisAvailable())
+  ? false
+  : `Redis is unreachable at ${REDIS_URL}`;
+
+/**
+ * A store harness on a Redis client: users touched are tracked so that their
+ * leases can be expired and their keys deleted afterwards.
+ */
+export function redisHarness(
+  redis: RedisLike,
+  admin: Redis | Cluster,
+  options: HarnessOptions,
+  close: () => Promise<void> = () => Promise.resolve(),
+): StoreHarness {
+  const ttl = options.ttl;
+  const real = new RedisStore(redis, {
+    prefix: randomPrefix(),
+    wait: options.wait,
+    ...(ttl === undefined ? {} : { ttl }),
+  });
+  const users = new Set<string>();
+  const store: StateStore = {
+    begin: (id) => (users.add(id), real.begin(id)),
+    get: (id) => (users.add(id), real.get(id)),
+    commit: (lease, state, options) => real.commit(lease, state, options),
+    release: (lease) => real.release(lease),
+    aside: (id) => real.aside(id),
+  };
+  return {
+    store,
+    async expireLeases() {
+      for (const id of users) await admin.del(real.keys(id)[1]);
+    },
+    async expireStates() {
+      for (const id of users) {
+        const key = real.keys(id)[0];
+        const pttl = await admin.pttl(key);
+        if (pttl !== -2 && !(pttl > 0 && pttl <= ttl!)) {
+          throw new Error(`state key has PTTL ${pttl}, not within ${ttl}`);
+        }
+        if (pttl > 0 && pttl < ttl! - 5_000) {
+          throw new Error(`the last commit did not refresh the TTL: ${pttl}`);
+        }
+        await admin.del(key);
+      }
+    },
+    async close() {
+      for (const id of users) await admin.del(...real.keys(id));
+      await close();
+    },
+  };
+}
+
+/** A free TCP port on loopback. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address
+          ? resolve(address.port)
+          : reject(new Error("no port"))
+      );
+    });
+  });
+}
+
+/** A redis-server of the test's own, on a loopback port. */
+export interface OwnRedis {
+  port: number;
+  url: string;
+  /** Stops the server (SIGKILL when `hard`); resolves once it exited. */
+  stop(hard?: boolean): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+}
+
+/** Starts a redis-server on a free loopback port, with extra arguments. */
+export async function startRedis(args: string[] = []): Promise<OwnRedis> {
+  const port = await freePort();
+  let child: ReturnType<typeof spawn> | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const start = async () => {
+    child = spawn("redis-server", [
+      "--port",
+      String(port),
+      "--bind",
+      "127.0.0.1",
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      ...args,
+    ], { stdio: "ignore" });
+    const proc = child;
+    exited = new Promise((resolve) => proc.once("exit", () => resolve()));
+    await waitForPing(`redis://127.0.0.1:${port}`);
+  };
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    start,
+    async stop(hard = false) {
+      child?.kill(hard ? "SIGKILL" : "SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Resolves once a Redis at `url` answers PING (polls for up to 10 s). */
+export async function waitForPing(url: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const client = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    try {
+      await client.connect();
+      await client.ping();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      client.disconnect();
+    }
+  }
+}

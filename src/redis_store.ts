@@ -1,0 +1,328 @@
+/**
+ * `RedisStore`: user state in Redis (or Redis Cluster, Valkey, Upstash),
+ * behind a minimal command interface.
+ *
+ * @module
+ */
+
+import { waitForLease } from "./_lease_wait.ts";
+import { LeaseLostError, StoreError } from "./errors.ts";
+import {
+  ASIDE_LIMIT,
+  type CommitOptions,
+  type Lease,
+  type ResolvedStoreOptions,
+  resolveStoreOptions,
+  type StateStore,
+  type StoreOptions,
+} from "./store.ts";
+
+/**
+ * The Redis commands `RedisStore` sends: `EVALSHA`, and `EVAL` when the
+ * server answers `NOSCRIPT`. An ioredis `Redis` or `Cluster` is one as it is;
+ * for node-redis and `@upstash/redis`, use the adapters in
+ * `@botnodes/core/node-redis` and `@botnodes/core/upstash`.
+ *
+ * Both methods resolve to the script's reply as the client decodes it:
+ * strings, numbers (integers), `null` and arrays of those.
+ *
+ * @example An ioredis client fits as is
+ * ```ts ignore
+ * import Redis from "ioredis";
+ * import type { RedisLike } from "@botnodes/core";
+ *
+ * const redis: RedisLike = new Redis(process.env.REDIS_URL!);
+ * ```
+ */
+export interface RedisLike {
+  /** Runs a Lua script: `EVAL script numkeys key... arg...`. */
+  eval(
+    script: string,
+    numkeys: number,
+    ...keysAndArgs: string[]
+  ): Promise<unknown>;
+  /** Runs a cached Lua script: `EVALSHA sha1 numkeys key... arg...`. */
+  evalsha(
+    sha1: string,
+    numkeys: number,
+    ...keysAndArgs: string[]
+  ): Promise<unknown>;
+}
+
+/**
+ * Options of {@linkcode RedisStore}.
+ *
+ * @example
+ * ```ts
+ * import type { RedisStoreOptions } from "@botnodes/core";
+ *
+ * const options: RedisStoreOptions = { prefix: "foodbot", ttl: 30 * 86_400_000 };
+ * ```
+ */
+export interface RedisStoreOptions extends StoreOptions {
+  /**
+   * The prefix of every key, so that several bots share one Redis. Must not
+   * contain `{` or `}`. Default `"botnodes"`.
+   */
+  readonly prefix?: string | undefined;
+}
+
+// Keys of a user, all in the same Cluster slot: KEYS[1] the state hash
+// (fields s: state, v: version), KEYS[2] the lease, KEYS[3] the aside list.
+
+/** Takes the lease and returns the state: {1, state, version} or {0, pttl}. */
+const BEGIN = `
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  local sv = redis.call('HMGET', KEYS[1], 's', 'v')
+  return {1, sv[1], sv[2]}
+end
+return {0, redis.call('PTTL', KEYS[2])}
+`;
+
+/**
+ * Checks the version, writes (ARGV[3] = '1') or deletes the state, keeps
+ * ARGV[6] aside when ARGV[5] = '1', releases the lease if still ours.
+ * Returns 1, or 0 when fenced.
+ */
+const COMMIT = `
+if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[2] then return 0 end
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[1], 's', ARGV[4], 'v', ARGV[1])
+  if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  else redis.call('PERSIST', KEYS[1]) end
+else
+  redis.call('DEL', KEYS[1])
+end
+if ARGV[5] == '1' then
+  redis.call('LPUSH', KEYS[3], ARGV[6])
+  redis.call('LTRIM', KEYS[3], 0, ARGV[8] - 1)
+end
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+`;
+
+/** Releases the lease if it is still ours. */
+const RELEASE = `
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+`;
+
+/** Reads the state, or the aside list when ARGV[1] = 'aside'. */
+const READ = `
+if ARGV[1] == 'aside' then return redis.call('LRANGE', KEYS[3], 0, -1) end
+return redis.call('HGET', KEYS[1], 's')
+`;
+
+interface Script {
+  source: string;
+  sha: Promise<string>;
+}
+
+const processTag = Array.from(
+  crypto.getRandomValues(new Uint8Array(8)),
+  (byte) => byte.toString(16).padStart(2, "0"),
+).join("");
+
+/**
+ * A `StateStore` in Redis: one hash per user, a lease key and a list of
+ * values kept aside, all sharing the user's `{...}` hash tag so that they live
+ * in one Redis Cluster slot. An uncontended event costs exactly two round
+ * trips: one script takes the lease and reads the state, one checks the
+ * version, writes and releases.
+ *
+ * Keys: `<prefix>:{<id>}` (hash: `s` state, `v` version),
+ * `<prefix>:{<id>}:lease`, `<prefix>:{<id>}:aside`, where `<id>` is the user
+ * id with `%`, `{` and `}` percent-encoded (and the empty id written `%`), so
+ * no id reaches another user's keys.
+ *
+ * A commit that fails with a `StoreError` because the connection broke may or
+ * may not have been applied (Redis ran the script or not, never half of it).
+ *
+ * @example With ioredis
+ * ```ts ignore
+ * import Redis from "ioredis";
+ * import { RedisStore } from "@botnodes/core";
+ *
+ * const store = new RedisStore(new Redis(process.env.REDIS_URL!), {
+ *   prefix: "foodbot",
+ * });
+ * ```
+ */
+export class RedisStore implements StateStore {
+  readonly #redis: RedisLike;
+  readonly #prefix: string;
+  readonly #options: ResolvedStoreOptions;
+  readonly #scripts: Record<"begin" | "commit" | "release" | "read", Script>;
+  #tokens = 0;
+
+  /**
+   * Makes a store on a Redis client.
+   *
+   * @param redis A client with `eval` and `evalsha` (an ioredis `Redis` or
+   * `Cluster`, or an adapter).
+   * @param options The key prefix, lease and idle times, and clock.
+   * @throws {TypeError} When `redis` lacks the commands or the prefix has a
+   * brace.
+   * @throws {RangeError} When a time option is not a positive number.
+   */
+  constructor(redis: RedisLike, options: RedisStoreOptions = {}) {
+    if (
+      redis === null || typeof redis !== "object" ||
+      typeof redis.eval !== "function" || typeof redis.evalsha !== "function"
+    ) {
+      throw new TypeError(
+        "Cannot create RedisStore: the client must have eval and evalsha methods",
+      );
+    }
+    const prefix = options.prefix ?? "botnodes";
+    if (/[{}]/.test(prefix)) {
+      throw new TypeError(
+        `Cannot create RedisStore: prefix "${prefix}" contains a brace`,
+      );
+    }
+    this.#redis = redis;
+    this.#prefix = prefix;
+    this.#options = resolveStoreOptions(options);
+    const script = (source: string): Script => ({ source, sha: sha1(source) });
+    this.#scripts = {
+      begin: script(BEGIN),
+      commit: script(COMMIT),
+      release: script(RELEASE),
+      read: script(READ),
+    };
+  }
+
+  /**
+   * The keys of a user: state, lease and aside list.
+   *
+   * @param userId The user.
+   * @returns The three keys.
+   *
+   * @example
+   * ```ts
+   * import { RedisStore } from "@botnodes/core";
+   *
+   * const fake = { eval: async () => null, evalsha: async () => null };
+   * new RedisStore(fake, { prefix: "bot" }).keys("a{b}");
+   * // ["bot:{a%7Bb%7D}", "bot:{a%7Bb%7D}:lease", "bot:{a%7Bb%7D}:aside"]
+   * ```
+   */
+  keys(userId: string): [state: string, lease: string, aside: string] {
+    const id = userId === ""
+      ? "%"
+      : userId.replace(/[%{}]/g, (c) =>
+        c === "%" ? "%25" : c === "{" ? "%7B" : "%7D");
+    const state = `${this.#prefix}:{${id}}`;
+    return [state, `${state}:lease`, `${state}:aside`];
+  }
+
+  /** {@inheritDoc StateStore.get} */
+  async get(userId: string): Promise<string | undefined> {
+    const reply = await this.#run("get", userId, "read", ["state"]);
+    return typeof reply === "string" ? reply : undefined;
+  }
+
+  /** {@inheritDoc StateStore.begin} */
+  begin(userId: string): Promise<Lease> {
+    const { clock, wait, leaseTtl } = this.#options;
+    return waitForLease(
+      userId,
+      async () => {
+        const token = `${processTag}.${++this.#tokens}`;
+        const reply = await this.#run("begin", userId, "begin", [
+          token,
+          String(leaseTtl),
+        ]);
+        if (!Array.isArray(reply)) {
+          throw this.#unexpected("begin", userId, reply);
+        }
+        if (reply[0] === 0) {
+          return typeof reply[1] === "number" && reply[1] > 0 ? reply[1] : 1;
+        }
+        return {
+          userId,
+          token,
+          state: typeof reply[1] === "string" ? reply[1] : undefined,
+          version: typeof reply[2] === "string" ? reply[2] : undefined,
+        };
+      },
+      clock,
+      wait,
+    );
+  }
+
+  /** {@inheritDoc StateStore.commit} */
+  async commit(
+    lease: Lease,
+    state: string | undefined,
+    options: CommitOptions = {},
+  ): Promise<void> {
+    const { ttl } = this.#options;
+    const reply = await this.#run("commit", lease.userId, "commit", [
+      lease.token,
+      lease.version ?? "",
+      state === undefined ? "0" : "1",
+      state ?? "",
+      options.aside === undefined ? "0" : "1",
+      options.aside ?? "",
+      ttl === undefined ? "" : String(Math.ceil(ttl)),
+      String(ASIDE_LIMIT),
+    ]);
+    if (reply === 0) throw new LeaseLostError(lease.userId);
+    if (reply !== 1) throw this.#unexpected("commit", lease.userId, reply);
+  }
+
+  /** {@inheritDoc StateStore.release} */
+  async release(lease: Lease): Promise<void> {
+    await this.#run("release", lease.userId, "release", [lease.token]);
+  }
+
+  /** {@inheritDoc StateStore.aside} */
+  async aside(userId: string): Promise<string[]> {
+    const reply = await this.#run("aside", userId, "read", ["aside"]);
+    if (!Array.isArray(reply)) throw this.#unexpected("aside", userId, reply);
+    return reply.map(String);
+  }
+
+  /** Runs a script by EVALSHA, by EVAL when the server lost it. */
+  async #run(
+    operation: string,
+    userId: string,
+    name: "begin" | "commit" | "release" | "read",
+    args: string[],
+  ): Promise<unknown> {
+    const script = this.#scripts[name];
+    const keys = this.keys(userId);
+    try {
+      try {
+        return await this.#redis.evalsha(await script.sha, 3, ...keys, ...args);
+      } catch (error) {
+        if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
+          throw error;
+        }
+        return await this.#redis.eval(script.source, 3, ...keys, ...args);
+      }
+    } catch (error) {
+      throw new StoreError(operation, userId, error);
+    }
+  }
+
+  #unexpected(operation: string, userId: string, reply: unknown): StoreError {
+    return new StoreError(
+      operation,
+      userId,
+      new TypeError(`unexpected reply ${JSON.stringify(reply)}`),
+    );
+  }
+}
+
+async function sha1(source: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    new TextEncoder().encode(source),
+  );
+  return Array.from(
+    new Uint8Array(digest),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+}
