@@ -1,0 +1,92 @@
+// Several OS processes, on Deno, Bun and Node, send events for the same users
+// through one Redis: none is lost, none applied twice, each process's events
+// stay in its order.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { randomPrefix, REDIS_URL, skipRedis } from "./_redis_test_utils.ts";
+import { RedisStore } from "./redis_store.ts";
+import { appended } from "./testdata/append_bot.ts";
+
+const bin = fileURLToPath(new URL("../node_modules/.bin/", import.meta.url));
+const worker = fileURLToPath(
+  new URL("./testdata/redis_worker.ts", import.meta.url),
+);
+const runtimes: Record<string, string[]> = {
+  deno: [`${bin}deno`, "run", "-A", worker],
+  bun: [`${bin}bun`, "run", worker],
+  node: [`${bin}tsx`, worker],
+};
+
+function run(command: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command[0]!,
+      command.slice(1),
+      { timeout: 120_000 },
+      (error, stdout, stderr) => {
+        if (error) {
+          reject(
+            new Error(`${command.join(" ")}: ${stderr}`, { cause: error }),
+          );
+        } else resolve(stdout);
+      },
+    );
+  });
+}
+
+describe("several processes on one Redis", { skip: skipRedis }, () => {
+  it("apply 3,000 events for 10 users from 4 processes on 3 runtimes: none lost, none twice, in order", async () => {
+    const prefix = randomPrefix("procs");
+    const users = 10;
+    const processes = [
+      ["deno-1", "deno"],
+      ["bun-1", "bun"],
+      ["node-1", "node"],
+      ["deno-2", "deno"],
+    ] as const;
+    const events = 750; // per process: 3,000 in all
+    const outputs = await Promise.all(
+      processes.map(([name, runtime]) =>
+        run([
+          ...runtimes[runtime]!,
+          REDIS_URL,
+          prefix,
+          name,
+          `${events}`,
+          `${users}`,
+        ])
+      ),
+    );
+    for (const [i, [name]] of processes.entries()) {
+      assert.match(outputs[i]!, new RegExp(`${name} routed ${events} events`));
+    }
+    const redis = new Redis(REDIS_URL);
+    try {
+      const store = new RedisStore(redis, { prefix });
+      let total = 0;
+      for (let u = 0; u < users; u++) {
+        const got = await appended(store, `user${u}`);
+        total += got.length;
+        assert.equal(
+          new Set(got).size,
+          got.length,
+          `user${u} has an event twice`,
+        );
+        for (const [name] of processes) {
+          const mine = got.filter((id) => id.startsWith(`${name}:`));
+          const expected = Array.from({ length: events }, (_, i) => i)
+            .filter((i) => i % users === u)
+            .map((i) => `${name}:${i}`);
+          assert.deepEqual(mine, expected, `user${u}, events of ${name}`);
+        }
+        await redis.del(...store.keys(`user${u}`));
+      }
+      assert.equal(total, processes.length * events);
+    } finally {
+      redis.disconnect();
+    }
+  });
+});

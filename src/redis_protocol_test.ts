@@ -1,0 +1,98 @@
+// What RedisStore sends to Redis: counted on a Redis server of the test's own.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { type OwnRedis, skipRedis, startRedis } from "./_redis_test_utils.ts";
+import { RedisStore } from "./redis_store.ts";
+import type { RedisLike } from "./redis_store.ts";
+import { appendBot, appended } from "./testdata/append_bot.ts";
+
+/** The calls of each command since the last CONFIG RESETSTAT. */
+async function commandCalls(redis: Redis): Promise<Record<string, number>> {
+  const info = await redis.info("commandstats");
+  const calls: Record<string, number> = {};
+  for (const [, name, count] of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) {
+    calls[name!] = Number(count);
+  }
+  return calls;
+}
+
+/** Counts what a client is asked to send. */
+function counting(redis: RedisLike) {
+  const sent = { eval: 0, evalsha: 0 };
+  const client: RedisLike = {
+    eval: (...args) => (sent.eval++, redis.eval(...args)),
+    evalsha: (...args) => (sent.evalsha++, redis.evalsha(...args)),
+  };
+  return { client, sent };
+}
+
+describe("RedisStore protocol", { skip: skipRedis }, () => {
+  let server: OwnRedis;
+  let redis: Redis;
+  let admin: Redis;
+  before(async () => {
+    server = await startRedis();
+    redis = new Redis(server.url);
+    admin = new Redis(server.url);
+  });
+  after(async () => {
+    redis.disconnect();
+    admin.disconnect();
+    await server.stop();
+  });
+
+  it("sends exactly 2 script calls per uncontended event", async () => {
+    const { client, sent } = counting(redis);
+    const store = new RedisStore(client, { prefix: "count" });
+    const bot = appendBot(store);
+    await bot.route({ user: "warm-up", id: "0" }); // loads the scripts
+    await admin.config("RESETSTAT");
+    sent.eval = sent.evalsha = 0;
+    const users = Array.from({ length: 10 }, (_, i) => `u${i}`);
+    for (let round = 0; round < 5; round++) {
+      await Promise.all(
+        users.map((user) => bot.route({ user, id: `${round}` })),
+      );
+    }
+    const calls = await commandCalls(admin);
+    assert.equal(calls.evalsha, 100, JSON.stringify(calls));
+    assert.equal(calls.eval, undefined, JSON.stringify(calls));
+    assert.deepEqual(sent, { eval: 0, evalsha: 100 });
+    for (const user of users) {
+      assert.deepEqual(await appended(store, user), ["0", "1", "2", "3", "4"]);
+    }
+  });
+
+  it("goes on unchanged after SCRIPT FLUSH, reloading each script once", async () => {
+    const { client, sent } = counting(redis);
+    const store = new RedisStore(client, { prefix: "flush" });
+    const bot = appendBot(store);
+    for (let i = 0; i < 5; i++) await bot.route({ user: "u", id: `${i}` });
+    await admin.script("FLUSH");
+    sent.eval = sent.evalsha = 0;
+    for (let i = 5; i < 10; i++) await bot.route({ user: "u", id: `${i}` });
+    const { eval: evals, evalsha } = sent;
+    assert.deepEqual(
+      await appended(store, "u"),
+      ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+    );
+    // begin and commit each fell back to EVAL once, then EVALSHA again
+    assert.equal(evals, 2);
+    assert.equal(evalsha, 10);
+  });
+
+  it("refreshes the idle TTL on each commit, and an expired user starts over", async () => {
+    const store = new RedisStore(redis, { prefix: "ttl", ttl: 60_000 });
+    const bot = appendBot(store);
+    await bot.route({ user: "u", id: "a" });
+    await admin.pexpire(store.keys("u")[0], 10_000);
+    await bot.route({ user: "u", id: "b" });
+    const pttl = await admin.pttl(store.keys("u")[0]);
+    assert.ok(pttl > 50_000 && pttl <= 60_000, `PTTL ${pttl}`);
+    assert.deepEqual(await appended(store, "u"), ["a", "b"]);
+    await admin.pexpire(store.keys("u")[0], 0); // expire now
+    await bot.route({ user: "u", id: "c" });
+    assert.deepEqual(await appended(store, "u"), ["c"]);
+  });
+});

@@ -1,0 +1,49 @@
+// A bot whose one node appends each event's id to its data: what tests of
+// stores and processes count on.
+import { z } from "zod";
+import { Node } from "../node.ts";
+import { Nodes } from "../nodes.ts";
+import type { StateStore } from "../store.ts";
+
+export type AppendEvent = { user: string; id: string };
+export interface AppendCtx {
+  /** Runs inside each handler: a delay, a crash, a count. */
+  during(event: AppendEvent): void | Promise<void>;
+}
+
+export class Appending
+  extends Node<AppendCtx, AppendEvent, string, { events: string[] }> {
+  static override schema = z.object({ events: z.array(z.string()) });
+
+  async onEvent(
+    _user: string,
+    event: AppendEvent,
+    ctx: AppendCtx,
+  ): Promise<Appending> {
+    await ctx.during(event);
+    return new Appending({ events: [...this.data.events, event.id] });
+  }
+}
+
+export function appendBot(
+  store: StateStore,
+  during: AppendCtx["during"] = () => {},
+): Nodes<AppendCtx, AppendEvent, string> {
+  return new Nodes<AppendCtx, AppendEvent, string>({
+    store,
+    nodes: { appending: Appending },
+    // a new user's first event is recorded too
+    start: (event) => new Appending({ events: [event.id] }),
+    ctx: { during },
+    userId: (event) => event.user,
+  });
+}
+
+/** The ids a user's stored state holds. */
+export async function appended(
+  store: StateStore,
+  user: string,
+): Promise<string[]> {
+  const raw = await store.get(user);
+  return raw === undefined ? [] : JSON.parse(raw).data.events;
+}
