@@ -176,3 +176,21 @@ export async function waitForPing(url: string): Promise<void> {
     }
   }
 }
+
+/** The nodes of a Redis Cluster for tests: REDIS_CLUSTER="host:port,...". */
+export const clusterNodes: { host: string; port: number }[] =
+  (process.env.REDIS_CLUSTER ?? "").split(",").filter(Boolean).map((node) => {
+    const [host, port] = node.split(":");
+    return { host: host!, port: Number(port) };
+  });
+
+/** The skip option for Cluster tests; in CI a missing cluster throws. */
+export const skipCluster: string | false = clusterNodes.length > 0
+  ? false
+  : inCi
+  ? (() => {
+    throw new Error(
+      "REDIS_CLUSTER is not set in CI: .ci/run starts a cluster and sets it",
+    );
+  })()
+  : "REDIS_CLUSTER is not set (scripts/redis_cluster.sh starts one)";

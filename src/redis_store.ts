@@ -80,12 +80,15 @@ return {0, redis.call('PTTL', KEYS[2])}
 `;
 
 /**
- * Checks the version, writes (ARGV[3] = '1') or deletes the state, keeps
+ * Returns 1 at once when this very commit was applied already (a client
+ * that resent it after a dropped connection). Checks the version, writes (ARGV[3] = '1') or deletes the state, keeps
  * ARGV[6] aside when ARGV[5] = '1', releases the lease if still ours.
  * Returns 1, or 0 when fenced.
  */
 const COMMIT = `
-if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[2] then return 0 end
+local version = redis.call('HGET', KEYS[1], 'v') or ''
+if version == ARGV[1] then return 1 end
+if version ~= ARGV[2] then return 0 end
 if ARGV[3] == '1' then
   redis.call('HSET', KEYS[1], 's', ARGV[4], 'v', ARGV[1])
   if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[7])

@@ -1,0 +1,45 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { createClient } from "redis";
+import { Redis } from "ioredis";
+import { storeContract } from "../src/_store_contract.ts";
+import {
+  randomPrefix,
+  REDIS_URL,
+  redisHarness,
+  skipRedis,
+} from "../src/_redis_test_utils.ts";
+import { RedisStore } from "../src/redis_store.ts";
+import { appendBot, appended } from "../src/testdata/append_bot.ts";
+import { fromNodeRedis, type NodeRedisLike } from "./node_redis.ts";
+
+if (!skipRedis) {
+  storeContract("RedisStore on node-redis", async (options) => {
+    const client = await createClient({ url: REDIS_URL }).connect();
+    const admin = new Redis(REDIS_URL);
+    return redisHarness(fromNodeRedis(client), admin, options, async () => {
+      admin.disconnect();
+      await client.close();
+    });
+  });
+}
+
+describe("fromNodeRedis", { skip: skipRedis }, () => {
+  it("takes a node-redis client as it is and survives SCRIPT FLUSH", async () => {
+    const client = await createClient({ url: REDIS_URL }).connect();
+    try {
+      const typed: NodeRedisLike = client;
+      const store = new RedisStore(fromNodeRedis(typed), {
+        prefix: randomPrefix("node-redis"),
+      });
+      const bot = appendBot(store);
+      await bot.route({ user: "u", id: "1" });
+      await client.scriptFlush();
+      await bot.route({ user: "u", id: "2" });
+      assert.deepEqual(await appended(store, "u"), ["1", "2"]);
+      await client.del(store.keys("u"));
+    } finally {
+      await client.close();
+    }
+  });
+});
