@@ -5,6 +5,7 @@ import { Redis } from "ioredis";
 import { type OwnRedis, skipRedis, startRedis } from "./_redis_test_utils.ts";
 import { RedisStore } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
+import { StoreError } from "./errors.ts";
 import { appendBot, appended } from "./testdata/append_bot.ts";
 
 /** The calls of each command since the last CONFIG RESETSTAT. */
@@ -80,6 +81,30 @@ describe("RedisStore protocol", { skip: skipRedis }, () => {
     // begin and commit each fell back to EVAL once, then EVALSHA again
     assert.equal(evals, 2);
     assert.equal(evalsha, 10);
+  });
+
+  it("turns a timed-out command into a StoreError, and works again after", async () => {
+    const slow = new Redis(server.url, { commandTimeout: 50 });
+    try {
+      const store = new RedisStore(slow, { prefix: "timeout" });
+      const bot = appendBot(store);
+      await bot.route({ user: "u", id: "1" });
+      await admin.client("PAUSE", 300, "ALL");
+      await assert.rejects(
+        bot.route({ user: "u", id: "2" }),
+        (error: unknown) => {
+          assert.ok(error instanceof StoreError, String(error));
+          assert.equal(error.operation, "begin");
+          assert.match(String((error.cause as Error).message), /timed out/i);
+          return true;
+        },
+      );
+      await admin.ping(); // answered once the pause is over
+      await bot.route({ user: "u", id: "3" });
+      assert.deepEqual(await appended(store, "u"), ["1", "3"]);
+    } finally {
+      slow.disconnect();
+    }
   });
 
   it("refreshes the idle TTL on each commit, and an expired user starts over", async () => {

@@ -232,10 +232,20 @@ export class RedisStore implements StateStore {
       userId,
       async () => {
         const token = `${processTag}.${++this.#tokens}`;
-        const reply = await this.#run("begin", userId, "begin", [
-          token,
-          String(leaseTtl),
-        ]);
+        let reply: unknown;
+        try {
+          reply = await this.#run("begin", userId, "begin", [
+            token,
+            String(leaseTtl),
+          ]);
+        } catch (error) {
+          // The script may still run (a timed-out command that Redis runs
+          // later): release what it would take, on the same connection, by
+          // EVAL so that no NOSCRIPT answer needs a reply we will not read.
+          this.#run("release", userId, "release", [token], true)
+            .catch(() => {});
+          throw error;
+        }
         if (!Array.isArray(reply)) {
           throw this.#unexpected("begin", userId, reply);
         }
@@ -293,10 +303,14 @@ export class RedisStore implements StateStore {
     userId: string,
     name: "begin" | "commit" | "release" | "read",
     args: string[],
+    byEval = false,
   ): Promise<unknown> {
     const script = this.#scripts[name];
     const keys = this.keys(userId);
     try {
+      if (byEval) {
+        return await this.#redis.eval(script.source, 3, ...keys, ...args);
+      }
       try {
         return await this.#redis.evalsha(await script.sha, 3, ...keys, ...args);
       } catch (error) {
