@@ -64,11 +64,17 @@ describe("mod.ts", () => {
 
 describe("testing/mod.ts", () => {
   it("exports the test helpers", () => {
-    assert.deepEqual(Object.keys(testing).sort(), ["FakeClock", "MemoryStore"]);
+    assert.deepEqual(Object.keys(testing).sort(), [
+      "FakeClock",
+      "MemoryStore",
+      "Outbox",
+      "Transcript",
+      "createSimulator",
+    ]);
   });
 
-  it("imports no runner and no bot framework", () => {
+  it("imports no runner and no bot framework: only node:assert", () => {
     const { external } = importGraph("testing/mod.ts");
-    assert.deepEqual(external, []);
+    assert.deepEqual(external, ["node:assert/strict"]);
   });
 });

@@ -333,6 +333,23 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     });
   }
 
+  /**
+   * The registry key of a node's class, or `undefined` when the class is not
+   * registered.
+   *
+   * @param node A node.
+   * @returns Its key in the `nodes` option.
+   *
+   * @example Naming where a user is
+   * ```ts ignore
+   * const node = await nodes.user(42).node();
+   * console.log(node && nodes.keyOf(node)); // "hungry"
+   * ```
+   */
+  keyOf(node: Node<Ctx, Event, UserId>): string | undefined {
+    return this.#registry.keyOf(node);
+  }
+
   #keyOf(node: Node<Ctx, Event, UserId>): string {
     const key = this.#registry.keyOf(node);
     if (key === undefined) {

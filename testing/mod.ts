@@ -1,20 +1,45 @@
 /**
- * Test helpers for bots built with botnodes: an in-memory store and a fake
- * clock.
+ * Test helpers for bots built with botnodes: a conversation simulator, an
+ * outbox for outgoing messages, an in-memory store and a fake clock.
  *
- * Nothing here imports a test runner or grammY, so it works under
- * `deno test`, `bun test`, `node --test` and vitest alike.
+ * Nothing here imports a test runner or a bot framework, so it works under
+ * `deno test`, `bun test`, `node --test` and vitest alike; failures are
+ * `node:assert` `AssertionError`s. The grammY preset is in
+ * `@botnodes/core/testing/grammy`.
  *
- * @example A store whose time a test controls
+ * @example A conversation test
  * ```ts
- * import { FakeClock, MemoryStore } from "@botnodes/core/testing";
+ * import { Node, Nodes } from "@botnodes/core";
+ * import { createSimulator, MemoryStore, Outbox } from "@botnodes/core/testing";
  *
- * const clock = new FakeClock();
- * const store = new MemoryStore({ clock, ttl: 1_000 });
- * const lease = await store.begin("1");
- * await store.commit(lease, "state");
- * clock.advance(1_000);
- * await store.get("1"); // undefined
+ * type Event = { from: number; text: string };
+ *
+ * class Ask extends Node<Outbox, Event, number, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   override onEnter(user: number, outbox: Outbox) {
+ *     outbox.send({ to: user, text: "Hungry?" });
+ *   }
+ *   onEvent(): Ask {
+ *     return new Ask();
+ *   }
+ * }
+ *
+ * const outbox = new Outbox();
+ * const nodes = new Nodes<Outbox, Event, number>({
+ *   store: new MemoryStore(),
+ *   nodes: { ask: Ask },
+ *   start: () => new Ask(),
+ *   ctx: outbox,
+ *   userId: (event) => event.from,
+ * });
+ * const sim = createSimulator({
+ *   nodes,
+ *   outbox,
+ *   event: (from: number, text: string): Event => ({ from, text }),
+ * });
+ * await sim.simulate(7, [{ event: "hi", node: "ask", replies: ["Hungry?"] }]);
  * ```
  *
  * @module
@@ -22,3 +47,15 @@
 
 export { FakeClock } from "./fake_clock.ts";
 export { MemoryStore } from "./memory_store.ts";
+export { Outbox, type OutgoingMessage } from "./outbox.ts";
+export {
+  createSimulator,
+  type ExpectedReply,
+  type SimulatedNodes,
+  type SimulateOptions,
+  type Simulator,
+  type SimulatorOptions,
+  type Step,
+  Transcript,
+  type TranscriptStep,
+} from "./simulate.ts";
