@@ -396,7 +396,7 @@ function check(
       message: `${title(record)} threw ${describeError(record.error)}`,
       actual: record.error,
       expected: undefined,
-      operator: "doesNotThrow",
+      operator: "fail",
     });
   }
   const expected: Record<string, unknown> = {};
@@ -474,7 +474,7 @@ function fail(
     message,
     actual,
     expected,
-    operator: "deepStrictEqual",
+    operator: "fail",
   });
 }
 
@@ -496,7 +496,7 @@ function compareTranscript(
       }`,
       actual: got[i],
       expected: want[i],
-      operator: "strictEqual",
+      operator: "fail",
     });
   }
 }
