@@ -1,0 +1,53 @@
+// The food bot as a webhook on Deno Deploy, state in Redis.
+//
+//   deployctl deploy --project=foodbot examples/deno_deploy.ts
+//   env: BOT_TOKEN, REDIS_URL (rediss://... of your Redis), WEBHOOK_SECRET
+//   then once: https://api.telegram.org/bot<token>/setWebhook?url=<deploy url>&secret_token=<WEBHOOK_SECRET>
+//
+// Each update is one HTTP request; several instances may handle updates of
+// the same user at once, and the Redis lease keeps their transitions in
+// order. Redis over HTTP instead: @upstash/redis with
+// @botnodes/core/upstash's fromUpstash.
+import { Bot, webhookCallback } from "grammy";
+import type { StateStore } from "../mod.ts";
+import { createFoodNodes, foodApiStub } from "./food_bot/bot.ts";
+
+/** Options of {@linkcode createWebhookHandler}. */
+export interface WebhookOptions {
+  bot: Bot;
+  store: StateStore;
+  /** Telegram sends it in X-Telegram-Bot-Api-Secret-Token; others get 401. */
+  secretToken: string;
+}
+
+/** The food bot behind a `Request` → `Response` handler. */
+export function createWebhookHandler(
+  { bot, store, secretToken }: WebhookOptions,
+): (request: Request) => Promise<Response> {
+  const nodes = createFoodNodes(store, {
+    api: bot.api,
+    foodApi: foodApiStub,
+    logger: console,
+  });
+  bot.on("message", nodes.route);
+  const callback = webhookCallback(bot, "std/http", { secretToken });
+  // Deno.serve passes no request to a handler declared without parameters,
+  // as grammY's callback is: give it one.
+  return (request) => callback(request);
+}
+
+if (import.meta.main) {
+  const { Redis } = await import("ioredis");
+  const { RedisStore } = await import("../mod.ts");
+  const env = (name: string) => {
+    const value = Deno.env.get(name);
+    if (!value) throw new Error(`Set ${name}`);
+    return value;
+  };
+  const redis = new Redis(env("REDIS_URL"));
+  Deno.serve(createWebhookHandler({
+    bot: new Bot(env("BOT_TOKEN")),
+    store: new RedisStore(redis, { prefix: "foodbot" }),
+    secretToken: env("WEBHOOK_SECRET"),
+  }));
+}

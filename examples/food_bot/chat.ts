@@ -1,0 +1,53 @@
+// The food bot in the terminal: each line you type is a message from one
+// user; the bot's replies are printed, then the node you are on.
+// State is in memory, or in Redis when REDIS_URL is set (keys under
+// CHAT_PREFIX, default "foodbot-chat"). Ctrl-D quits.
+//   deno task chat
+import process from "node:process";
+import { createInterface } from "node:readline";
+import type { StateStore } from "../../mod.ts";
+import { MemoryStore } from "../../testing/mod.ts";
+import { createFoodNodes, foodApiStub } from "./bot.ts";
+
+const USER_ID = 1;
+const name = process.env.CHAT_NAME ?? "friend";
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+let store: StateStore = new MemoryStore();
+let close = () => {};
+if (process.env.REDIS_URL) {
+  const { Redis } = await import("ioredis");
+  const { RedisStore } = await import("../../mod.ts");
+  const redis = new Redis(process.env.REDIS_URL);
+  store = new RedisStore(redis, {
+    prefix: process.env.CHAT_PREFIX ?? "foodbot-chat",
+  });
+  close = () => redis.disconnect();
+  say(`(state in Redis at ${process.env.REDIS_URL})`);
+}
+
+const nodes = createFoodNodes(store, {
+  api: {
+    sendMessage: (_chatId, text) => Promise.resolve(say(`bot: ${text}`)),
+  },
+  foodApi: foodApiStub,
+  logger: { error: (message) => say(`(log) ${message}`) },
+});
+
+const lines = createInterface({
+  input: process.stdin,
+  terminal: false,
+});
+const interactive = process.stdin.isTTY === true;
+if (interactive) say("Type a message (Ctrl-D to quit).");
+for await (const text of lines) {
+  if (!interactive) say(`you: ${text}`); // piped input: show what was sent
+  await nodes.route({
+    from: { id: USER_ID, first_name: name, username: name },
+    chat: { type: "private" },
+    msg: { text },
+  });
+  const node = await nodes.user(USER_ID).node();
+  say(`  [${node ? nodes.keyOf(node) : "no state"}]`);
+}
+close();

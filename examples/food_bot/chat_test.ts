@@ -1,0 +1,77 @@
+// `deno task chat` driven by piped input, in memory and in Redis.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import {
+  randomPrefix,
+  REDIS_URL,
+  skipRedis,
+} from "../../src/_redis_test_utils.ts";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+function chat(
+  input: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(`${root}node_modules/.bin/deno`, ["task", "chat"], {
+      cwd: root,
+      env: { ...process.env, NO_COLOR: "1", ...env },
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => (out += chunk));
+    child.once("error", reject);
+    child.once("close", (code) => resolve({ code, out }));
+    child.stdin.end(input);
+  });
+}
+
+const replies = (out: string) =>
+  out.split("\n").filter((line) => line.startsWith("bot: ")).map((line) =>
+    line.slice(5)
+  );
+
+describe("deno task chat", () => {
+  it("prints the seed's replies in order and exits 0 at the end of input", async () => {
+    const { code, out } = await chat("hi\nYes\npizza\nFinish\n", {
+      REDIS_URL: "",
+    });
+    assert.equal(code, 0, out);
+    assert.deepEqual(replies(out), [
+      "Hello, friend! Are you hungry?",
+      "No worries, I've got you back!",
+      "What are you gonna order? Cart: Empty",
+      "Added pizza",
+      "What are you gonna order? Cart: pizza",
+      "Ordering pizza",
+      "Ordered!",
+      "Again main menu! Are you hungry?",
+    ]);
+    assert.match(out, /\[hungry\]\n[\s\S]*\[start\]\n$/);
+  });
+
+  it(
+    "keeps state across two runs with REDIS_URL set",
+    { skip: skipRedis },
+    async () => {
+      const env = { REDIS_URL, CHAT_PREFIX: randomPrefix("chat") };
+      const first = await chat("hi\nYes\npizza\n", env);
+      assert.equal(first.code, 0, first.out);
+      const second = await chat("sushi\nFinish\n", env);
+      assert.equal(second.code, 0, second.out);
+      assert.deepEqual(replies(second.out), [
+        "Added sushi",
+        "What are you gonna order? Cart: pizza, sushi",
+        "Ordering pizza, sushi",
+        "Ordered!",
+        "Again main menu! Are you hungry?",
+      ]);
+      const redis = new Redis(REDIS_URL);
+      await redis.del(`${env.CHAT_PREFIX}:{1}`);
+      redis.disconnect();
+    },
+  );
+});
