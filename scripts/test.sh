@@ -21,8 +21,8 @@ results=()
 for runtime in "${runtimes[@]}"; do
   echo "=== $runtime"
   case "$runtime" in
-    # Deno also runs the examples in the doc comments of every module.
-    deno) "$bin/deno" test -A --doc --junit-path="$reports/deno.xml" mod.ts "${dirs[@]}" ;;
+    # Deno also runs the examples in README.md and in every doc comment.
+    deno) "$bin/deno" test -A --doc --junit-path="$reports/deno.xml" README.md mod.ts "${dirs[@]}" ;;
     bun) "$bin/bun" test --timeout 60000 --reporter=junit \
       --reporter-outfile="$reports/bun.xml" "${files[@]/#/./}" ;;
     node) "$bin/tsx" --test --test-reporter=spec --test-reporter-destination=stdout \
