@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Runs every *_test.ts on Deno, Bun and Node (through tsx), then prints the
-# total over all runtimes as its last line: "N passed, N failed".
-# Usage: scripts/test.sh [deno|bun|node ...]   (default: all three)
+# Runs every *_test.ts on Deno, Bun and Node (through tsx), and the
+# *.vitest.ts files under vitest, then prints the total over all runners as
+# its last line: "N passed, N failed".
+# Usage: scripts/test.sh [deno|bun|node|vitest ...]   (default: all four)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=node_modules/.bin
-if [ ! -x "$bin/deno" ] || [ ! -x "$bin/bun" ] || [ ! -x "$bin/tsx" ]; then
+if [ ! -x "$bin/deno" ] || [ ! -x "$bin/bun" ] || [ ! -x "$bin/tsx" ] || [ ! -x "$bin/vitest" ]; then
   echo "The runtimes are not installed: run 'npm ci' first." >&2
   exit 2
 fi
 runtimes=("$@")
-[ ${#runtimes[@]} -gt 0 ] || runtimes=(deno bun node)
+[ ${#runtimes[@]} -gt 0 ] || runtimes=(deno bun node vitest)
 reports=.tmp/junit
 rm -rf "$reports" && mkdir -p "$reports"
 dirs=()
@@ -25,9 +26,12 @@ for runtime in "${runtimes[@]}"; do
     deno) "$bin/deno" test -A --doc --junit-path="$reports/deno.xml" README.md mod.ts "${dirs[@]}" ;;
     bun) "$bin/bun" test --timeout 60000 --reporter=junit \
       --reporter-outfile="$reports/bun.xml" "${files[@]/#/./}" ;;
+    # vitest runs the *.vitest.ts files: the harness under a fourth runner.
+    vitest) "$bin/vitest" run --reporter=default --reporter=junit \
+      --outputFile.junit="$reports/vitest.xml" ;;
     node) "$bin/tsx" --test --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter=junit --test-reporter-destination="$reports/node.xml" "${files[@]}" ;;
-    *) echo "Unknown runtime '$runtime': use deno, bun or node" >&2; exit 2 ;;
+    *) echo "Unknown runtime '$runtime': use deno, bun, node or vitest" >&2; exit 2 ;;
   esac
   code=$?
   echo "=== $runtime exited with $code"
