@@ -62,6 +62,7 @@ export {
   LeaseLostError,
   LeaseTimeoutError,
   NodeDataError,
+  StateTooLargeError,
   StoreError,
   UnregisteredNodeError,
 } from "./src/errors.ts";
@@ -69,6 +70,7 @@ export {
 // Stores
 export {
   ASIDE_LIMIT,
+  type BeginOptions,
   type Clock,
   type CommitOptions,
   type Lease,

@@ -26,7 +26,7 @@
  * import { Bot, type Context } from "grammy";
  * import { Redis } from "ioredis";
  * import { Nodes, RedisStore } from "@botnodes/core";
- * import { privateChatUserId } from "@botnodes/core/grammy";
+ * import { privateChatUserId, updateId } from "@botnodes/core/grammy";
  *
  * const bot = new Bot(process.env.BOT_TOKEN!);
  * const nodes = new Nodes<Shared, Context, number>({
@@ -35,6 +35,7 @@
  *   start: (update) => new Start(update.from?.first_name, true),
  *   ctx: { api: bot.api, foodApi, logger: console },
  *   userId: privateChatUserId,
+ *   eventId: updateId, // a redelivered update is handled once
  * });
  * bot.command("help", (ctx) => ctx.reply("Type anything")); // any state
  * bot.on("message", nodes.route);
@@ -59,6 +60,8 @@ export interface GrammyContextLike {
   readonly from?: { readonly id: number } | undefined;
   /** The chat the update happened in. */
   readonly chat?: { readonly type: string } | undefined;
+  /** The update itself. */
+  readonly update?: { readonly update_id: number } | undefined;
 }
 
 /**
@@ -90,7 +93,7 @@ export function userId(ctx: GrammyContextLike): number | undefined {
  *
  * @example
  * ```ts
- * import { privateChatUserId } from "@botnodes/core/grammy";
+ * import { privateChatUserId, updateId } from "@botnodes/core/grammy";
  *
  * privateChatUserId({ from: { id: 42 }, chat: { type: "private" } }); // 42
  * privateChatUserId({ from: { id: 42 }, chat: { type: "group" } }); // undefined
@@ -98,4 +101,23 @@ export function userId(ctx: GrammyContextLike): number | undefined {
  */
 export function privateChatUserId(ctx: GrammyContextLike): number | undefined {
   return ctx.chat?.type === "private" ? ctx.from?.id : undefined;
+}
+
+/**
+ * The `update_id` of an update: the `eventId` option of `Nodes`, so that an
+ * update Telegram delivers again (a webhook retry after a timeout) is handled
+ * once.
+ *
+ * @param ctx A grammY context.
+ * @returns The update id.
+ *
+ * @example
+ * ```ts
+ * import { updateId } from "@botnodes/core/grammy";
+ *
+ * updateId({ update: { update_id: 901 } }); // 901
+ * ```
+ */
+export function updateId(ctx: GrammyContextLike): number | undefined {
+  return ctx.update?.update_id;
 }

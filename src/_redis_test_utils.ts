@@ -65,7 +65,7 @@ export function redisHarness(
   });
   const users = new Set<string>();
   const store: StateStore = {
-    begin: (id) => (users.add(id), real.begin(id)),
+    begin: (id, options) => (users.add(id), real.begin(id, options)),
     get: (id) => (users.add(id), real.get(id)),
     commit: (lease, state, options) => real.commit(lease, state, options),
     release: (lease) => real.release(lease),

@@ -238,6 +238,45 @@ export function storeContract(
     );
 
     it(
+      "skips an event committed before, giving the lease back at once",
+      withStore(async ({ store }) => {
+        const first = await store.begin("u", { eventId: "e1" });
+        assert.equal(first.duplicate ?? false, false);
+        assert.equal(first.eventId, "e1");
+        await store.commit(first, "after e1");
+        const again = await store.begin("u", { eventId: "e1" });
+        assert.equal(again.duplicate, true);
+        // no lease is held: the next begin does not wait
+        const next = await store.begin("u", { eventId: "e2" });
+        assert.equal(next.duplicate ?? false, false);
+        assert.equal(next.state, "after e1");
+        await store.release(next); // released, not committed: e2 not seen
+        const retry = await store.begin("u", { eventId: "e2" });
+        assert.equal(retry.duplicate ?? false, false);
+        await store.commit(retry, "after e2");
+        assert.equal(
+          (await store.begin("u", { eventId: "e2" })).duplicate,
+          true,
+        );
+        assert.equal(
+          (await store.begin("other", { eventId: "e1" })).duplicate ?? false,
+          false,
+        );
+      }, { wait: 50 }),
+    );
+
+    it(
+      "makes a concurrent redelivery wait, then see the first one's commit",
+      withStore(async ({ store }) => {
+        const first = await store.begin("u", { eventId: "e1" });
+        const second = store.begin("u", { eventId: "e1" });
+        await store.commit(first, "once");
+        assert.equal((await second).duplicate, true);
+        assert.equal(await store.get("u"), "once");
+      }),
+    );
+
+    it(
       "expires idle state after its TTL, refreshed by each commit",
       withStore(async ({ store, expireStates }) => {
         if (!expireStates) return;

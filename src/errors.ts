@@ -104,6 +104,43 @@ export class NodeDataError extends BotnodesError {
   }
 }
 
+/**
+ * A node's encoded state is larger than the `maxStateBytes` option of
+ * `Nodes`. Nothing is written: the user stays where they were.
+ *
+ * @example
+ * ```ts
+ * import { StateTooLargeError } from "@botnodes/core";
+ *
+ * const error = new StateTooLargeError("cart", 2_000_000, 1_048_576);
+ * error.bytes; // 2000000
+ * ```
+ */
+export class StateTooLargeError extends BotnodesError {
+  /** The registry key of the node. */
+  readonly node: string;
+  /** The size of the encoded state, in bytes (UTF-8). */
+  readonly bytes: number;
+  /** The limit, in bytes. */
+  readonly limit: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param node The registry key of the node.
+   * @param bytes The size of the encoded state.
+   * @param limit The limit.
+   */
+  constructor(node: string, bytes: number, limit: number) {
+    super(
+      `Cannot store node "${node}": its state is ${bytes} bytes, over the limit of ${limit} bytes`,
+    );
+    this.node = node;
+    this.bytes = bytes;
+    this.limit = limit;
+  }
+}
+
 /** Why a stored state could not be restored. */
 export type InvalidStateReason =
   | "unparseable"

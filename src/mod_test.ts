@@ -44,6 +44,7 @@ describe("mod.ts", () => {
       "NodeDataError",
       "Nodes",
       "RedisStore",
+      "StateTooLargeError",
       "StoreError",
       "UnregisteredNodeError",
       "UserHandle",

@@ -4,7 +4,11 @@
  * @module
  */
 
-import { InvalidStateError, UnregisteredNodeError } from "./errors.ts";
+import {
+  InvalidStateError,
+  StateTooLargeError,
+  UnregisteredNodeError,
+} from "./errors.ts";
 import type { MaybePromise, Node, NodeClass } from "./node.ts";
 import type { Lease, StateStore } from "./store.ts";
 import { Registry } from "./_state.ts";
@@ -95,6 +99,23 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
     | undefined;
   /** Where reports go. Default `console`. */
   readonly logger?: Logger | undefined;
+  /**
+   * The id of an event, to handle each event once even when it is delivered
+   * again (a webhook retry): grammY's `ctx.update.update_id`. A redelivered
+   * event whose first delivery was committed is skipped (`route` returns
+   * `{ handled: false, reason: "duplicate" }`); the id is remembered in the
+   * same atomic commit as the state, among the last `seenEvents` of the
+   * user (a store option). Default: none (no deduplication).
+   */
+  readonly eventId?:
+    | ((event: Event) => string | number | undefined)
+    | undefined;
+  /**
+   * The largest encoded state, in bytes, that may be stored; a larger one is
+   * refused with `StateTooLargeError` before anything is written.
+   * Default 1 MiB.
+   */
+  readonly maxStateBytes?: number | undefined;
 }
 
 /**
@@ -114,6 +135,16 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
   | {
     /** The event was not for `Nodes`: `userId` returned `undefined`. */
     readonly handled: false;
+    /** Why: not for `Nodes`. */
+    readonly reason: "not-ours";
+  }
+  | {
+    /** The event was handled before (same `eventId`): nothing was done. */
+    readonly handled: false;
+    /** Why: a redelivery. */
+    readonly reason: "duplicate";
+    /** The user the event was from. */
+    readonly userId: UserId;
   }
   | {
     /** The event was handled and the transition committed. */
@@ -200,6 +231,10 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
   readonly #userId: (event: Event) => UserId | undefined;
   readonly #onInvalidState: InvalidStateHook<Ctx, Event, UserId>;
   readonly #logger: Logger;
+  readonly #eventId:
+    | ((event: Event) => string | number | undefined)
+    | undefined;
+  readonly #maxStateBytes: number;
   /** The tail of each user's queue of events in this process. */
   readonly #queues = new Map<string, Promise<unknown>>();
   /** Leases whose commit succeeded (so they need no release). */
@@ -239,6 +274,13 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     this.#ctx = options.ctx;
     this.#userId = options.userId;
     this.#logger = options.logger ?? console;
+    this.#eventId = options.eventId;
+    this.#maxStateBytes = options.maxStateBytes ?? 1_048_576;
+    if (!(this.#maxStateBytes > 0)) {
+      throw new RangeError(
+        `Cannot create Nodes: option "maxStateBytes" must be positive, got ${this.#maxStateBytes}`,
+      );
+    }
     this.#onInvalidState = options.onInvalidState ?? ((error) => {
       this.#logger.warn(
         `${error.message}; the user starts over and the raw value is kept aside`,
@@ -254,23 +296,32 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * `bot.on("message", nodes.route)`.
    *
    * @param event The incoming event.
-   * @returns What was done; `{ handled: false }` when `userId(event)` is
-   * `undefined` (then nothing was read or written).
+   * @returns What was done; `{ handled: false, reason: "not-ours" }` when
+   * `userId(event)` is `undefined` (then nothing was read or written),
+   * `{ handled: false, reason: "duplicate" }` for a redelivered event.
    * @throws Whatever `start`, `onEvent` or `onEnter` threw, unchanged, and
    * nothing is written. {@linkcode UnregisteredNodeError} for a node whose
-   * class is not registered. `NodeDataError`, `LeaseTimeoutError`,
+   * class is not registered. `NodeDataError` and `StateTooLargeError` for a
+   * state that may not be stored. `LeaseTimeoutError`,
    * `LeaseLostError` and `StoreError` from the store.
    */
   readonly route = (event: Event): Promise<RouteResult<Ctx, Event, UserId>> => {
     let userId: UserId | undefined;
+    let eventId: string | number | undefined;
     try {
       userId = this.#userId(event);
+      eventId = userId === undefined ? undefined : this.#eventId?.(event);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (userId === undefined) return Promise.resolve({ handled: false });
+    if (userId === undefined) {
+      return Promise.resolve({ handled: false, reason: "not-ours" });
+    }
     const id = userId;
     return this.#exclusive(String(id), async (lease) => {
+      if (lease.duplicate) {
+        return { handled: false, reason: "duplicate", userId: id } as const;
+      }
       const current = await this.#restore(lease);
       const previous = current instanceof InvalidStateError
         ? undefined
@@ -286,13 +337,9 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       }
       const key = this.#keyOf(next);
       await next.onEnter(id, this.#ctx);
-      await this.#commit(
-        lease,
-        await this.#registry.encode(next, key),
-        current,
-      );
-      return { handled: true, userId: id, previous, node: next, key };
-    });
+      await this.#commit(lease, await this.#encode(next, key), current);
+      return { handled: true, userId: id, previous, node: next, key } as const;
+    }, eventId === undefined ? undefined : String(eventId));
   };
 
   /**
@@ -321,7 +368,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
         this.#exclusive(String(userId), async (lease) => {
           const key = this.#keyOf(node);
           await node.onEnter(userId, this.#ctx);
-          const state = await this.#registry.encode(node, key);
+          const state = await this.#encode(node, key);
           await this.#commit(lease, state, await this.#restore(lease));
         }),
       reset: () =>
@@ -360,6 +407,19 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     return key;
   }
 
+  /** Encodes a node for the store, within the size limit. */
+  async #encode(node: Node<Ctx, Event, UserId>, key: string): Promise<string> {
+    const state = await this.#registry.encode(node, key);
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: count only when it matters
+    if (state.length * 3 > this.#maxStateBytes) {
+      const bytes = new TextEncoder().encode(state).length;
+      if (bytes > this.#maxStateBytes) {
+        throw new StateTooLargeError(key, bytes, this.#maxStateBytes);
+      }
+    }
+    return state;
+  }
+
   /** Restores the leased state: a node, nothing, or why it is invalid. */
   #restore(
     lease: Lease,
@@ -387,13 +447,20 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * Runs `fn` with the user's lease, after every earlier call for the same
    * user in this process; releases the lease if `fn` does not commit.
    */
-  #exclusive<T>(id: string, fn: (lease: Lease) => Promise<T>): Promise<T> {
+  #exclusive<T>(
+    id: string,
+    fn: (lease: Lease) => Promise<T>,
+    eventId?: string,
+  ): Promise<T> {
     const run = async () => {
-      const lease = await this.#store.begin(id);
+      const lease = await this.#store.begin(
+        id,
+        eventId === undefined ? {} : { eventId },
+      );
       try {
         return await fn(lease);
       } finally {
-        if (!this.#committed.has(lease)) {
+        if (!this.#committed.has(lease) && !lease.duplicate) {
           await this.#store.release(lease).catch((error: unknown) =>
             this.#logger.warn(
               `Cannot release the lease of user "${id}"; it expires on its own`,

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   InvalidStateError,
   NodeDataError,
+  StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
 import { Nodes } from "./nodes.ts";
@@ -116,7 +117,10 @@ describe("Nodes.route", () => {
       ctx: { log: [], hook: () => {} },
       userId: (event) => ("from" in event ? event.from : undefined),
     });
-    assert.deepEqual(await nodes.route({ system: true }), { handled: false });
+    assert.deepEqual(await nodes.route({ system: true }), {
+      handled: false,
+      reason: "not-ours",
+    });
   });
 
   it("works as a bare callback", async () => {
@@ -242,6 +246,100 @@ describe("Nodes.route", () => {
       return true;
     });
     assert.equal(await store.get("1"), before);
+  });
+});
+
+describe("duplicate deliveries with eventId", () => {
+  type Delivery = Event & { updateId: number };
+  const setup = (store = new MemoryStore()) => {
+    const ctx: Ctx = { log: [], hook: () => {} };
+    const nodes = new Nodes<Ctx, Delivery, number>({
+      store,
+      nodes: { menu: Menu, cart: Cart },
+      start: () => new Cart([]),
+      ctx,
+      userId: (event) => event.from,
+      eventId: (event) => event.updateId,
+    });
+    return { nodes, ctx, store };
+  };
+  const items = async (store: MemoryStore) =>
+    JSON.parse((await store.get("1"))!).data.items;
+
+  it("skips an event delivered again after it was committed", async () => {
+    const { nodes, store, ctx } = setup();
+    await nodes.route({ from: 1, text: "hi", updateId: 1 });
+    await nodes.route({ from: 1, text: "tea", updateId: 2 });
+    const again = await nodes.route({ from: 1, text: "tea", updateId: 2 });
+    assert.deepEqual(again, { handled: false, reason: "duplicate", userId: 1 });
+    assert.deepEqual(await items(store), ["tea"]);
+    assert.equal(ctx.log.filter((l) => l.includes("cart got tea")).length, 1);
+  });
+
+  it("applies once when the same event arrives concurrently, on two Nodes", async () => {
+    const store = new MemoryStore();
+    const [a, b] = [setup(store), setup(store)];
+    await a.nodes.route({ from: 1, text: "hi", updateId: 1 });
+    const results = await Promise.all([
+      a.nodes.route({ from: 1, text: "tea", updateId: 7 }),
+      b.nodes.route({ from: 1, text: "tea", updateId: 7 }),
+      a.nodes.route({ from: 1, text: "tea", updateId: 7 }),
+    ]);
+    assert.equal(results.filter((r) => r.handled).length, 1);
+    assert.deepEqual(await items(store), ["tea"]);
+  });
+
+  it("runs a redelivery again when the first delivery failed", async () => {
+    const { nodes, store, ctx } = setup();
+    await nodes.route({ from: 1, text: "hi", updateId: 1 });
+    ctx.hook = () => {
+      throw new Error("network");
+    };
+    await assert.rejects(nodes.route({ from: 1, text: "tea", updateId: 2 }));
+    ctx.hook = () => {};
+    const retried = await nodes.route({ from: 1, text: "tea", updateId: 2 });
+    assert.ok(retried.handled);
+    assert.deepEqual(await items(store), ["tea"]);
+  });
+
+  it("remembers a bounded number of events per user", async () => {
+    const store = new MemoryStore({ seenEvents: 3 });
+    const { nodes } = setup(store);
+    for (let id = 1; id <= 5; id++) {
+      await nodes.route({ from: 1, text: `${id}`, updateId: id });
+    }
+    // 3, 4, 5 are remembered; 1 and 2 are forgotten and would run again
+    assert.equal(
+      (await nodes.route({ from: 1, text: "5", updateId: 5 })).handled,
+      false,
+    );
+    assert.equal(
+      (await nodes.route({ from: 1, text: "2", updateId: 2 })).handled,
+      true,
+    );
+  });
+});
+
+describe("state size limit", () => {
+  it("refuses a state over maxStateBytes before writing, counting UTF-8 bytes", async () => {
+    const { nodes, store } = makeBot({ maxStateBytes: 200 });
+    await nodes.route(at(1, "hi"));
+    await nodes.route(at(1, "shop"));
+    await nodes.route(at(1, "é".repeat(60))); // 120 bytes of item: fits
+    const before = await store.get("1");
+    await assert.rejects(
+      nodes.route(at(1, "é".repeat(60))),
+      (error: unknown) => {
+        assert.ok(error instanceof StateTooLargeError);
+        assert.equal(error.node, "cart");
+        assert.equal(error.limit, 200);
+        assert.ok(error.bytes > 200);
+        assert.match(error.message, /over the limit of 200 bytes/);
+        return true;
+      },
+    );
+    assert.equal(await store.get("1"), before);
+    assert.throws(() => makeBot({ maxStateBytes: 0 }), RangeError);
   });
 });
 

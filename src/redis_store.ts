@@ -9,6 +9,7 @@ import { waitForLease } from "./_lease_wait.ts";
 import { LeaseLostError, StoreError } from "./errors.ts";
 import {
   ASIDE_LIMIT,
+  type BeginOptions,
   type CommitOptions,
   type Lease,
   type ResolvedStoreOptions,
@@ -68,11 +69,20 @@ export interface RedisStoreOptions extends StoreOptions {
 }
 
 // Keys of a user, all in the same Cluster slot: KEYS[1] the state hash
-// (fields s: state, v: version), KEYS[2] the lease, KEYS[3] the aside list.
+// (fields s: state, v: version), KEYS[2] the lease, KEYS[3] the aside list,
+// KEYS[4] the list of recent committed event ids.
 
-/** Takes the lease and returns the state: {1, state, version} or {0, pttl}. */
+/**
+ * Takes the lease and returns the state: {1, state, version}; {0, pttl} when
+ * the lease is held; {2} when event ARGV[3] was committed already (the lease
+ * is given back at once).
+ */
 const BEGIN = `
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if ARGV[3] ~= '' and redis.call('LPOS', KEYS[4], ARGV[3]) then
+    redis.call('DEL', KEYS[2])
+    return {2}
+  end
   local sv = redis.call('HMGET', KEYS[1], 's', 'v')
   return {1, sv[1], sv[2]}
 end
@@ -99,6 +109,12 @@ end
 if ARGV[5] == '1' then
   redis.call('LPUSH', KEYS[3], ARGV[6])
   redis.call('LTRIM', KEYS[3], 0, ARGV[8] - 1)
+end
+if ARGV[9] ~= '' then
+  redis.call('LPUSH', KEYS[4], ARGV[9])
+  redis.call('LTRIM', KEYS[4], 0, ARGV[10] - 1)
+  if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[4], ARGV[7])
+  else redis.call('PERSIST', KEYS[4]) end
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
@@ -134,7 +150,8 @@ const processTag = Array.from(
  * version, writes and releases.
  *
  * Keys: `<prefix>:{<id>}` (hash: `s` state, `v` version),
- * `<prefix>:{<id>}:lease`, `<prefix>:{<id>}:aside`, where `<id>` is the user
+ * `<prefix>:{<id>}:lease`, `<prefix>:{<id>}:aside` and
+ * `<prefix>:{<id>}:events` (recent event ids), where `<id>` is the user
  * id with `%`, `{` and `}` percent-encoded (and the empty id written `%`), so
  * no id reaches another user's keys.
  *
@@ -196,10 +213,10 @@ export class RedisStore implements StateStore {
   }
 
   /**
-   * The keys of a user: state, lease and aside list.
+   * The keys of a user: state, lease, aside list and recent event ids.
    *
    * @param userId The user.
-   * @returns The three keys.
+   * @returns The four keys.
    *
    * @example
    * ```ts
@@ -207,16 +224,19 @@ export class RedisStore implements StateStore {
    *
    * const fake = { eval: async () => null, evalsha: async () => null };
    * new RedisStore(fake, { prefix: "bot" }).keys("a{b}");
-   * // ["bot:{a%7Bb%7D}", "bot:{a%7Bb%7D}:lease", "bot:{a%7Bb%7D}:aside"]
+   * // ["bot:{a%7Bb%7D}", "bot:{a%7Bb%7D}:lease", "bot:{a%7Bb%7D}:aside",
+   * //  "bot:{a%7Bb%7D}:events"]
    * ```
    */
-  keys(userId: string): [state: string, lease: string, aside: string] {
+  keys(
+    userId: string,
+  ): [state: string, lease: string, aside: string, events: string] {
     const id = userId === ""
       ? "%"
       : userId.replace(/[%{}]/g, (c) =>
         c === "%" ? "%25" : c === "{" ? "%7B" : "%7D");
     const state = `${this.#prefix}:{${id}}`;
-    return [state, `${state}:lease`, `${state}:aside`];
+    return [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
   }
 
   /** {@inheritDoc StateStore.get} */
@@ -226,8 +246,9 @@ export class RedisStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.begin} */
-  begin(userId: string): Promise<Lease> {
+  begin(userId: string, options: BeginOptions = {}): Promise<Lease> {
     const { clock, wait, leaseTtl } = this.#options;
+    const eventId = options.eventId;
     return waitForLease(
       userId,
       async () => {
@@ -237,6 +258,7 @@ export class RedisStore implements StateStore {
           reply = await this.#run("begin", userId, "begin", [
             token,
             String(leaseTtl),
+            eventId ?? "",
           ]);
         } catch (error) {
           // The script may still run (a timed-out command that Redis runs
@@ -252,12 +274,15 @@ export class RedisStore implements StateStore {
         if (reply[0] === 0) {
           return typeof reply[1] === "number" && reply[1] > 0 ? reply[1] : 1;
         }
-        return {
+        const lease: Lease = {
           userId,
           token,
           state: typeof reply[1] === "string" ? reply[1] : undefined,
           version: typeof reply[2] === "string" ? reply[2] : undefined,
+          ...(eventId === undefined ? {} : { eventId }),
+          ...(reply[0] === 2 ? { duplicate: true } : {}),
         };
+        return lease;
       },
       clock,
       wait,
@@ -280,6 +305,8 @@ export class RedisStore implements StateStore {
       options.aside ?? "",
       ttl === undefined ? "" : String(Math.ceil(ttl)),
       String(ASIDE_LIMIT),
+      lease.eventId ?? "",
+      String(this.#options.seenEvents),
     ]);
     if (reply === 0) throw new LeaseLostError(lease.userId);
     if (reply !== 1) throw this.#unexpected("commit", lease.userId, reply);
@@ -309,15 +336,15 @@ export class RedisStore implements StateStore {
     const keys = this.keys(userId);
     try {
       if (byEval) {
-        return await this.#redis.eval(script.source, 3, ...keys, ...args);
+        return await this.#redis.eval(script.source, 4, ...keys, ...args);
       }
       try {
-        return await this.#redis.evalsha(await script.sha, 3, ...keys, ...args);
+        return await this.#redis.evalsha(await script.sha, 4, ...keys, ...args);
       } catch (error) {
         if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
           throw error;
         }
-        return await this.#redis.eval(script.source, 3, ...keys, ...args);
+        return await this.#redis.eval(script.source, 4, ...keys, ...args);
       }
     } catch (error) {
       throw new StoreError(operation, userId, error);

@@ -46,6 +46,7 @@ describe("RedisStore", { skip: skipRedis }, () => {
       `${prefix}:{a:b}`,
       `${prefix}:{a:b}:lease`,
       `${prefix}:{a:b}:aside`,
+      `${prefix}:{a:b}:events`,
     ]);
     assert.deepEqual((await redis.keys(`${prefix}:*`)).sort(), [
       `${prefix}:{a:b}`,
@@ -61,12 +62,13 @@ describe("RedisStore", { skip: skipRedis }, () => {
     const all = ids.flatMap((id) => store.keys(id));
     assert.equal(new Set(all).size, all.length);
     for (const id of ids) {
-      const [state, lease, aside] = store.keys(id);
+      const [state, lease, aside, events] = store.keys(id);
       const tag = (key: string) =>
         key.slice(key.indexOf("{") + 1, key.indexOf("}"));
       assert.ok(tag(state).length > 0, `empty tag for ${JSON.stringify(id)}`);
       assert.equal(tag(lease), tag(state));
       assert.equal(tag(aside), tag(state));
+      assert.equal(tag(events), tag(state));
     }
   });
 

@@ -30,6 +30,37 @@ export interface Lease {
    * fenced by it.
    */
   readonly version: string | undefined;
+  /**
+   * The event this lease was taken for (see {@linkcode BeginOptions}); the
+   * commit remembers it.
+   */
+  readonly eventId?: string | undefined;
+  /**
+   * `true` when that event was already committed for this user: a
+   * redelivery. The store then holds no lease: there is nothing to commit or
+   * release.
+   */
+  readonly duplicate?: boolean | undefined;
+}
+
+/**
+ * Options of {@linkcode StateStore.begin}.
+ *
+ * @example Beginning for a Telegram update
+ * ```ts
+ * import type { BeginOptions } from "@botnodes/core";
+ *
+ * const options: BeginOptions = { eventId: String(123456789) };
+ * ```
+ */
+export interface BeginOptions {
+  /**
+   * The id of the event the transition is for. When the user's recent
+   * committed events include it, `begin` returns a lease with
+   * `duplicate: true` and takes nothing; otherwise the commit of this lease
+   * remembers the id, in the same atomic write as the state.
+   */
+  readonly eventId?: string | undefined;
 }
 
 /**
@@ -84,12 +115,13 @@ export interface StateStore {
    * handler holds it, and returns it with the stored state.
    *
    * @param userId The user.
+   * @param options The event the transition is for, to skip redeliveries.
    * @returns The lease.
    * @throws {LeaseTimeoutError} When the lease stayed taken for the store's
    * whole `wait`.
    * @throws {StoreError} When the store failed.
    */
-  begin(userId: string): Promise<Lease>;
+  begin(userId: string, options?: BeginOptions): Promise<Lease>;
 
   /**
    * Writes the user's new state (or deletes it, for `undefined`) and releases
@@ -192,6 +224,11 @@ export interface StoreOptions {
   readonly ttl?: number | undefined;
   /** The clock for lease, wait and idle times. Default `systemClock`. */
   readonly clock?: Clock | undefined;
+  /**
+   * How many recent event ids a user's state remembers, to skip redelivered
+   * events (see {@linkcode BeginOptions.eventId}). Default 64.
+   */
+  readonly seenEvents?: number | undefined;
 }
 
 /** The defaults of {@linkcode StoreOptions}, resolved. */
@@ -204,6 +241,8 @@ export interface ResolvedStoreOptions {
   readonly ttl: number | undefined;
   /** See {@linkcode StoreOptions.clock}. */
   readonly clock: Clock;
+  /** See {@linkcode StoreOptions.seenEvents}. */
+  readonly seenEvents: number;
 }
 
 /**
@@ -228,7 +267,13 @@ export function resolveStoreOptions(
     wait: options.wait ?? 35_000,
     ttl: options.ttl,
     clock: options.clock ?? systemClock,
+    seenEvents: options.seenEvents ?? 64,
   };
+  if (!(Number.isInteger(resolved.seenEvents) && resolved.seenEvents > 0)) {
+    throw new RangeError(
+      `Cannot create the store: option "seenEvents" must be a positive integer, got ${resolved.seenEvents}`,
+    );
+  }
   for (const name of ["leaseTtl", "wait", "ttl"] as const) {
     const value = resolved[name];
     if (value !== undefined && !(Number.isFinite(value) && value > 0)) {

@@ -282,7 +282,15 @@ export class TestBot<C extends Context = Context> {
 }
 
 /**
- * Builds Telegram updates from a user, with increasing `update_id`s.
+ * The last update id given out: shared by every builder in the process, so
+ * that, as on Telegram, ids keep increasing across bots (a "restarted" test
+ * bot does not redeliver old ids).
+ */
+let lastUpdateId = 0;
+
+/**
+ * Builds Telegram updates from a user, with `update_id`s that increase
+ * across all builders of the process.
  *
  * @example
  * ```ts ignore
@@ -291,7 +299,6 @@ export class TestBot<C extends Context = Context> {
  * ```
  */
 export class UpdateBuilder {
-  #updateId = 0;
   #messageId = 500_000;
 
   /**
@@ -348,9 +355,9 @@ export class UpdateBuilder {
    */
   callbackQuery(from: User, data: string, messageId = 1): Update {
     return {
-      update_id: ++this.#updateId,
+      update_id: ++lastUpdateId,
       callback_query: {
-        id: String(this.#updateId),
+        id: String(lastUpdateId),
         from,
         chat_instance: String(from.id),
         data,
@@ -375,10 +382,10 @@ export class UpdateBuilder {
 
   #message(from: User, content: Record<string, unknown>): Update {
     return {
-      update_id: ++this.#updateId,
+      update_id: ++lastUpdateId,
       message: {
         message_id: ++this.#messageId,
-        date: 1_700_000_000 + this.#updateId,
+        date: 1_700_000_000 + lastUpdateId,
         chat: this.#chat(from),
         from,
         ...content,

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { BotError, type Context, GrammyError } from "grammy";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
-import { privateChatUserId } from "../integrations/grammy.ts";
+import { privateChatUserId, updateId } from "../integrations/grammy.ts";
 import { MemoryStore } from "./mod.ts";
 import { apiErrors, createTestBot } from "./grammy.ts";
 
@@ -26,6 +26,7 @@ function counterBot() {
     start: () => new Counter({ n: 0 }),
     ctx: { count: 0 },
     userId: privateChatUserId,
+    eventId: updateId,
   });
   // registered first: answers in any state, the node never sees it
   tg.bot.command("help", (ctx) => ctx.reply("Help text"));
@@ -148,6 +149,25 @@ describe("grammY with Nodes", () => {
       replies: ["n=1 you said c"],
       data: { n: 2 },
     }]);
+  });
+
+  it("handles an update delivered twice, or twice at once, only once", async () => {
+    const { tg, nodes } = counterBot();
+    const ann = tg.user(4);
+    await tg.bot.handleUpdate(tg.update.text(ann, "hi"));
+    const update = tg.update.text(ann, "once");
+    await tg.bot.handleUpdate(update);
+    await tg.bot.handleUpdate(structuredClone(update)); // a webhook retry
+    const twice = tg.update.text(ann, "twice");
+    await Promise.all([
+      tg.bot.handleUpdate(twice),
+      tg.bot.handleUpdate(structuredClone(twice)),
+    ]);
+    assert.deepEqual(tg.outbox.take().map((m) => m.text), [
+      "n=0 you said once",
+      "n=1 you said twice",
+    ]);
+    assert.deepEqual((await nodes.user(4).node())?.data, { n: 2 });
   });
 
   it("ignores updates from groups with privateChatUserId", async () => {

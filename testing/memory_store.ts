@@ -8,6 +8,7 @@ import { waitForLease } from "../src/_lease_wait.ts";
 import { LeaseLostError } from "../src/errors.ts";
 import {
   ASIDE_LIMIT,
+  type BeginOptions,
   type CommitOptions,
   type Lease,
   type ResolvedStoreOptions,
@@ -19,6 +20,11 @@ import {
 interface Entry {
   value: string;
   version: string;
+  expiresAt: number;
+}
+
+interface Seen {
+  ids: string[];
   expiresAt: number;
 }
 
@@ -53,6 +59,7 @@ export class MemoryStore implements StateStore {
   readonly #entries = new Map<string, Entry>();
   readonly #leases = new Map<string, Held>();
   readonly #aside = new Map<string, string[]>();
+  readonly #seen = new Map<string, Seen>();
   #tokens = 0;
 
   /**
@@ -79,11 +86,11 @@ export class MemoryStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.begin} */
-  begin(userId: string): Promise<Lease> {
+  begin(userId: string, options: BeginOptions = {}): Promise<Lease> {
     const { clock, wait } = this.#options;
     return waitForLease(
       userId,
-      () => Promise.resolve(this.#tryBegin(userId)),
+      () => Promise.resolve(this.#tryBegin(userId, options.eventId)),
       clock,
       wait,
     );
@@ -105,6 +112,15 @@ export class MemoryStore implements StateStore {
       this.#entries.set(lease.userId, {
         value: state,
         version: lease.token,
+        expiresAt: ttl === undefined ? Infinity : clock.now() + ttl,
+      });
+    }
+    if (lease.eventId !== undefined) {
+      const ids = this.#seenIds(lease.userId);
+      ids.unshift(lease.eventId);
+      ids.length = Math.min(ids.length, this.#options.seenEvents);
+      this.#seen.set(lease.userId, {
+        ids,
         expiresAt: ttl === undefined ? Infinity : clock.now() + ttl,
       });
     }
@@ -139,14 +155,36 @@ export class MemoryStore implements StateStore {
     return entry;
   }
 
-  #tryBegin(userId: string): Lease | number {
+  #seenIds(userId: string): string[] {
+    const seen = this.#seen.get(userId);
+    if (!seen || seen.expiresAt <= this.#options.clock.now()) return [];
+    return seen.ids;
+  }
+
+  #tryBegin(userId: string, eventId: string | undefined): Lease | number {
     const { clock, leaseTtl } = this.#options;
     const now = clock.now();
     const held = this.#leases.get(userId);
     if (held && held.expiresAt > now) return held.expiresAt - now;
     const token = `${++this.#tokens}`;
+    if (eventId !== undefined && this.#seenIds(userId).includes(eventId)) {
+      return {
+        userId,
+        token,
+        state: undefined,
+        version: undefined,
+        eventId,
+        duplicate: true,
+      };
+    }
     this.#leases.set(userId, { token, expiresAt: now + leaseTtl });
     const entry = this.#entry(userId);
-    return { userId, token, state: entry?.value, version: entry?.version };
+    return {
+      userId,
+      token,
+      state: entry?.value,
+      version: entry?.version,
+      ...(eventId === undefined ? {} : { eventId }),
+    };
   }
 }

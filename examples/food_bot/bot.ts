@@ -1,6 +1,6 @@
 // Wires the food bot's nodes (the seed's main.py, steps 4, 7 and 9).
 import { Nodes, type StateStore } from "../../mod.ts";
-import { privateChatUserId } from "../../integrations/grammy.ts";
+import { privateChatUserId, updateId } from "../../integrations/grammy.ts";
 import type { Shared, Update, UserId } from "./types.ts";
 import { nameOf } from "./types.ts";
 import { Start } from "./start.ts";
@@ -23,6 +23,7 @@ export function createFoodNodes(
     start: (update) => new Start(nameOf(update), true),
     ctx: shared,
     userId: privateChatUserId, // private chats only, like the seed's filter
+    eventId: updateId, // a webhook retry of the same update runs once
   });
 }
 

@@ -14,6 +14,8 @@ export interface Update {
   } | undefined;
   readonly chat?: { readonly type: string } | undefined;
   readonly msg?: { readonly text?: string | undefined } | undefined;
+  /** Telegram's update, whose id makes redeliveries harmless. */
+  readonly update?: { readonly update_id: number } | undefined;
 }
 
 /** Places an order; some external service. */
