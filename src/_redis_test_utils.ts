@@ -27,6 +27,7 @@ export async function redisAvailable(url = REDIS_URL): Promise<boolean> {
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
+  client.on("error", () => {}); // reported below
   try {
     await client.connect();
     await client.ping();
@@ -164,6 +165,7 @@ export async function waitForPing(url: string): Promise<void> {
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
+    client.on("error", () => {}); // refused while the server starts
     try {
       await client.connect();
       await client.ping();

@@ -132,6 +132,21 @@ if ARGV[1] == 'aside' then return redis.call('LRANGE', KEYS[3], 0, -1) end
 return redis.call('HGET', KEYS[1], 's')
 `;
 
+/**
+ * What a user id may not hold as is in a key: `%` (the escape), braces (the
+ * hash tag) and lone surrogates (UTF-8 would turn them all into U+FFFD, so
+ * two ids could meet in one key).
+ */
+const UNSAFE =
+  /[%{}]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function escapeChar(char: string): string {
+  if (char === "%") return "%25";
+  if (char === "{") return "%7B";
+  if (char === "}") return "%7D";
+  return `%u${char.charCodeAt(0).toString(16).toUpperCase()}`;
+}
+
 interface Script {
   source: string;
   sha: Promise<string>;
@@ -152,8 +167,8 @@ const processTag = Array.from(
  * Keys: `<prefix>:{<id>}` (hash: `s` state, `v` version),
  * `<prefix>:{<id>}:lease`, `<prefix>:{<id>}:aside` and
  * `<prefix>:{<id>}:events` (recent event ids), where `<id>` is the user
- * id with `%`, `{` and `}` percent-encoded (and the empty id written `%`), so
- * no id reaches another user's keys.
+ * id with `%`, `{`, `}` and lone surrogates percent-encoded (and the empty id
+ * written `%`), so no id reaches another user's keys.
  *
  * A commit that fails with a `StoreError` because the connection broke may or
  * may not have been applied (Redis ran the script or not, never half of it).
@@ -231,10 +246,7 @@ export class RedisStore implements StateStore {
   keys(
     userId: string,
   ): [state: string, lease: string, aside: string, events: string] {
-    const id = userId === ""
-      ? "%"
-      : userId.replace(/[%{}]/g, (c) =>
-        c === "%" ? "%25" : c === "{" ? "%7B" : "%7D");
+    const id = userId === "" ? "%" : userId.replace(UNSAFE, escapeChar);
     const state = `${this.#prefix}:{${id}}`;
     return [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
   }
