@@ -1,5 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import fc from "fast-check";
 import { Redis } from "ioredis";
 import { storeContract } from "./_store_contract.ts";
 import {
@@ -98,5 +100,70 @@ describe("RedisStore", { skip: skipRedis }, () => {
       (e: unknown) => e instanceof StoreError && e.operation === "get",
     );
     down.disconnect();
+  });
+});
+
+describe("user ids of any shape", () => {
+  const tag = (key: string) =>
+    key.slice(key.indexOf("{") + 1, key.indexOf("}"));
+  const store = new RedisStore({
+    eval: () => Promise.resolve(),
+    evalsha: () => Promise.resolve(),
+  }, {
+    prefix: "p",
+  });
+
+  it("never share a key or a hash tag with another id (10,000 pairs)", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary" }),
+        fc.string({ unit: "binary" }),
+        (a, b) => {
+          fc.pre(a !== b);
+          const [ka, kb] = [store.keys(a), store.keys(b)];
+          // keys are compared as the UTF-8 bytes Redis sees
+          const bytes = (key: string) =>
+            Buffer.from(key, "utf8").toString("hex");
+          assert.notEqual(bytes(tag(ka[0])), bytes(tag(kb[0])));
+          for (const key of ka) assert.ok(!kb.map(bytes).includes(bytes(key)));
+          for (const key of ka) {
+            assert.equal(
+              tag(key),
+              tag(ka[0]),
+              "one hash tag for all keys of a user",
+            );
+            assert.ok(tag(key).length > 0);
+            assert.ok(key.isWellFormed());
+          }
+        },
+      ),
+      { numRuns: 10_000 },
+    );
+  });
+
+  it("reach only their own state in Redis (1,000 random ids)", {
+    skip: skipRedis,
+  }, async () => {
+    const redis = new Redis(REDIS_URL);
+    const real = new RedisStore(redis, { prefix: randomPrefix("ids") });
+    const ids = [
+      ...new Set(
+        fc.sample(fc.string({ unit: "binary", maxLength: 40 }), 1_000),
+      ),
+      "\uD800",
+      "\uDC00",
+      "\uFFFD",
+    ];
+    try {
+      for (const [i, id] of ids.entries()) {
+        await real.commit(await real.begin(id), `state ${i}`);
+      }
+      for (const [i, id] of ids.entries()) {
+        assert.equal(await real.get(id), `state ${i}`);
+      }
+    } finally {
+      for (const id of ids) await redis.del(...real.keys(id));
+      redis.disconnect();
+    }
   });
 });
