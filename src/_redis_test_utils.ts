@@ -123,9 +123,18 @@ export interface OwnRedis {
   start(): Promise<void>;
 }
 
-/** Starts a redis-server on a free loopback port, with extra arguments. */
-export async function startRedis(args: string[] = []): Promise<OwnRedis> {
+/**
+ * Starts a redis-server on a free loopback port, with extra arguments (where
+ * `%PORT%` stands for the port, e.g. for `--tls-port`). `tls` is how to reach
+ * a server that only speaks TLS.
+ */
+export async function startRedis(
+  args: string[] = [],
+  options: { tls?: { ca: string } } = {},
+): Promise<OwnRedis> {
   const port = await freePort();
+  const scheme = options.tls ? "rediss" : "redis";
+  const url = `${scheme}://127.0.0.1:${port}`;
   let child: ReturnType<typeof spawn> | undefined;
   let exited: Promise<void> = Promise.resolve();
   const start = async () => {
@@ -138,16 +147,16 @@ export async function startRedis(args: string[] = []): Promise<OwnRedis> {
       "",
       "--appendonly",
       "no",
-      ...args,
+      ...args.map((arg) => arg.replaceAll("%PORT%", String(port))),
     ], { stdio: "ignore" });
     const proc = child;
     exited = new Promise((resolve) => proc.once("exit", () => resolve()));
-    await waitForPing(`redis://127.0.0.1:${port}`);
+    await waitForPing(url, options.tls);
   };
   await start();
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url,
     start,
     async stop(hard = false) {
       child?.kill(hard ? "SIGKILL" : "SIGTERM");
@@ -157,13 +166,17 @@ export async function startRedis(args: string[] = []): Promise<OwnRedis> {
 }
 
 /** Resolves once a Redis at `url` answers PING (polls for up to 10 s). */
-export async function waitForPing(url: string): Promise<void> {
+export async function waitForPing(
+  url: string,
+  tls?: { ca: string },
+): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     const client = new Redis(url, {
       lazyConnect: true,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
+      ...(tls ? { tls } : {}),
     });
     client.on("error", () => {}); // refused while the server starts
     try {
