@@ -56,25 +56,37 @@ export class Registry<Ctx, Event, UserId extends string | number> {
     return [...this.#classes.keys()];
   }
 
-  /** Validates a node's data and encodes the node for the store. */
-  async encode(node: Node<Ctx, Event, UserId>, key: string): Promise<string> {
+  /**
+   * Validates a node's data and encodes the node for the store; a promise
+   * only when the schema validates asynchronously.
+   */
+  encode(
+    node: Node<Ctx, Event, UserId>,
+    key: string,
+  ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
-    if (schema) {
-      const result = await schema["~standard"].validate(node.data);
+    const encoded = () => JSON.stringify({ v: 1, node: key, data: node.data });
+    if (!schema) return encoded();
+    const checked = (result: StandardSchemaV1.Result<unknown>) => {
       if (result.issues) throw new NodeDataError(key, result.issues);
-    }
-    const stored: Stored = { v: 1, node: key, data: node.data };
-    return JSON.stringify(stored);
+      return encoded();
+    };
+    const result = schema["~standard"].validate(node.data);
+    return isPromise(result) ? result.then(checked) : checked(result);
   }
 
   /**
    * Restores a node from a stored string without calling its constructor, or
-   * returns the `InvalidStateError` that says why it cannot be.
+   * returns the `InvalidStateError` that says why it cannot be; a promise
+   * only when the schema validates asynchronously.
    */
-  async decode(
+  decode(
     userId: string,
     raw: string,
-  ): Promise<Node<Ctx, Event, UserId> | InvalidStateError> {
+  ):
+    | Node<Ctx, Event, UserId>
+    | InvalidStateError
+    | Promise<Node<Ctx, Event, UserId> | InvalidStateError> {
     let stored: unknown;
     try {
       stored = JSON.parse(raw);
@@ -92,28 +104,37 @@ export class Registry<Ctx, Event, UserId extends string | number> {
     if (!cls) {
       return new InvalidStateError("unknown-node", userId, raw, { node: key });
     }
-    let value = data;
-    if (cls.schema) {
-      let result: StandardSchemaV1.Result<unknown>;
-      try {
-        result = await cls.schema["~standard"].validate(data);
-      } catch (cause) {
-        return new InvalidStateError("invalid-data", userId, raw, {
-          node: key,
-          cause,
-          issues: [{ message: String(cause) }],
-        });
-      }
-      if (result.issues) {
-        return new InvalidStateError("invalid-data", userId, raw, {
+    const build = (value: unknown) => {
+      const node = Object.create(cls.prototype) as Node<Ctx, Event, UserId>;
+      node.data = value;
+      return node;
+    };
+    if (!cls.schema) return build(data);
+    const failed = (cause: unknown) =>
+      new InvalidStateError("invalid-data", userId, raw, {
+        node: key,
+        cause,
+        issues: [{ message: String(cause) }],
+      });
+    const checked = (result: StandardSchemaV1.Result<unknown>) =>
+      result.issues
+        ? new InvalidStateError("invalid-data", userId, raw, {
           node: key,
           issues: result.issues,
-        });
-      }
-      value = result.value;
+        })
+        : build(result.value);
+    let result;
+    try {
+      result = cls.schema["~standard"].validate(data);
+    } catch (cause) {
+      return failed(cause);
     }
-    const node = Object.create(cls.prototype) as Node<Ctx, Event, UserId>;
-    node.data = value;
-    return node;
+    return isPromise(result) ? result.then(checked, failed) : checked(result);
   }
+}
+
+/** Whether a value is a promise (or any thenable). */
+export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return value !== null && typeof value === "object" &&
+    typeof (value as { then?: unknown }).then === "function";
 }

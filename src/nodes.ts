@@ -11,7 +11,7 @@ import {
 } from "./errors.ts";
 import type { MaybePromise, Node, NodeClass } from "./node.ts";
 import type { Lease, StateStore } from "./store.ts";
-import { Registry } from "./_state.ts";
+import { isPromise, Registry } from "./_state.ts";
 
 /**
  * Where botnodes reports what it handled on its own (invalid stored state, a
@@ -318,29 +318,51 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       return Promise.resolve({ handled: false, reason: "not-ours" });
     }
     const id = userId;
-    return this.#exclusive(String(id), async (lease) => {
-      if (lease.duplicate) {
-        return { handled: false, reason: "duplicate", userId: id } as const;
-      }
-      const current = await this.#restore(lease);
-      const previous = current instanceof InvalidStateError
-        ? undefined
-        : current;
-      let next: Node<Ctx, Event, UserId>;
-      if (current instanceof InvalidStateError) {
-        next = (await this.#onInvalidState(current, event)) ??
-          await this.#start(event);
-      } else if (current === undefined) {
-        next = await this.#start(event);
-      } else {
-        next = await current.onEvent(id, event, this.#ctx);
-      }
-      const key = this.#keyOf(next);
-      await next.onEnter(id, this.#ctx);
-      await this.#commit(lease, await this.#encode(next, key), current);
-      return { handled: true, userId: id, previous, node: next, key } as const;
-    }, eventId === undefined ? undefined : String(eventId));
+    return this.#exclusive(
+      String(id),
+      (lease) => this.#transition(lease, id, event),
+      eventId === undefined ? undefined : String(eventId),
+    );
   };
+
+  /** One event's transition, under the user's lease. */
+  async #transition(
+    lease: Lease,
+    id: UserId,
+    event: Event,
+  ): Promise<RouteResult<Ctx, Event, UserId>> {
+    if (lease.duplicate) {
+      return { handled: false, reason: "duplicate", userId: id };
+    }
+    // each step awaits only what is really a promise: this is the hot path
+    let current = this.#restore(lease);
+    if (isPromise(current)) current = await current;
+    let next: MaybePromise<Node<Ctx, Event, UserId> | undefined | void>;
+    if (current instanceof InvalidStateError) {
+      next = this.#onInvalidState(current, event);
+      if (isPromise(next)) next = await next;
+      next ??= this.#start(event);
+    } else if (current === undefined) {
+      next = this.#start(event);
+    } else {
+      next = current.onEvent(id, event, this.#ctx);
+    }
+    if (isPromise(next)) next = await next;
+    const key = this.#keyOf(next as Node<Ctx, Event, UserId>);
+    const node = next as Node<Ctx, Event, UserId>;
+    const entered = node.onEnter(id, this.#ctx);
+    if (isPromise(entered)) await entered;
+    let state = this.#encode(node, key);
+    if (isPromise(state)) state = await state;
+    await this.#commit(lease, state, current);
+    return {
+      handled: true,
+      userId: id,
+      previous: current instanceof InvalidStateError ? undefined : current,
+      node,
+      key,
+    };
+  }
 
   /**
    * Reads or moves one user from outside a handler (an admin command, a
@@ -408,24 +430,30 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
   }
 
   /** Encodes a node for the store, within the size limit. */
-  async #encode(node: Node<Ctx, Event, UserId>, key: string): Promise<string> {
-    const state = await this.#registry.encode(node, key);
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: count only when it matters
-    if (state.length * 3 > this.#maxStateBytes) {
-      const bytes = new TextEncoder().encode(state).length;
-      if (bytes > this.#maxStateBytes) {
-        throw new StateTooLargeError(key, bytes, this.#maxStateBytes);
+  #encode(
+    node: Node<Ctx, Event, UserId>,
+    key: string,
+  ): string | Promise<string> {
+    const checked = (state: string) => {
+      // UTF-8 takes at most 3 bytes per UTF-16 unit: count only when it matters
+      if (state.length * 3 > this.#maxStateBytes) {
+        const bytes = new TextEncoder().encode(state).length;
+        if (bytes > this.#maxStateBytes) {
+          throw new StateTooLargeError(key, bytes, this.#maxStateBytes);
+        }
       }
-    }
-    return state;
+      return state;
+    };
+    const state = this.#registry.encode(node, key);
+    return isPromise(state) ? state.then(checked) : checked(state);
   }
 
   /** Restores the leased state: a node, nothing, or why it is invalid. */
   #restore(
     lease: Lease,
-  ): Promise<Node<Ctx, Event, UserId> | InvalidStateError | undefined> {
+  ): MaybePromise<Node<Ctx, Event, UserId> | InvalidStateError | undefined> {
     return lease.state === undefined
-      ? Promise.resolve(undefined)
+      ? undefined
       : this.#registry.decode(lease.userId, lease.state);
   }
 
@@ -471,17 +499,15 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       }
     };
     const previous = this.#queues.get(id);
-    const result = previous ? previous.then(run) : run();
-    const tail = result.then(noop, noop);
-    this.#queues.set(id, tail);
-    tail.then(() => {
-      if (this.#queues.get(id) === tail) this.#queues.delete(id);
-    });
+    const result = previous ? previous.then(run, run) : run();
+    this.#queues.set(id, result);
+    const done = () => {
+      if (this.#queues.get(id) === result) this.#queues.delete(id);
+    };
+    result.then(done, done);
     return result;
   }
 }
-
-function noop(): void {}
 
 /**
  * One user's state, from outside a handler: returned by `nodes.user(id)`.

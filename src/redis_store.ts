@@ -149,8 +149,13 @@ function escapeChar(char: string): string {
 
 interface Script {
   source: string;
-  sha: Promise<string>;
+  /** The SHA1, once computed. */
+  sha: string | undefined;
+  computing: Promise<string>;
 }
+
+/** How many users' keys are kept computed. */
+const KEY_CACHE_SIZE = 4_096;
 
 const processTag = Array.from(
   crypto.getRandomValues(new Uint8Array(8)),
@@ -189,6 +194,10 @@ export class RedisStore implements StateStore {
   readonly #options: ResolvedStoreOptions;
   readonly #scripts: Record<"begin" | "commit" | "release" | "read", Script>;
   #tokens = 0;
+  readonly #keyCache = new Map<
+    string,
+    readonly [string, string, string, string]
+  >();
 
   /**
    * Makes a store on a Redis client.
@@ -218,7 +227,11 @@ export class RedisStore implements StateStore {
     this.#redis = redis;
     this.#prefix = prefix;
     this.#options = resolveStoreOptions(options);
-    const script = (source: string): Script => ({ source, sha: sha1(source) });
+    const script = (source: string): Script => {
+      const made: Script = { source, sha: undefined, computing: sha1(source) };
+      made.computing.then((sha) => made.sha = sha, () => {});
+      return made;
+    };
     this.#scripts = {
       begin: script(BEGIN),
       commit: script(COMMIT),
@@ -246,9 +259,20 @@ export class RedisStore implements StateStore {
   keys(
     userId: string,
   ): [state: string, lease: string, aside: string, events: string] {
-    const id = userId === "" ? "%" : userId.replace(UNSAFE, escapeChar);
-    const state = `${this.#prefix}:{${id}}`;
-    return [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
+    return [...this.#keys(userId)] as [string, string, string, string];
+  }
+
+  /** The keys of a user, from a small cache: the hot path of every call. */
+  #keys(userId: string): readonly [string, string, string, string] {
+    let keys = this.#keyCache.get(userId);
+    if (keys === undefined) {
+      const id = userId === "" ? "%" : userId.replace(UNSAFE, escapeChar);
+      const state = `${this.#prefix}:{${id}}`;
+      keys = [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
+      if (this.#keyCache.size >= KEY_CACHE_SIZE) this.#keyCache.clear();
+      this.#keyCache.set(userId, keys);
+    }
+    return keys;
   }
 
   /** {@inheritDoc StateStore.get} */
@@ -345,13 +369,14 @@ export class RedisStore implements StateStore {
     byEval = false,
   ): Promise<unknown> {
     const script = this.#scripts[name];
-    const keys = this.keys(userId);
+    const keys = this.#keys(userId);
     try {
       if (byEval) {
         return await this.#redis.eval(script.source, 4, ...keys, ...args);
       }
       try {
-        return await this.#redis.evalsha(await script.sha, 4, ...keys, ...args);
+        const sha = script.sha ?? await script.computing;
+        return await this.#redis.evalsha(sha, 4, ...keys, ...args);
       } catch (error) {
         if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
           throw error;

@@ -1,0 +1,62 @@
+// Shared by the benchmarks: a driver with a fixed number of events in flight,
+// percentiles, and Redis command counts from INFO commandstats.
+import type { Redis } from "ioredis";
+
+/** Runs `count` events, at most `inFlight` at a time; returns per-event latencies. */
+export async function drive(
+  count: number,
+  inFlight: number,
+  handle: (i: number) => Promise<unknown>,
+): Promise<{ seconds: number; latencies: Float64Array }> {
+  const latencies = new Float64Array(count);
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const t0 = performance.now();
+      await handle(i);
+      latencies[i] = performance.now() - t0;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return { seconds: (performance.now() - started) / 1000, latencies };
+}
+
+/** The p-th percentile (0-100) of the values. */
+export function percentile(values: Float64Array | number[], p: number): number {
+  const sorted = Float64Array.from(values).sort();
+  return sorted[
+    Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))
+  ]!;
+}
+
+/** The median of the values. */
+export function median(values: number[]): number {
+  return percentile(values, 50);
+}
+
+/** Calls per command since the last CONFIG RESETSTAT, without our own probes. */
+export async function commandCalls(
+  admin: Redis,
+): Promise<Record<string, number>> {
+  const info = await admin.info("commandstats");
+  const calls: Record<string, number> = {};
+  for (
+    const [, name, count] of info.matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)
+  ) {
+    if (name === "info" || name === "config") continue;
+    calls[name!] = Number(count);
+  }
+  return calls;
+}
+
+/** The sum of a record's values. */
+export function total(calls: Record<string, number>): number {
+  return Object.values(calls).reduce((sum, n) => sum + n, 0);
+}
+
+/** A number rounded for a table. */
+export function round(value: number, digits = 2): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}

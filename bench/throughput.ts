@@ -1,0 +1,182 @@
+// Scenario 1: throughput and latency, 1,000 users, 20,000 events, 64 events
+// in flight for different users; the handler appends to a small array.
+// botnodes route() on RedisStore against (a) the seed's HGET/parse/HSET,
+// (b) GET/SET on one key per user, (c) grammY session() with
+// @grammyjs/storage-redis through bot.handleUpdate.
+import { Bot } from "grammy";
+import type { Update, UserFromGetMe } from "grammy/types";
+import { session, type SessionFlavor } from "grammy";
+import type { Context } from "grammy";
+import { RedisAdapter } from "@grammyjs/storage-redis";
+import { Redis } from "ioredis";
+import { z } from "zod";
+import { Node, Nodes, RedisStore } from "../mod.ts";
+import { commandCalls, drive, percentile, total } from "./_common.ts";
+
+export const USERS = 1_000;
+export const EVENTS = 20_000;
+export const IN_FLIGHT = 64;
+const KEEP = 10; // the handler keeps the last 10 items: a small array
+
+export type Variant = "botnodes" | "seed-hash" | "get-set" | "grammy-session";
+export const VARIANTS: Variant[] = [
+  "botnodes",
+  "seed-hash",
+  "get-set",
+  "grammy-session",
+];
+
+export interface ThroughputResult {
+  variant: Variant;
+  autoPipelining: boolean;
+  eventsPerSec: number;
+  p50: number;
+  p99: number;
+  /** Commands the client sent per event. */
+  commandsPerEvent: number;
+  /** Commands Redis executed per event, those inside scripts included. */
+  executedPerEvent: number;
+}
+
+type Event = { user: number; text: string };
+
+class Appending extends Node<null, Event, number, { items: string[] }> {
+  static override schema = z.object({ items: z.array(z.string()) });
+  onEvent(_user: number, event: Event): Appending {
+    return new Appending({
+      items: [...this.data.items, event.text].slice(-KEEP),
+    });
+  }
+}
+
+export const botInfo = {
+  id: 1,
+  is_bot: true,
+  first_name: "Bench",
+  username: "bench_bot",
+  can_join_groups: true,
+  can_read_all_group_messages: false,
+  supports_inline_queries: false,
+  can_connect_to_business: false,
+  has_main_web_app: false,
+  has_topics_enabled: false,
+  allows_users_to_create_topics: false,
+} as UserFromGetMe;
+
+/** A text message update from a user. */
+export function textUpdate(
+  updateId: number,
+  user: number,
+  text: string,
+): Update {
+  const from = { id: user, is_bot: false, first_name: `U${user}` };
+  return {
+    update_id: updateId,
+    message: {
+      message_id: updateId,
+      date: 1_700_000_000,
+      chat: { id: user, type: "private", first_name: from.first_name },
+      from,
+      text,
+    },
+  } as Update;
+}
+
+/** A bot whose API calls never leave the process. */
+export function localBot<C extends Context>(): Bot<C> {
+  const bot = new Bot<C>("1:bench", { botInfo });
+  bot.api.config.use(() =>
+    Promise.resolve({ ok: true, result: true } as never)
+  );
+  return bot;
+}
+
+function handler(
+  variant: Variant,
+  redis: Redis,
+  prefix: string,
+): (i: number) => Promise<unknown> {
+  const user = (i: number) => i % USERS;
+  switch (variant) {
+    case "botnodes": {
+      const nodes = new Nodes<null, Event, number>({
+        store: new RedisStore(redis, { prefix }),
+        nodes: { appending: Appending },
+        start: () => new Appending({ items: [] }),
+        ctx: null,
+        userId: (event) => event.user,
+      });
+      return (i) => nodes.route({ user: user(i), text: `e${i}` });
+    }
+    case "seed-hash":
+      // the Python seed: one hash for all users, no lock
+      return async (i) => {
+        const raw = await redis.hget(`${prefix}:state`, String(user(i)));
+        const state = raw
+          ? JSON.parse(raw)
+          : { node_name: "appending", items: [] };
+        state.items = [...state.items, `e${i}`].slice(-KEEP);
+        await redis.hset(
+          `${prefix}:state`,
+          String(user(i)),
+          JSON.stringify(state),
+        );
+      };
+    case "get-set":
+      return async (i) => {
+        const key = `${prefix}:${user(i)}`;
+        const raw = await redis.get(key);
+        const items: string[] = raw ? JSON.parse(raw) : [];
+        await redis.set(key, JSON.stringify([...items, `e${i}`].slice(-KEEP)));
+      };
+    case "grammy-session": {
+      type C = Context & SessionFlavor<{ items: string[] }>;
+      const bot = localBot<C>();
+      bot.use(session({
+        initial: () => ({ items: [] as string[] }),
+        storage: new RedisAdapter<{ items: string[] }>({ instance: redis }),
+        prefix: `${prefix}:`,
+      }));
+      bot.on("message:text", (ctx) => {
+        ctx.session.items = [...ctx.session.items, ctx.msg.text].slice(-KEEP);
+      });
+      return (i) => bot.handleUpdate(textUpdate(i + 1, user(i), `e${i}`));
+    }
+  }
+}
+
+/** One run of one variant against the Redis at `url`, on a flushed server. */
+export async function runThroughput(
+  url: string,
+  variant: Variant,
+  autoPipelining: boolean,
+): Promise<ThroughputResult> {
+  const admin = new Redis(url);
+  const redis = new Redis(url, { enableAutoPipelining: autoPipelining });
+  try {
+    await admin.flushall();
+    const prefix = `bench-${variant}`;
+    const handle = handler(variant, redis, prefix);
+    // warm up: the JIT, the connection and the script cache
+    for (let i = 0; i < 200; i++) await handle(EVENTS + i);
+    await admin.flushall();
+    await admin.config("RESETSTAT");
+    const { seconds, latencies } = await drive(EVENTS, IN_FLIGHT, handle);
+    const calls = await commandCalls(admin);
+    const sent = variant === "botnodes"
+      ? (calls.evalsha ?? 0) + (calls.eval ?? 0)
+      : total(calls);
+    return {
+      variant,
+      autoPipelining,
+      eventsPerSec: EVENTS / seconds,
+      p50: percentile(latencies, 50),
+      p99: percentile(latencies, 99),
+      commandsPerEvent: sent / EVENTS,
+      executedPerEvent: total(calls) / EVENTS,
+    };
+  } finally {
+    redis.disconnect();
+    admin.disconnect();
+  }
+}
