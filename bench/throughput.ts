@@ -7,6 +7,8 @@ import { Bot } from "grammy";
 import type { Update, UserFromGetMe } from "grammy/types";
 import { session, type SessionFlavor } from "grammy";
 import type { Context } from "grammy";
+// The package's "types" export names a file it does not ship (mod.d.ts).
+// @ts-types="../node_modules/@grammyjs/storage-redis/dist/mod.d.mts"
 import { RedisAdapter } from "@grammyjs/storage-redis";
 import { Redis } from "ioredis";
 import { z } from "zod";
