@@ -80,6 +80,15 @@ export function textUpdate(
       chat: { id: user, type: "private", first_name: from.first_name },
       from,
       text,
+      ...(text.startsWith("/")
+        ? {
+          entities: [{
+            type: "bot_command",
+            offset: 0,
+            length: text.split(" ")[0]!.length,
+          }],
+        }
+        : {}),
     },
   } as Update;
 }

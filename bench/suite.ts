@@ -1,0 +1,93 @@
+// Runs every scenario in this runtime and prints the results as JSON on the
+// last line. Called by bench/main.ts once per runtime.
+// Arguments: <redis url> <repetitions> <runtime command...>
+import process from "node:process";
+import { median } from "./_common.ts";
+import {
+  runThroughput,
+  type ThroughputResult,
+  VARIANTS,
+} from "./throughput.ts";
+import {
+  type LengthResult,
+  LENGTHS,
+  runLength,
+} from "./conversation_length.ts";
+import { type ContentionResult, runContention } from "./contention.ts";
+import { runSimulate } from "./simulate.ts";
+
+const [url, reps, ...runtime] = process.argv.slice(2);
+const repetitions = Number(reps);
+const skipLongConversations = process.env.BENCH_LONG_CONVERSATIONS !== "1";
+const log = (message: string) => process.stderr.write(`${message}\n`);
+
+/** The median run (by events/s) of several. */
+function medianRun<T extends { eventsPerSec: number }>(
+  runs: T[],
+): T & { runs: number[] } {
+  const sorted = [...runs].sort((a, b) => a.eventsPerSec - b.eventsPerSec);
+  return {
+    ...sorted[Math.floor(sorted.length / 2)]!,
+    runs: runs.map((r) => r.eventsPerSec),
+  };
+}
+
+const throughput: (ThroughputResult & { runs: number[] })[] = [];
+for (const autoPipelining of [false, true]) {
+  const runs = new Map<string, ThroughputResult[]>();
+  // interleave the variants so that drift of the machine hits all alike
+  for (let rep = 0; rep < repetitions; rep++) {
+    for (const variant of VARIANTS) {
+      const result = await runThroughput(url!, variant, autoPipelining);
+      runs.set(variant, [...runs.get(variant) ?? [], result]);
+      log(
+        `throughput ${variant} pipelining=${autoPipelining}: ${
+          Math.round(result.eventsPerSec)
+        }/s`,
+      );
+    }
+  }
+  for (const variant of VARIANTS) {
+    throughput.push(medianRun(runs.get(variant)!));
+  }
+}
+
+const lengths: (LengthResult & { runs: number[] })[] = [];
+for (const library of ["botnodes", "conversations"] as const) {
+  for (const length of LENGTHS) {
+    if (
+      library === "conversations" && length === 10_000 && skipLongConversations
+    ) {
+      log("conversations 10,000: skipped (BENCH_LONG_CONVERSATIONS=1 runs it)");
+      continue;
+    }
+    // conversations replays its log at every event: one repetition is enough
+    const times = library === "botnodes" ? repetitions : 1;
+    const runs: LengthResult[] = [];
+    for (let rep = 0; rep < times; rep++) {
+      runs.push(await runLength(url!, library, length));
+    }
+    const perEvent = runs.map((r) => r.perEventMs);
+    lengths.push({ ...runs[0]!, perEventMs: median(perEvent), runs: perEvent });
+    log(`length ${library} ${length}: ${median(perEvent).toFixed(3)} ms/event`);
+  }
+}
+
+const contention: ContentionResult[] = [];
+for (const variant of ["botnodes", "grammy-session"] as const) {
+  contention.push(await runContention(url!, variant, runtime));
+  log(`contention ${variant}: lost ${contention.at(-1)!.lost}`);
+}
+
+const simulate: number[] = [];
+for (let rep = 0; rep < repetitions; rep++) simulate.push(await runSimulate());
+log(`simulate: ${Math.round(median(simulate))}/s`);
+
+console.log(
+  JSON.stringify({
+    throughput,
+    lengths,
+    contention,
+    simulate: median(simulate),
+  }),
+);
