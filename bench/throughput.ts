@@ -168,8 +168,8 @@ export async function runThroughput(
     await admin.flushall();
     const prefix = `bench-${variant}`;
     const handle = handler(variant, redis, prefix);
-    // warm up: the JIT, the connection and the script cache
-    for (let i = 0; i < 200; i++) await handle(EVENTS + i);
+    // warm up the JIT, the connection and the script cache, as the run does
+    await drive(5_000, IN_FLIGHT, (i) => handle(EVENTS + i));
     await admin.flushall();
     await admin.config("RESETSTAT");
     const { seconds, latencies } = await drive(EVENTS, IN_FLIGHT, handle);
