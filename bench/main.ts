@@ -252,8 +252,9 @@ push(
   "",
   "One user at a time, every event through grammY's `handleUpdate`, state in Redis. " +
     "botnodes: a node that counts; @grammyjs/conversations v2: `while (true) await " +
-    "conversation.wait()`. Per-event time is the mean over at least 2,000 events (several " +
-    "conversations for the short lengths); bytes are what Redis holds for the user at the end.",
+    "conversation.wait()`. Per-event time is the mean over at least 5,000 events for " +
+    "botnodes and 1,000 for conversations (several conversations for the short lengths); " +
+    "bytes are what Redis holds for the user at the end.",
   "",
 );
 for (const [runtime, r] of Object.entries(results)) {

@@ -4,7 +4,8 @@
 // (b) GET/SET on one key per user, (c) grammY session() with
 // @grammyjs/storage-redis through bot.handleUpdate.
 import { Bot } from "grammy";
-import type { Update, UserFromGetMe } from "grammy/types";
+import type { Update } from "grammy/types";
+import { createTestBot } from "../testing/grammy.ts";
 import { session, type SessionFlavor } from "grammy";
 import type { Context } from "grammy";
 // The package's "types" export names a file it does not ship (mod.d.ts).
@@ -51,20 +52,6 @@ class Appending extends Node<null, Event, number, { items: string[] }> {
   }
 }
 
-export const botInfo = {
-  id: 1,
-  is_bot: true,
-  first_name: "Bench",
-  username: "bench_bot",
-  can_join_groups: true,
-  can_read_all_group_messages: false,
-  supports_inline_queries: false,
-  can_connect_to_business: false,
-  has_main_web_app: false,
-  has_topics_enabled: false,
-  allows_users_to_create_topics: false,
-} as UserFromGetMe;
-
 /** A text message update from a user. */
 export function textUpdate(
   updateId: number,
@@ -93,13 +80,9 @@ export function textUpdate(
   } as Update;
 }
 
-/** A bot whose API calls never leave the process. */
+/** A bot whose API calls never leave the process: the testing preset's. */
 export function localBot<C extends Context>(): Bot<C> {
-  const bot = new Bot<C>("1:bench", { botInfo });
-  bot.api.config.use(() =>
-    Promise.resolve({ ok: true, result: true } as never)
-  );
-  return bot;
+  return createTestBot<C>().bot;
 }
 
 function handler(
