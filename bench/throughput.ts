@@ -3,7 +3,7 @@
 // botnodes route() on RedisStore against (a) the seed's HGET/parse/HSET,
 // (b) GET/SET on one key per user, (c) grammY session() with
 // @grammyjs/storage-redis through bot.handleUpdate.
-import { Bot } from "grammy";
+import type { Bot } from "grammy";
 import type { Update } from "grammy/types";
 import { createTestBot } from "../testing/grammy.ts";
 import { session, type SessionFlavor } from "grammy";
