@@ -65,14 +65,11 @@ export class Registry<Ctx, Event, UserId extends string | number> {
     key: string,
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
-    const encoded = () => JSON.stringify({ v: 1, node: key, data: node.data });
-    if (!schema) return encoded();
-    const checked = (result: StandardSchemaV1.Result<unknown>) => {
-      if (result.issues) throw new NodeDataError(key, result.issues);
-      return encoded();
-    };
+    if (!schema) return encodeNode(key, node.data);
     const result = schema["~standard"].validate(node.data);
-    return isPromise(result) ? result.then(checked) : checked(result);
+    return isPromise(result)
+      ? result.then((settled) => checkedEncoding(key, node.data, settled))
+      : checkedEncoding(key, node.data, result);
   }
 
   /**
@@ -104,33 +101,77 @@ export class Registry<Ctx, Event, UserId extends string | number> {
     if (!cls) {
       return new InvalidStateError("unknown-node", userId, raw, { node: key });
     }
-    const build = (value: unknown) => {
-      const node = Object.create(cls.prototype) as Node<Ctx, Event, UserId>;
-      node.data = value;
-      return node;
-    };
-    if (!cls.schema) return build(data);
-    const failed = (cause: unknown) =>
-      new InvalidStateError("invalid-data", userId, raw, {
-        node: key,
-        cause,
-        issues: [{ message: String(cause) }],
-      });
-    const checked = (result: StandardSchemaV1.Result<unknown>) =>
-      result.issues
-        ? new InvalidStateError("invalid-data", userId, raw, {
-          node: key,
-          issues: result.issues,
-        })
-        : build(result.value);
+    if (!cls.schema) return restoreNode(cls, data);
     let result;
     try {
       result = cls.schema["~standard"].validate(data);
     } catch (cause) {
-      return failed(cause);
+      return validationFailed(userId, raw, key, cause);
     }
-    return isPromise(result) ? result.then(checked, failed) : checked(result);
+    return isPromise(result)
+      ? result.then(
+        (settled) => checkedNode(cls, userId, raw, key, settled),
+        (cause) => validationFailed(userId, raw, key, cause),
+      )
+      : checkedNode(cls, userId, raw, key, result);
   }
+}
+
+// The steps of encode and decode, as functions rather than closures: they
+// run for every event.
+
+function encodeNode(key: string, data: unknown): string {
+  return JSON.stringify({ v: 1, node: key, data });
+}
+
+function checkedEncoding(
+  key: string,
+  data: unknown,
+  result: StandardSchemaV1.Result<unknown>,
+): string {
+  if (result.issues) throw new NodeDataError(key, result.issues);
+  return encodeNode(key, data);
+}
+
+// deno-lint-ignore no-explicit-any
+function restoreNode<N extends Node<any, any, any>>(
+  // deno-lint-ignore no-explicit-any
+  cls: NodeClass<any, any, any>,
+  value: unknown,
+): N {
+  const node = Object.create(cls.prototype) as N;
+  node.data = value;
+  return node;
+}
+
+// deno-lint-ignore no-explicit-any
+function checkedNode<N extends Node<any, any, any>>(
+  // deno-lint-ignore no-explicit-any
+  cls: NodeClass<any, any, any>,
+  userId: string,
+  raw: string,
+  key: string,
+  result: StandardSchemaV1.Result<unknown>,
+): N | InvalidStateError {
+  return result.issues
+    ? new InvalidStateError("invalid-data", userId, raw, {
+      node: key,
+      issues: result.issues,
+    })
+    : restoreNode<N>(cls, result.value);
+}
+
+function validationFailed(
+  userId: string,
+  raw: string,
+  key: string,
+  cause: unknown,
+): InvalidStateError {
+  return new InvalidStateError("invalid-data", userId, raw, {
+    node: key,
+    cause,
+    issues: [{ message: String(cause) }],
+  });
 }
 
 /** Whether a value is a promise (or any thenable). */

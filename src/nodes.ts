@@ -236,7 +236,10 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     | undefined;
   readonly #maxStateBytes: number;
   /** The tail of each user's queue of events in this process. */
-  readonly #queues = new Map<string, Promise<unknown>>();
+  readonly #queues = new Map<
+    string,
+    { promise: Promise<unknown>; turn: object }
+  >();
   /** Leases whose commit succeeded (so they need no release). */
   readonly #committed = new WeakSet<Lease>();
 
@@ -434,18 +437,21 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     node: Node<Ctx, Event, UserId>,
     key: string,
   ): string | Promise<string> {
-    const checked = (state: string) => {
-      // UTF-8 takes at most 3 bytes per UTF-16 unit: count only when it matters
-      if (state.length * 3 > this.#maxStateBytes) {
-        const bytes = new TextEncoder().encode(state).length;
-        if (bytes > this.#maxStateBytes) {
-          throw new StateTooLargeError(key, bytes, this.#maxStateBytes);
-        }
-      }
-      return state;
-    };
     const state = this.#registry.encode(node, key);
-    return isPromise(state) ? state.then(checked) : checked(state);
+    return isPromise(state)
+      ? state.then((encoded) => this.#withinLimit(encoded, key))
+      : this.#withinLimit(state, key);
+  }
+
+  #withinLimit(state: string, key: string): string {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: count only when it matters
+    if (state.length * 3 > this.#maxStateBytes) {
+      const bytes = new TextEncoder().encode(state).length;
+      if (bytes > this.#maxStateBytes) {
+        throw new StateTooLargeError(key, bytes, this.#maxStateBytes);
+      }
+    }
+    return state;
   }
 
   /** Restores the leased state: a node, nothing, or why it is invalid. */
@@ -480,7 +486,28 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     fn: (lease: Lease) => Promise<T>,
     eventId?: string,
   ): Promise<T> {
-    const run = async () => {
+    const previous = this.#queues.get(id)?.promise;
+    // in the queue before the call, so a run that ends at once still finds
+    // its own turn there to remove
+    const entry: { promise: Promise<unknown>; turn: object } = {
+      promise: Promise.resolve(),
+      turn: {},
+    };
+    this.#queues.set(id, entry);
+    const run = () => this.#leased(id, fn, eventId, entry.turn);
+    const result = previous ? previous.then(run, run) : run();
+    entry.promise = result;
+    return result;
+  }
+
+  /** Takes the lease, runs `fn`, releases it unless committed. */
+  async #leased<T>(
+    id: string,
+    fn: (lease: Lease) => Promise<T>,
+    eventId: string | undefined,
+    turn: object,
+  ): Promise<T> {
+    try {
       const lease = await this.#store.begin(
         id,
         eventId === undefined ? {} : { eventId },
@@ -497,15 +524,10 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
           );
         }
       }
-    };
-    const previous = this.#queues.get(id);
-    const result = previous ? previous.then(run, run) : run();
-    this.#queues.set(id, result);
-    const done = () => {
-      if (this.#queues.get(id) === result) this.#queues.delete(id);
-    };
-    result.then(done, done);
-    return result;
+    } finally {
+      // the last in line for this user leaves no queue behind
+      if (this.#queues.get(id)?.turn === turn) this.#queues.delete(id);
+    }
   }
 }
 
