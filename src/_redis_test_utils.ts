@@ -55,11 +55,13 @@ export function redisHarness(
   admin: Redis | Cluster,
   options: HarnessOptions,
   close: () => Promise<void> = () => Promise.resolve(),
+  batch = false,
 ): StoreHarness {
   const ttl = options.ttl;
   const real = new RedisStore(redis, {
     prefix: randomPrefix(),
     wait: options.wait,
+    batch,
     ...(ttl === undefined ? {} : { ttl }),
   });
   const users = new Set<string>();

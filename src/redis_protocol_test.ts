@@ -65,6 +65,29 @@ describe("RedisStore protocol", { skip: skipRedis }, () => {
     }
   });
 
+  it("with batch, sends the scripts of users handled at once together", async () => {
+    const { client, sent } = counting(redis);
+    const store = new RedisStore(client, { prefix: "batch", batch: true });
+    const bot = appendBot(store);
+    await bot.route({ user: "warm-up", id: "0" });
+    sent.eval = sent.evalsha = 0;
+    // one at a time: still exactly 2 script calls per event
+    for (let i = 0; i < 5; i++) await bot.route({ user: "alone", id: `${i}` });
+    assert.deepEqual(sent, { eval: 0, evalsha: 10 });
+    sent.evalsha = 0;
+    const users = Array.from({ length: 50 }, (_, i) => `u${i}`);
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(
+        users.map((user) => bot.route({ user, id: `${round}` })),
+      );
+    }
+    // 200 events, 2 round trips each, in 2 script calls per round
+    assert.deepEqual(sent, { eval: 0, evalsha: 8 });
+    for (const user of users) {
+      assert.deepEqual(await appended(store, user), ["0", "1", "2", "3"]);
+    }
+  });
+
   it("goes on unchanged after SCRIPT FLUSH, reloading each script once", async () => {
     const { client, sent } = counting(redis);
     const store = new RedisStore(client, { prefix: "flush" });

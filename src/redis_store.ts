@@ -66,58 +66,93 @@ export interface RedisStoreOptions extends StoreOptions {
    * contain `{` or `}`. Default `"botnodes"`.
    */
   readonly prefix?: string | undefined;
+  /**
+   * Send the lease scripts of users whose events run at the same moment
+   * together, as one script call per event-loop turn instead of one per
+   * user. Each event still takes two round trips and stays atomic; Redis and
+   * the client do less work per event. Standalone Redis only: on a Cluster
+   * users live in different slots. Default `false`.
+   */
+  readonly batch?: boolean | undefined;
 }
 
-// Keys of a user, all in the same Cluster slot: KEYS[1] the state hash
-// (fields s: state, v: version), KEYS[2] the lease, KEYS[3] the aside list,
-// KEYS[4] the list of recent committed event ids.
+// The keys of a user, all in the same Cluster slot, go to every script as a
+// group of four: the state hash (fields s: state, v: version), the lease, the
+// aside list, the list of recent committed event ids. BEGIN and COMMIT take
+// the groups of one or more users (see the `batch` option) and treat each
+// user exactly as if alone.
 
 /**
- * Takes the lease and returns the state: {1, state, version}; {0, pttl} when
- * the lease is held; {2} when event ARGV[3] was committed already (the lease
- * is given back at once).
+ * Per user (ARGV[1] the lease time; then token and event id per user):
+ * takes the lease and returns {1, state, version}; {0, pttl, false} when the
+ * lease is held; {2, false, false} when the event was committed already (the
+ * lease is given back at once).
  */
 const BEGIN = `
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if ARGV[3] ~= '' and redis.call('LPOS', KEYS[4], ARGV[3]) then
-    redis.call('DEL', KEYS[2])
-    return {2}
+local out = {}
+for i = 0, #KEYS / 4 - 1 do
+  local state, lease, events = KEYS[i * 4 + 1], KEYS[i * 4 + 2], KEYS[i * 4 + 4]
+  local token, event = ARGV[i * 2 + 2], ARGV[i * 2 + 3]
+  if redis.call('SET', lease, token, 'NX', 'PX', ARGV[1]) then
+    if event ~= '' and redis.call('LPOS', events, event) then
+      redis.call('DEL', lease)
+      out[#out + 1] = 2; out[#out + 1] = false; out[#out + 1] = false
+    else
+      local sv = redis.call('HMGET', state, 's', 'v')
+      out[#out + 1] = 1; out[#out + 1] = sv[1]; out[#out + 1] = sv[2]
+    end
+  else
+    out[#out + 1] = 0; out[#out + 1] = redis.call('PTTL', lease)
+    out[#out + 1] = false
   end
-  local sv = redis.call('HMGET', KEYS[1], 's', 'v')
-  return {1, sv[1], sv[2]}
 end
-return {0, redis.call('PTTL', KEYS[2])}
+return out
 `;
 
 /**
- * Returns 1 at once when this very commit was applied already (a client
- * that resent it after a dropped connection). Checks the version, writes (ARGV[3] = '1') or deletes the state, keeps
- * ARGV[6] aside when ARGV[5] = '1', releases the lease if still ours.
- * Returns 1, or 0 when fenced.
+ * Per user (ARGV[1] the idle TTL or '', ARGV[2] the aside limit, ARGV[3] the
+ * event id limit; then per user token, version read at begin, '1' to write
+ * or '0' to delete, state, '1' to keep a value aside, that value, event id or
+ * ''): 1 at once when this very commit was applied already (a client that
+ * resent it after a dropped connection); 0 when fenced (the version changed);
+ * else writes or deletes the state, keeps the value aside, remembers the
+ * event, releases the lease if still ours, 1.
  */
 const COMMIT = `
-local version = redis.call('HGET', KEYS[1], 'v') or ''
-if version == ARGV[1] then return 1 end
-if version ~= ARGV[2] then return 0 end
-if ARGV[3] == '1' then
-  redis.call('HSET', KEYS[1], 's', ARGV[4], 'v', ARGV[1])
-  if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[7])
-  else redis.call('PERSIST', KEYS[1]) end
-else
-  redis.call('DEL', KEYS[1])
+local out = {}
+for i = 0, #KEYS / 4 - 1 do
+  local state, lease = KEYS[i * 4 + 1], KEYS[i * 4 + 2]
+  local aside, events = KEYS[i * 4 + 3], KEYS[i * 4 + 4]
+  local a = 3 + i * 7
+  local token = ARGV[a + 1]
+  local version = redis.call('HGET', state, 'v') or ''
+  if version == token then
+    out[i + 1] = 1
+  elseif version ~= ARGV[a + 2] then
+    out[i + 1] = 0
+  else
+    if ARGV[a + 3] == '1' then
+      redis.call('HSET', state, 's', ARGV[a + 4], 'v', token)
+      if ARGV[1] ~= '' then redis.call('PEXPIRE', state, ARGV[1])
+      else redis.call('PERSIST', state) end
+    else
+      redis.call('DEL', state)
+    end
+    if ARGV[a + 5] == '1' then
+      redis.call('LPUSH', aside, ARGV[a + 6])
+      redis.call('LTRIM', aside, 0, ARGV[2] - 1)
+    end
+    if ARGV[a + 7] ~= '' then
+      redis.call('LPUSH', events, ARGV[a + 7])
+      redis.call('LTRIM', events, 0, ARGV[3] - 1)
+      if ARGV[1] ~= '' then redis.call('PEXPIRE', events, ARGV[1])
+      else redis.call('PERSIST', events) end
+    end
+    if redis.call('GET', lease) == token then redis.call('DEL', lease) end
+    out[i + 1] = 1
+  end
 end
-if ARGV[5] == '1' then
-  redis.call('LPUSH', KEYS[3], ARGV[6])
-  redis.call('LTRIM', KEYS[3], 0, ARGV[8] - 1)
-end
-if ARGV[9] ~= '' then
-  redis.call('LPUSH', KEYS[4], ARGV[9])
-  redis.call('LTRIM', KEYS[4], 0, ARGV[10] - 1)
-  if ARGV[7] ~= '' then redis.call('PEXPIRE', KEYS[4], ARGV[7])
-  else redis.call('PERSIST', KEYS[4]) end
-end
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-return 1
+return out
 `;
 
 /** Releases the lease if it is still ours. */
@@ -156,6 +191,17 @@ interface Script {
 
 /** How many users' keys are kept computed. */
 const KEY_CACHE_SIZE = 4_096;
+
+/** The most users in one batched script call. */
+const MAX_BATCH = 128;
+
+/** One user's part of a BEGIN or COMMIT call, waiting to be sent. */
+interface Call {
+  userId: string;
+  args: string[];
+  resolve(reply: unknown[]): void;
+  reject(error: unknown): void;
+}
 
 const processTag = Array.from(
   crypto.getRandomValues(new Uint8Array(8)),
@@ -198,6 +244,11 @@ export class RedisStore implements StateStore {
     string,
     readonly [string, string, string, string]
   >();
+  readonly #batch: boolean;
+  readonly #queued: Record<"begin" | "commit", Call[]> = {
+    begin: [],
+    commit: [],
+  };
 
   /**
    * Makes a store on a Redis client.
@@ -224,8 +275,14 @@ export class RedisStore implements StateStore {
         `Cannot create RedisStore: prefix "${prefix}" contains a brace`,
       );
     }
+    if (options.batch && (redis as { isCluster?: boolean }).isCluster) {
+      throw new TypeError(
+        'Cannot create RedisStore: option "batch" needs a standalone Redis, not a Cluster',
+      );
+    }
     this.#redis = redis;
     this.#prefix = prefix;
+    this.#batch = options.batch ?? false;
     this.#options = resolveStoreOptions(options);
     const script = (source: string): Script => {
       const made: Script = { source, sha: undefined, computing: sha1(source) };
@@ -283,19 +340,15 @@ export class RedisStore implements StateStore {
 
   /** {@inheritDoc StateStore.begin} */
   begin(userId: string, options: BeginOptions = {}): Promise<Lease> {
-    const { clock, wait, leaseTtl } = this.#options;
+    const { clock, wait } = this.#options;
     const eventId = options.eventId;
     return waitForLease(
       userId,
       async () => {
         const token = `${processTag}.${++this.#tokens}`;
-        let reply: unknown;
+        let reply: unknown[];
         try {
-          reply = await this.#run("begin", userId, "begin", [
-            token,
-            String(leaseTtl),
-            eventId ?? "",
-          ]);
+          reply = await this.#call("begin", userId, [token, eventId ?? ""]);
         } catch (error) {
           // The script may still run (a timed-out command that Redis runs
           // later): release what it would take, on the same connection, by
@@ -303,9 +356,6 @@ export class RedisStore implements StateStore {
           this.#run("release", userId, "release", [token], true)
             .catch(() => {});
           throw error;
-        }
-        if (!Array.isArray(reply)) {
-          throw this.#unexpected("begin", userId, reply);
         }
         if (reply[0] === 0) {
           return typeof reply[1] === "number" && reply[1] > 0 ? reply[1] : 1;
@@ -331,21 +381,71 @@ export class RedisStore implements StateStore {
     state: string | undefined,
     options: CommitOptions = {},
   ): Promise<void> {
-    const { ttl } = this.#options;
-    const reply = await this.#run("commit", lease.userId, "commit", [
+    const [reply] = await this.#call("commit", lease.userId, [
       lease.token,
       lease.version ?? "",
       state === undefined ? "0" : "1",
       state ?? "",
       options.aside === undefined ? "0" : "1",
       options.aside ?? "",
-      ttl === undefined ? "" : String(Math.ceil(ttl)),
-      String(ASIDE_LIMIT),
       lease.eventId ?? "",
-      String(this.#options.seenEvents),
     ]);
     if (reply === 0) throw new LeaseLostError(lease.userId);
     if (reply !== 1) throw this.#unexpected("commit", lease.userId, reply);
+  }
+
+  /**
+   * Sends one user's part of a BEGIN or COMMIT: at once, or with the other
+   * users' parts of this event-loop turn when batching. Resolves to this
+   * user's part of the reply; rejects with a `StoreError`.
+   */
+  #call(
+    operation: "begin" | "commit",
+    userId: string,
+    args: string[],
+  ): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      const queue = this.#queued[operation];
+      queue.push({ userId, args, resolve, reject });
+      if (!this.#batch) this.#flush(operation);
+      else if (queue.length === 1) queueMicrotask(() => this.#flush(operation));
+    });
+  }
+
+  /** Sends the queued parts of an operation, at most MAX_BATCH users a call. */
+  #flush(operation: "begin" | "commit"): void {
+    const queue = this.#queued[operation];
+    while (queue.length > 0) {
+      const calls = queue.splice(0, MAX_BATCH);
+      const { leaseTtl, ttl, seenEvents } = this.#options;
+      const head = operation === "begin" ? [String(leaseTtl)] : [
+        ttl === undefined ? "" : String(Math.ceil(ttl)),
+        String(ASIDE_LIMIT),
+        String(seenEvents),
+      ];
+      const keys: string[] = [];
+      const args = head;
+      for (const call of calls) {
+        keys.push(...this.#keys(call.userId));
+        args.push(...call.args);
+      }
+      const width = operation === "begin" ? 3 : 1;
+      this.#eval(operation, keys, args).then((reply) => {
+        if (!Array.isArray(reply) || reply.length !== calls.length * width) {
+          for (const call of calls) {
+            call.reject(this.#unexpected(operation, call.userId, reply));
+          }
+          return;
+        }
+        calls.forEach((call, i) =>
+          call.resolve(reply.slice(i * width, (i + 1) * width))
+        );
+      }, (error) => {
+        for (const call of calls) {
+          call.reject(new StoreError(operation, call.userId, error));
+        }
+      });
+    }
   }
 
   /** {@inheritDoc StateStore.release} */
@@ -360,31 +460,50 @@ export class RedisStore implements StateStore {
     return reply.map(String);
   }
 
-  /** Runs a script by EVALSHA, by EVAL when the server lost it. */
+  /** Runs one user's script, failures as `StoreError`. */
   async #run(
     operation: string,
     userId: string,
+    name: "release" | "read",
+    args: string[],
+    byEval = false,
+  ): Promise<unknown> {
+    try {
+      return await this.#eval(name, [...this.#keys(userId)], args, byEval);
+    } catch (error) {
+      throw new StoreError(operation, userId, error);
+    }
+  }
+
+  /** Runs a script by EVALSHA, by EVAL when the server lost it. */
+  async #eval(
     name: "begin" | "commit" | "release" | "read",
+    keys: string[],
     args: string[],
     byEval = false,
   ): Promise<unknown> {
     const script = this.#scripts[name];
-    const keys = this.#keys(userId);
+    if (byEval) {
+      return await this.#redis.eval(
+        script.source,
+        keys.length,
+        ...keys,
+        ...args,
+      );
+    }
     try {
-      if (byEval) {
-        return await this.#redis.eval(script.source, 4, ...keys, ...args);
-      }
-      try {
-        const sha = script.sha ?? await script.computing;
-        return await this.#redis.evalsha(sha, 4, ...keys, ...args);
-      } catch (error) {
-        if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
-          throw error;
-        }
-        return await this.#redis.eval(script.source, 4, ...keys, ...args);
-      }
+      const sha = script.sha ?? await script.computing;
+      return await this.#redis.evalsha(sha, keys.length, ...keys, ...args);
     } catch (error) {
-      throw new StoreError(operation, userId, error);
+      if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
+        throw error;
+      }
+      return await this.#redis.eval(
+        script.source,
+        keys.length,
+        ...keys,
+        ...args,
+      );
     }
   }
 

@@ -28,6 +28,21 @@ if (!skipRedis) {
   });
 }
 
+if (!skipRedis) {
+  storeContract("RedisStore on ioredis, batching", (options) => {
+    const redis = new Redis(REDIS_URL);
+    return Promise.resolve(
+      redisHarness(
+        redis,
+        redis,
+        options,
+        () => Promise.resolve(redis.disconnect()),
+        true,
+      ),
+    );
+  });
+}
+
 describe("RedisStore", { skip: skipRedis }, () => {
   let redis: Redis;
   before(() => {
@@ -72,6 +87,14 @@ describe("RedisStore", { skip: skipRedis }, () => {
       assert.equal(tag(aside), tag(state));
       assert.equal(tag(events), tag(state));
     }
+  });
+
+  it("refuses to batch on a Cluster", () => {
+    const cluster = Object.assign(Object.create(redis), { isCluster: true });
+    assert.throws(
+      () => new RedisStore(cluster, { batch: true }),
+      /standalone Redis/,
+    );
   });
 
   it("rejects a prefix with braces and a client without eval", () => {

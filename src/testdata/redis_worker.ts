@@ -1,15 +1,19 @@
 // One OS process of the cross-process test: sends its events for the shared
 // users through its own Nodes on its own Redis connection, then exits.
-// Arguments: <redis url> <prefix> <process name> <events> <users>
+// Arguments: <redis url> <prefix> <process name> <events> <users> [batch]
 import process from "node:process";
 import { Redis } from "ioredis";
 import { RedisStore } from "../redis_store.ts";
 import { appendBot } from "./append_bot.ts";
 
-const [url, prefix, name, events, users] = process.argv.slice(2);
+const [url, prefix, name, events, users, batch] = process.argv.slice(2);
 const redis = new Redis(url!);
 const bot = appendBot(
-  new RedisStore(redis, { prefix: prefix!, wait: 60_000 }),
+  new RedisStore(redis, {
+    prefix: prefix!,
+    wait: 60_000,
+    batch: batch === "batch",
+  }),
   // handlers take random short times, so processes interleave
   () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3)),
 );
