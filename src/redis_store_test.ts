@@ -15,32 +15,18 @@ import type { RedisLike } from "./redis_store.ts";
 import { StoreError } from "./errors.ts";
 
 if (!skipRedis) {
-  storeContract("RedisStore on ioredis", (options) => {
-    const redis = new Redis(REDIS_URL);
-    return Promise.resolve(
-      redisHarness(
-        redis,
-        redis,
-        options,
-        () => Promise.resolve(redis.disconnect()),
-      ),
+  for (const batch of [false, true]) {
+    storeContract(
+      `RedisStore on ioredis${batch ? ", batching" : ""}`,
+      (options) => {
+        const redis = new Redis(REDIS_URL);
+        const close = () => Promise.resolve(redis.disconnect());
+        return Promise.resolve(
+          redisHarness(redis, redis, options, close, batch),
+        );
+      },
     );
-  });
-}
-
-if (!skipRedis) {
-  storeContract("RedisStore on ioredis, batching", (options) => {
-    const redis = new Redis(REDIS_URL);
-    return Promise.resolve(
-      redisHarness(
-        redis,
-        redis,
-        options,
-        () => Promise.resolve(redis.disconnect()),
-        true,
-      ),
-    );
-  });
+  }
 }
 
 describe("RedisStore", { skip: skipRedis }, () => {
