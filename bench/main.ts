@@ -79,6 +79,7 @@ try {
 
 const LABEL: Record<Variant, string> = {
   "botnodes": "botnodes `route()` on RedisStore",
+  "botnodes-batch": "botnodes, RedisStore `batch: true`",
   "seed-hash": "(a) seed: HGET, parse, stringify, HSET",
   "get-set": "(b) GET/SET, one key per user",
   "grammy-session": "(c) grammY `session()` + storage-redis",
@@ -221,8 +222,8 @@ push(
   } events, ${IN_FLIGHT} in flight for different users; ` +
     "the handler appends to an array of the last 10 items. Ratios are to (b) with the same " +
     "client settings. Client commands per event are what the client sent (botnodes: " +
-    "`EVALSHA`); executed per event counts the commands Redis ran, those inside scripts " +
-    "included (INFO commandstats).",
+    "`EVALSHA`; with `batch: true` one call carries several users); executed per event " +
+    "counts the commands Redis ran, those inside scripts included (INFO commandstats).",
   "",
 );
 for (const [runtime, r] of Object.entries(results)) {

@@ -21,9 +21,15 @@ export const EVENTS = 20_000;
 export const IN_FLIGHT = 64;
 const KEEP = 10; // the handler keeps the last 10 items: a small array
 
-export type Variant = "botnodes" | "seed-hash" | "get-set" | "grammy-session";
+export type Variant =
+  | "botnodes"
+  | "botnodes-batch"
+  | "seed-hash"
+  | "get-set"
+  | "grammy-session";
 export const VARIANTS: Variant[] = [
   "botnodes",
+  "botnodes-batch",
   "seed-hash",
   "get-set",
   "grammy-session",
@@ -92,9 +98,13 @@ function handler(
 ): (i: number) => Promise<unknown> {
   const user = (i: number) => i % USERS;
   switch (variant) {
-    case "botnodes": {
+    case "botnodes":
+    case "botnodes-batch": {
       const nodes = new Nodes<null, Event, number>({
-        store: new RedisStore(redis, { prefix }),
+        store: new RedisStore(redis, {
+          prefix,
+          batch: variant === "botnodes-batch",
+        }),
         nodes: { appending: Appending },
         start: () => new Appending({ items: [] }),
         ctx: null,
