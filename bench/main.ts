@@ -143,10 +143,8 @@ const tp = (r: SuiteResult, variant: Variant, pipelining: boolean) =>
   r.throughput.find((t) =>
     t.variant === variant && t.autoPipelining === pipelining
   )!;
-const best = (r: SuiteResult) =>
-  [false, true].map((p) => tp(r, "botnodes", p)).sort((a, b) =>
-    b.eventsPerSec - a.eventsPerSec
-  )[0]!;
+/** botnodes with the settings the README recommends: batching, no pipelining. */
+const recommended = (r: SuiteResult) => tp(r, "botnodes-batch", false);
 
 target("Throughput vs (b) GET/SET, same client settings", "≥ 0.9×", (r) => {
   const ratios = [false, true].map((p) =>
@@ -171,14 +169,15 @@ target(
     ];
   },
 );
-target("Recommended settings vs (b) without pipelining", "≥ 1.0×", (r) => {
-  const b = best(r);
-  const ratio = b.eventsPerSec / tp(r, "get-set", false).eventsPerSec;
-  return [
-    `${round(ratio)}× (pipelining ${b.autoPipelining ? "on" : "off"})`,
-    ratio >= 1,
-  ];
-});
+target(
+  "Recommended settings (`batch: true`) vs (b) without pipelining",
+  "≥ 1.0×",
+  (r) => {
+    const ratio = recommended(r).eventsPerSec /
+      tp(r, "get-set", false).eventsPerSec;
+    return [`${round(ratio)}×`, ratio >= 1];
+  },
+);
 target("Redis commands per uncontended event", "2", (r) => {
   const n = tp(r, "botnodes", false).commandsPerEvent;
   return [`${round(n, 3)}`, Math.abs(n - 2) < 0.01];
@@ -405,6 +404,11 @@ try {
 } catch {
   // no notes yet
 }
+// the raw figures, to check a report against
+writeFileSync(
+  new URL("results.json", here),
+  `${JSON.stringify(results, null, 2)}\n`,
+);
 writeFileSync(
   new URL("RESULTS.md", here),
   `${report}\n${notes ? `\n${notes.trim()}\n` : ""}`,

@@ -167,7 +167,7 @@ export async function runThroughput(
     await admin.config("RESETSTAT");
     const { seconds, latencies } = await drive(EVENTS, IN_FLIGHT, handle);
     const calls = await commandCalls(admin);
-    const sent = variant === "botnodes"
+    const sent = variant.startsWith("botnodes")
       ? (calls.evalsha ?? 0) + (calls.eval ?? 0)
       : total(calls);
     return {
