@@ -1,7 +1,8 @@
 // `deno task bench`: starts a Redis of its own, runs every scenario on Deno
 // and on Bun (bench/suite.ts), and writes bench/RESULTS.md with two charts.
 // BENCH_REPS (default 3) sets the repetitions; BENCH_LONG_CONVERSATIONS=1
-// also runs @grammyjs/conversations at 10,000 events (minutes).
+// also runs @grammyjs/conversations at 10,000 events (minutes). With
+// --report it only writes the report again from bench/results.json.
 import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -64,15 +65,21 @@ const version = (pkg: string) =>
 const firstLine = (command: string, args: string[]) =>
   execFileSync(command, args, { encoding: "utf8" }).split("\n")[0]!.trim();
 
-const server = await startRedis();
-const results: Record<string, SuiteResult> = {};
-try {
-  for (const [name, runtime] of Object.entries(runtimes)) {
-    process.stderr.write(`=== ${name}\n`);
-    results[name] = await runSuite(server.url, runtime);
+// `--report` writes the report again from the figures of the last run
+const rerun = process.argv.includes("--report");
+let results: Record<string, SuiteResult> = {};
+if (rerun) {
+  results = JSON.parse(readFileSync(new URL("results.json", here), "utf8"));
+} else {
+  const server = await startRedis();
+  try {
+    for (const [name, runtime] of Object.entries(runtimes)) {
+      process.stderr.write(`=== ${name}\n`);
+      results[name] = await runSuite(server.url, runtime);
+    }
+  } finally {
+    await server.stop();
   }
-} finally {
-  await server.stop();
 }
 
 // ---- the report -----------------------------------------------------------
@@ -95,7 +102,11 @@ push(
   "# Benchmark results",
   "",
   `Made by \`deno task bench\`${
-    process.env.BENCH_LONG_CONVERSATIONS === "1"
+    Object.values(results).some((r) =>
+        r.lengths.some((l) =>
+          l.library === "conversations" && l.length === 10_000
+        )
+      )
       ? " with `BENCH_LONG_CONVERSATIONS=1`"
       : ""
   } on ${
@@ -338,7 +349,7 @@ writeFileSync(
       text: "Per-event time against conversation length (Deno)",
       left: "center",
     },
-    legend: { bottom: 0 },
+    legend: { bottom: 0, itemGap: 28 },
     tooltip: {},
     xAxis: {
       type: "log",
@@ -368,7 +379,7 @@ writeFileSync(
         text: "Throughput per variant, events/s (median)",
         left: "center",
       },
-      legend: { bottom: 0 },
+      legend: { bottom: 0, itemGap: 28 },
       tooltip: {},
       grid: { left: 260 },
       xAxis: { type: "value" },
