@@ -78,6 +78,7 @@ export {
   resolveStoreOptions,
   type StateStore,
   type StoreOptions,
+  type StoreTiming,
   systemClock,
 } from "./src/store.ts";
 

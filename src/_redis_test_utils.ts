@@ -70,7 +70,9 @@ export function redisHarness(
     get: (id) => (users.add(id), real.get(id)),
     commit: (lease, state, options) => real.commit(lease, state, options),
     release: (lease) => real.release(lease),
+    renew: (lease) => real.renew(lease),
     aside: (id) => real.aside(id),
+    timing: real.timing,
   };
   return {
     store,

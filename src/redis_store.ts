@@ -16,6 +16,7 @@ import {
   resolveStoreOptions,
   type StateStore,
   type StoreOptions,
+  type StoreTiming,
 } from "./store.ts";
 
 /**
@@ -161,6 +162,15 @@ if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 `;
 
+/** Extends the lease (ARGV[2] ms) if it is still ours (ARGV[1]): 1, else 0. */
+const RENEW = `
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+return 0
+`;
+
 /** Reads the state, or the aside list when ARGV[1] = 'aside'. */
 const READ = `
 if ARGV[1] == 'aside' then return redis.call('LRANGE', KEYS[3], 0, -1) end
@@ -181,6 +191,8 @@ function escapeChar(char: string): string {
   if (char === "}") return "%7D";
   return `%u${char.charCodeAt(0).toString(16).toUpperCase()}`;
 }
+
+type ScriptName = "begin" | "commit" | "release" | "renew" | "read";
 
 interface Script {
   source: string;
@@ -238,7 +250,7 @@ export class RedisStore implements StateStore {
   readonly #redis: RedisLike;
   readonly #prefix: string;
   readonly #options: ResolvedStoreOptions;
-  readonly #scripts: Record<"begin" | "commit" | "release" | "read", Script>;
+  readonly #scripts: Record<ScriptName, Script>;
   #tokens = 0;
   readonly #keyCache = new Map<
     string,
@@ -293,6 +305,7 @@ export class RedisStore implements StateStore {
       begin: script(BEGIN),
       commit: script(COMMIT),
       release: script(RELEASE),
+      renew: script(RENEW),
       read: script(READ),
     };
   }
@@ -453,6 +466,20 @@ export class RedisStore implements StateStore {
     await this.#run("release", lease.userId, "release", [lease.token]);
   }
 
+  /** {@inheritDoc StateStore.renew} */
+  async renew(lease: Lease): Promise<boolean> {
+    const reply = await this.#run("renew", lease.userId, "renew", [
+      lease.token,
+      String(this.#options.leaseTtl),
+    ]);
+    return reply === 1;
+  }
+
+  /** {@inheritDoc StateStore.timing} */
+  get timing(): StoreTiming {
+    return this.#options;
+  }
+
   /** {@inheritDoc StateStore.aside} */
   async aside(userId: string): Promise<string[]> {
     const reply = await this.#run("aside", userId, "read", ["aside"]);
@@ -464,7 +491,7 @@ export class RedisStore implements StateStore {
   async #run(
     operation: string,
     userId: string,
-    name: "release" | "read",
+    name: "release" | "renew" | "read",
     args: string[],
     byEval = false,
   ): Promise<unknown> {
@@ -477,7 +504,7 @@ export class RedisStore implements StateStore {
 
   /** Runs a script by EVALSHA, by EVAL when the server lost it. */
   async #eval(
-    name: "begin" | "commit" | "release" | "read",
+    name: ScriptName,
     keys: string[],
     args: string[],
     byEval = false,

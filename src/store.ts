@@ -149,11 +149,50 @@ export interface StateStore {
   release(lease: Lease): Promise<void>;
 
   /**
+   * Keeps a held lease alive: extends it to a full `leaseTtl` from now, if
+   * it is still this lease's. `Nodes` calls it while a handler runs, so that
+   * `leaseTtl` only bounds how long a crashed process blocks a user.
+   *
+   * @param lease The lease from `begin`.
+   * @returns `true` when the lease was still held and is extended; `false`
+   * when it was lost (expired and taken, or released).
+   * @throws {StoreError} When the store failed.
+   */
+  renew(lease: Lease): Promise<boolean>;
+
+  /**
    * The raw values kept aside for a user by `commit`, newest first.
    *
    * @param userId The user.
    */
   aside(userId: string): Promise<string[]>;
+
+  /**
+   * The times the store works by: `Nodes` renews a held lease every third
+   * of `leaseTtl` and lets an event wait behind another of the same user in
+   * its process for at most `wait`.
+   */
+  readonly timing: StoreTiming;
+}
+
+/**
+ * The times a store works by (see {@linkcode StoreOptions}).
+ *
+ * @example
+ * ```ts
+ * import type { StoreTiming } from "@botnodes/core";
+ * import { systemClock } from "@botnodes/core";
+ *
+ * const timing: StoreTiming = { leaseTtl: 30_000, wait: 35_000, clock: systemClock };
+ * ```
+ */
+export interface StoreTiming {
+  /** See {@linkcode StoreOptions.leaseTtl}. */
+  readonly leaseTtl: number;
+  /** See {@linkcode StoreOptions.wait}. */
+  readonly wait: number;
+  /** See {@linkcode StoreOptions.clock}. */
+  readonly clock: Clock;
 }
 
 /**
@@ -232,15 +271,9 @@ export interface StoreOptions {
 }
 
 /** The defaults of {@linkcode StoreOptions}, resolved. */
-export interface ResolvedStoreOptions {
-  /** See {@linkcode StoreOptions.leaseTtl}. */
-  readonly leaseTtl: number;
-  /** See {@linkcode StoreOptions.wait}. */
-  readonly wait: number;
+export interface ResolvedStoreOptions extends StoreTiming {
   /** See {@linkcode StoreOptions.ttl}. */
   readonly ttl: number | undefined;
-  /** See {@linkcode StoreOptions.clock}. */
-  readonly clock: Clock;
   /** See {@linkcode StoreOptions.seenEvents}. */
   readonly seenEvents: number;
 }

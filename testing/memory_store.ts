@@ -15,6 +15,7 @@ import {
   resolveStoreOptions,
   type StateStore,
   type StoreOptions,
+  type StoreTiming,
 } from "../src/store.ts";
 
 interface Entry {
@@ -139,6 +140,22 @@ export class MemoryStore implements StateStore {
       this.#leases.delete(lease.userId);
     }
     return Promise.resolve();
+  }
+
+  /** {@inheritDoc StateStore.renew} */
+  renew(lease: Lease): Promise<boolean> {
+    const { clock, leaseTtl } = this.#options;
+    const held = this.#leases.get(lease.userId);
+    if (held?.token !== lease.token || held.expiresAt <= clock.now()) {
+      return Promise.resolve(false);
+    }
+    held.expiresAt = clock.now() + leaseTtl;
+    return Promise.resolve(true);
+  }
+
+  /** {@inheritDoc StateStore.timing} */
+  get timing(): StoreTiming {
+    return this.#options;
   }
 
   /** {@inheritDoc StateStore.aside} */
