@@ -60,6 +60,7 @@ export {
   InvalidStateError,
   type InvalidStateReason,
   LeaseLostError,
+  type LeaseLostReason,
   LeaseTimeoutError,
   NodeDataError,
   StateTooLargeError,

@@ -47,7 +47,8 @@ export interface NodeRedisLike {
 
 /**
  * Adapts a node-redis client (from `createClient` or `createCluster`, RESP2,
- * the default) to `RedisLike`.
+ * the default) to `RedisLike`. A cluster is recognised (`isCluster`), so
+ * that `RedisStore` refuses to batch on it.
  *
  * @param client A connected node-redis client.
  * @returns The client as a `RedisLike`.
@@ -62,7 +63,10 @@ export function fromNodeRedis(client: NodeRedisLike): RedisLike {
     keys: keysAndArgs.slice(0, numkeys),
     arguments: keysAndArgs.slice(numkeys),
   });
+  // a cluster from createCluster has its masters and slots; a client has not
+  const isCluster = "masters" in client && "slots" in client;
   return {
+    isCluster,
     eval: (script, numkeys, ...keysAndArgs) =>
       client.eval(script, options(numkeys, keysAndArgs)),
     evalsha: (sha1, numkeys, ...keysAndArgs) =>

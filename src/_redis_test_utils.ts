@@ -58,14 +58,17 @@ export function redisHarness(
   batch = false,
 ): StoreHarness {
   const ttl = options.ttl;
-  const real = new RedisStore(redis, {
-    prefix: randomPrefix(),
-    wait: options.wait,
-    batch,
-    ...(ttl === undefined ? {} : { ttl }),
-  });
+  const prefix = randomPrefix();
+  const make = () =>
+    new RedisStore(redis, {
+      prefix,
+      wait: options.wait,
+      batch,
+      ...(ttl === undefined ? {} : { ttl }),
+    });
+  const real = make();
   const users = new Set<string>();
-  const store: StateStore = {
+  const tracked = (real: RedisStore): StateStore => ({
     begin: (id, options) => (users.add(id), real.begin(id, options)),
     get: (id) => (users.add(id), real.get(id)),
     commit: (lease, state, options) => real.commit(lease, state, options),
@@ -73,27 +76,34 @@ export function redisHarness(
     renew: (lease) => real.renew(lease),
     aside: (id) => real.aside(id),
     timing: real.timing,
-  };
+  });
   return {
-    store,
+    store: tracked(real),
+    twin: () => tracked(make()),
     async expireLeases() {
       for (const id of users) await admin.del(real.keys(id)[1]);
     },
     async expireStates() {
       for (const id of users) {
-        const key = real.keys(id)[0];
-        const pttl = await admin.pttl(key);
-        if (pttl !== -2 && !(pttl > 0 && pttl <= ttl!)) {
-          throw new Error(`state key has PTTL ${pttl}, not within ${ttl}`);
+        const [state, , aside, events] = real.keys(id);
+        for (const key of [state, aside, events]) {
+          const pttl = await admin.pttl(key);
+          if (pttl !== -2 && !(pttl > 0 && pttl <= ttl!)) {
+            throw new Error(`${key} has PTTL ${pttl}, not within ${ttl}`);
+          }
+          if (pttl > 0 && pttl < ttl! - 5_000) {
+            throw new Error(`the last commit did not refresh ${key}: ${pttl}`);
+          }
+          await admin.del(key);
         }
-        if (pttl > 0 && pttl < ttl! - 5_000) {
-          throw new Error(`the last commit did not refresh the TTL: ${pttl}`);
-        }
-        await admin.del(key);
       }
     },
     async close() {
-      for (const id of users) await admin.del(...real.keys(id));
+      for (const id of users) {
+        const keys = real.keys(id);
+        const foreign = await admin.keys(`${keys[0]}*:foreign:*`);
+        await admin.del(...keys, ...foreign);
+      }
       await close();
     },
   };

@@ -2,6 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LeaseLostError, LeaseTimeoutError } from "./errors.ts";
+import type { LeaseLostReason } from "./errors.ts";
 import { ASIDE_LIMIT, type StateStore } from "./store.ts";
 
 /** A store under test, with the means to move its time. */
@@ -11,6 +12,11 @@ export interface StoreHarness {
   expireLeases(): Promise<void>;
   /** Makes every state with an idle TTL expire; undefined when not supported. */
   expireStates?: () => Promise<void>;
+  /**
+   * Another store instance on the same data (as in another process);
+   * undefined when the store keeps its data in the instance.
+   */
+  twin?: () => StateStore;
   /** Frees what the harness holds. */
   close(): Promise<void>;
 }
@@ -286,6 +292,122 @@ export function storeContract(
         await expireStates();
         assert.equal(await store.get("u"), undefined);
         assert.equal((await store.begin("u")).state, undefined);
+      }, { wait: 2_000, ttl: 60_000 }),
+    );
+    it(
+      "hands out tokens unique across instances on the same data",
+      withStore(async ({ store, twin }) => {
+        const other = twin?.() ?? store;
+        const a = await store.begin("u");
+        await store.commit(a, "from a");
+        const b = await other.begin("u");
+        assert.notEqual(b.token, a.token);
+        assert.equal(b.state, "from a");
+        await other.commit(b, "from b");
+        assert.equal(await store.get("u"), "from b");
+        assert.equal(await other.get("u"), "from b");
+        // the commit released the lease: neither instance waits
+        const c = await store.begin("u");
+        assert.equal(c.state, "from b");
+        assert.notEqual(c.token, b.token);
+        await store.release(c);
+        await other.release(await other.begin("u"));
+      }, { wait: 50 }),
+    );
+
+    it(
+      "never repeats a version: a stale commit is fenced after a create and delete",
+      withStore(async ({ store, expireLeases }) => {
+        const stale = await store.begin("u"); // a new user: no version
+        await expireLeases();
+        await store.commit(await store.begin("u"), "created");
+        await store.commit(await store.begin("u"), undefined);
+        assert.equal(await store.get("u"), undefined);
+        await assert.rejects(store.commit(stale, "stale"), LeaseLostError);
+        assert.equal(await store.get("u"), undefined);
+        const fresh = await store.begin("u");
+        assert.equal(fresh.state, undefined);
+        await store.commit(fresh, "fresh");
+        assert.equal(await store.get("u"), "fresh");
+      }),
+    );
+
+    it(
+      "says why a commit is fenced: expired, or overtaken while held",
+      withStore(async ({ store, expireLeases }) => {
+        const reason = (expected: LeaseLostReason) => (error: unknown) =>
+          error instanceof LeaseLostError && error.reason === expected &&
+          error.message.includes(
+            expected === "expired"
+              ? "lease expired"
+              : "while the lease was held",
+          );
+        await store.commit(await store.begin("u"), "one");
+        const late = await store.begin("u");
+        await expireLeases();
+        const holder = await store.begin("u");
+        await store.commit(late, "late"); // accepted: nothing changed yet
+        await assert.rejects(
+          store.commit(holder, "holder"),
+          reason("overtaken"),
+        );
+        await store.release(holder);
+        const stale = await store.begin("u");
+        await expireLeases();
+        await store.commit(await store.begin("u"), "newer");
+        await assert.rejects(store.commit(stale, "stale"), reason("expired"));
+        assert.equal(await store.get("u"), "newer");
+      }),
+    );
+
+    it(
+      "deduplicates every event id, the empty one too",
+      withStore(async ({ store }) => {
+        await store.commit(await store.begin("u", { eventId: "" }), "one");
+        assert.equal((await store.begin("u", { eventId: "" })).duplicate, true);
+        const other = await store.begin("u", { eventId: ":" });
+        assert.equal(other.duplicate ?? false, false);
+        await store.commit(other, "two");
+        assert.equal(
+          (await store.begin("u", { eventId: ":" })).duplicate,
+          true,
+        );
+        assert.equal(await store.get("u"), "two");
+      }, { wait: 50 }),
+    );
+
+    it(
+      "keeps a held lease alive on renew, and says when it was lost",
+      withStore(async ({ store, expireLeases }) => {
+        const lease = await store.begin("u");
+        assert.equal(await store.renew(lease), true);
+        await expireLeases();
+        assert.equal(await store.renew(lease), false);
+        const next = await store.begin("u");
+        assert.equal(await store.renew(lease), false);
+        assert.equal(await store.renew(next), true);
+        await store.commit(next, "next");
+        assert.equal(await store.renew(next), false);
+        assert.ok(store.timing.leaseTtl > 0);
+        assert.ok(store.timing.wait > 0);
+        assert.equal(typeof store.timing.clock.now(), "number");
+      }),
+    );
+
+    it(
+      "lets the values kept aside and the event ids expire with the state",
+      withStore(async ({ store, expireStates }) => {
+        if (!expireStates) return;
+        await store.commit(await store.begin("u", { eventId: "e1" }), "one", {
+          aside: "raw",
+        });
+        assert.deepEqual(await store.aside("u"), ["raw"]);
+        await expireStates();
+        assert.equal(await store.get("u"), undefined);
+        assert.deepEqual(await store.aside("u"), []);
+        const again = await store.begin("u", { eventId: "e1" });
+        assert.equal(again.duplicate ?? false, false);
+        await store.release(again);
       }, { wait: 2_000, ttl: 60_000 }),
     );
   });

@@ -243,31 +243,60 @@ export class LeaseTimeoutError extends BotnodesError {
 }
 
 /**
- * A commit was refused because its lease expired and the user's state was
- * changed since (fencing): writing would have overwritten a newer state.
- * Nothing was written; the newer state stands.
+ * Why a commit was fenced (see {@linkcode LeaseLostError}).
+ *
+ * - `"expired"`: this handler's lease expired and the state was changed
+ *   since by another handler.
+ * - `"overtaken"`: this handler's lease is still held, but a handler whose
+ *   own lease had expired committed meanwhile (its commit was accepted
+ *   because the state was unchanged when it came), so this one was based on
+ *   an older state.
+ *
+ * @example
+ * ```ts
+ * import type { LeaseLostReason } from "@botnodes/core";
+ *
+ * const reason: LeaseLostReason = "expired";
+ * ```
+ */
+export type LeaseLostReason = "expired" | "overtaken";
+
+/**
+ * A commit was refused because the user's state was changed since its lease
+ * was taken (fencing): writing would have overwritten a newer state. Nothing
+ * was written; the newer state stands. `reason` says how it came to be.
  *
  * @example Recognising a fenced commit
  * ```ts
  * import { LeaseLostError } from "@botnodes/core";
+ * import assert from "node:assert/strict";
  *
- * const fenced = (error: unknown) => error instanceof LeaseLostError;
+ * const error = new LeaseLostError("42", "overtaken");
+ * assert.ok(error instanceof LeaseLostError);
+ * assert.equal(error.reason, "overtaken");
  * ```
  */
 export class LeaseLostError extends BotnodesError {
   /** The user whose commit was refused. */
   readonly userId: string;
+  /** How the state came to change under this handler. */
+  readonly reason: LeaseLostReason;
 
   /**
    * Makes the error.
    *
    * @param userId The user whose commit was refused.
+   * @param reason Whether this handler's lease expired, or is still held
+   * and was overtaken by a late commit of an expired one.
    */
-  constructor(userId: string) {
+  constructor(userId: string, reason: LeaseLostReason = "expired") {
     super(
-      `Cannot commit the state of user "${userId}": the lease expired and the state was changed since`,
+      reason === "expired"
+        ? `Cannot commit the state of user "${userId}": the lease expired and the state was changed since`
+        : `Cannot commit the state of user "${userId}": while the lease was held, a handler whose lease had expired changed the state`,
     );
     this.userId = userId;
+    this.reason = reason;
   }
 }
 

@@ -43,6 +43,12 @@ export interface RedisLike {
     numkeys: number,
     ...keysAndArgs: string[]
   ): Promise<unknown>;
+  /**
+   * `true` for a client of a Redis Cluster (an ioredis `Cluster` says so
+   * itself; the node-redis adapter sets it for `createCluster` clients):
+   * `RedisStore` then refuses the `batch` option, whose calls span slots.
+   */
+  readonly isCluster?: boolean | undefined;
   /** Runs a cached Lua script: `EVALSHA sha1 numkeys key... arg...`. */
   evalsha(
     sha1: string,
@@ -81,31 +87,87 @@ export interface RedisStoreOptions extends StoreOptions {
 // group of four: the state hash (fields s: state, v: version), the lease, the
 // aside list, the list of recent committed event ids. BEGIN and COMMIT take
 // the groups of one or more users (see the `batch` option) and treat each
-// user exactly as if alone.
+// user exactly as if alone: each user's part runs under its own pcall, so a
+// user whose keys fail cannot fail the others, and each part checks what can
+// fail before its first write, so it is written whole or not at all.
+//
+// Versions: the `v` field holds the token of the lease that wrote it last.
+// Tokens are unique to their lease (a random tag per store instance and a
+// counter), so a version never repeats for a user; deleting a state keeps
+// the hash with its version (a tombstone without `s`), so that a delete does
+// not bring back a version a stale lease still holds.
+//
+// A key that holds another Redis type than ours (written by something else)
+// never blocks a user: the state key reads as its raw value (a string's
+// content, or a description) under the version FOREIGN, which the commit
+// that replaces it expects; the aside and events lists are moved out of the
+// way. Nothing is deleted that the user could want back: a foreign value
+// other than a string is renamed to `<key>:foreign:<token>`.
+
+/** Lua shared by the scripts. */
+const PRELUDE = `
+local FOREIGN = '!foreign'
+-- the state and version of a user, whatever the key holds; token: the
+-- lease that would replace a foreign value, to name where it goes
+local function load(key, token)
+  local sv = redis.pcall('HMGET', key, 's', 'v')
+  if not sv.err then return sv[1], sv[2] end
+  local kind = redis.call('TYPE', key).ok
+  if kind == 'string' then return redis.call('GET', key), FOREIGN end
+  local text = 'a Redis ' .. kind .. ' at ' .. key
+  if token then text = text .. ', moved to ' .. key .. ':foreign:' .. token ..
+    ' when replaced' end
+  return text, FOREIGN
+end
+-- the message of an error caught by pcall
+local function message(e)
+  if type(e) == 'table' then return e.err or 'ERR unknown' end
+  return tostring(e)
+end
+-- pushes a value on a list of ours, first moving aside a key of another type
+local function push(key, value, keep, token)
+  if type(redis.pcall('LPUSH', key, value)) == 'table' then
+    redis.call('RENAME', key, key .. ':foreign:' .. token)
+    redis.call('LPUSH', key, value)
+  end
+  redis.call('LTRIM', key, 0, keep - 1)
+end
+`;
 
 /**
- * Per user (ARGV[1] the lease time; then token and event id per user):
- * takes the lease and returns {1, state, version}; {0, pttl, false} when the
- * lease is held; {2, false, false} when the event was committed already (the
- * lease is given back at once).
+ * Per user (ARGV[1] the lease time; then token and event id per user, the
+ * event id '' for none and ':' + id otherwise): takes the lease and returns
+ * {1, state, version}; {0, pttl, false} when the lease is held by another;
+ * {2, false, false} when the event was committed already (the lease is given
+ * back at once); {3, message, false} when this user's part failed. A BEGIN
+ * sent again after a lost reply finds its own lease and goes on.
  */
-const BEGIN = `
+const BEGIN = PRELUDE + `
+local function begin(state, lease, events, token, event)
+  if not redis.call('SET', lease, token, 'NX', 'PX', ARGV[1]) then
+    local holder = redis.pcall('GET', lease)
+    if holder ~= token then
+      local pttl = redis.call('PTTL', lease)
+      -- our leases always expire: a key without expiry is not one
+      if pttl ~= -1 then return {0, pttl, false} end
+      redis.call('SET', lease, token, 'PX', ARGV[1])
+    end
+  end
+  if event ~= '' then
+    if type(redis.pcall('LPOS', events, event)) == 'number' then
+      redis.call('DEL', lease)
+      return {2, false, false}
+    end
+  end
+  local s, v = load(state, token)
+  return {1, s, v}
+end
 local out = {}
 for i = 0, #KEYS / 4 - 1 do
-  local state, lease, events = KEYS[i * 4 + 1], KEYS[i * 4 + 2], KEYS[i * 4 + 4]
-  local token, event = ARGV[i * 2 + 2], ARGV[i * 2 + 3]
-  if redis.call('SET', lease, token, 'NX', 'PX', ARGV[1]) then
-    if event ~= '' and redis.call('LPOS', events, event) then
-      redis.call('DEL', lease)
-      out[#out + 1] = 2; out[#out + 1] = false; out[#out + 1] = false
-    else
-      local sv = redis.call('HMGET', state, 's', 'v')
-      out[#out + 1] = 1; out[#out + 1] = sv[1]; out[#out + 1] = sv[2]
-    end
-  else
-    out[#out + 1] = 0; out[#out + 1] = redis.call('PTTL', lease)
-    out[#out + 1] = false
-  end
+  local ok, r = pcall(begin, KEYS[i * 4 + 1], KEYS[i * 4 + 2],
+    KEYS[i * 4 + 4], ARGV[i * 2 + 2], ARGV[i * 2 + 3])
+  if not ok then r = {3, message(r), false} end
+  out[#out + 1] = r[1]; out[#out + 1] = r[2]; out[#out + 1] = r[3]
 end
 return out
 `;
@@ -115,56 +177,68 @@ return out
  * event id limit; then per user token, version read at begin, '1' to write
  * or '0' to delete, state, '1' to keep a value aside, that value, event id or
  * ''): 1 at once when this very commit was applied already (a client that
- * resent it after a dropped connection); 0 when fenced (the version changed);
- * else writes or deletes the state, keeps the value aside, remembers the
- * event, releases the lease if still ours, 1.
+ * resent it after a dropped connection); when fenced (the version changed),
+ * 0 if this lease expired, -1 if it is still held (a holder whose lease had
+ * expired wrote meanwhile); else writes or deletes the state, keeps the
+ * value aside, remembers the event, releases the lease if still ours, 1. A
+ * part that failed is its error message.
  */
-const COMMIT = `
+const COMMIT = PRELUDE + `
+local function commit(state, lease, aside, events, a)
+  local token = ARGV[a + 1]
+  local version = redis.pcall('HGET', state, 'v')
+  local foreign = type(version) == 'table'
+  if foreign then version = FOREIGN end
+  version = version or ''
+  if version == token then return 1 end
+  if version ~= ARGV[a + 2] then
+    if redis.pcall('GET', lease) == token then return -1 end
+    return 0
+  end
+  -- the writes that could meet a key of another type come first
+  if ARGV[a + 5] == '1' then push(aside, ARGV[a + 6], ARGV[2], token) end
+  if ARGV[a + 7] ~= '' then push(events, ARGV[a + 7], ARGV[3], token) end
+  if foreign then
+    if redis.call('TYPE', state).ok == 'string' then redis.call('DEL', state)
+    else redis.call('RENAME', state, state .. ':foreign:' .. token) end
+  end
+  if ARGV[a + 3] == '1' then
+    redis.call('HSET', state, 's', ARGV[a + 4], 'v', token)
+  else
+    redis.call('HSET', state, 'v', token)
+    redis.call('HDEL', state, 's')
+  end
+  if ARGV[1] ~= '' then
+    redis.call('PEXPIRE', state, ARGV[1])
+    redis.call('PEXPIRE', events, ARGV[1])
+    redis.call('PEXPIRE', aside, ARGV[1])
+  else
+    redis.call('PERSIST', state)
+    if ARGV[a + 7] ~= '' then redis.call('PERSIST', events) end
+    if ARGV[a + 5] == '1' then redis.call('PERSIST', aside) end
+  end
+  if redis.pcall('GET', lease) == token then redis.call('DEL', lease) end
+  return 1
+end
 local out = {}
 for i = 0, #KEYS / 4 - 1 do
-  local state, lease = KEYS[i * 4 + 1], KEYS[i * 4 + 2]
-  local aside, events = KEYS[i * 4 + 3], KEYS[i * 4 + 4]
-  local a = 3 + i * 7
-  local token = ARGV[a + 1]
-  local version = redis.call('HGET', state, 'v') or ''
-  if version == token then
-    out[i + 1] = 1
-  elseif version ~= ARGV[a + 2] then
-    out[i + 1] = 0
-  else
-    if ARGV[a + 3] == '1' then
-      redis.call('HSET', state, 's', ARGV[a + 4], 'v', token)
-      if ARGV[1] ~= '' then redis.call('PEXPIRE', state, ARGV[1])
-      else redis.call('PERSIST', state) end
-    else
-      redis.call('DEL', state)
-    end
-    if ARGV[a + 5] == '1' then
-      redis.call('LPUSH', aside, ARGV[a + 6])
-      redis.call('LTRIM', aside, 0, ARGV[2] - 1)
-    end
-    if ARGV[a + 7] ~= '' then
-      redis.call('LPUSH', events, ARGV[a + 7])
-      redis.call('LTRIM', events, 0, ARGV[3] - 1)
-      if ARGV[1] ~= '' then redis.call('PEXPIRE', events, ARGV[1])
-      else redis.call('PERSIST', events) end
-    end
-    if redis.call('GET', lease) == token then redis.call('DEL', lease) end
-    out[i + 1] = 1
-  end
+  local k = i * 4
+  local ok, r = pcall(commit, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
+    KEYS[k + 4], 3 + i * 7)
+  if ok then out[i + 1] = r else out[i + 1] = message(r) end
 end
 return out
 `;
 
 /** Releases the lease if it is still ours. */
 const RELEASE = `
-if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if redis.pcall('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
 `;
 
 /** Extends the lease (ARGV[2] ms) if it is still ours (ARGV[1]): 1, else 0. */
 const RENEW = `
-if redis.call('GET', KEYS[2]) == ARGV[1] then
+if redis.pcall('GET', KEYS[2]) == ARGV[1] then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 1
 end
@@ -172,9 +246,10 @@ return 0
 `;
 
 /** Reads the state, or the aside list when ARGV[1] = 'aside'. */
-const READ = `
+const READ = PRELUDE + `
 if ARGV[1] == 'aside' then return redis.call('LRANGE', KEYS[3], 0, -1) end
-return redis.call('HGET', KEYS[1], 's')
+local s = load(KEYS[1], nil)
+return s
 `;
 
 /**
@@ -215,10 +290,19 @@ interface Call {
   reject(error: unknown): void;
 }
 
-const processTag = Array.from(
-  crypto.getRandomValues(new Uint8Array(8)),
-  (byte) => byte.toString(16).padStart(2, "0"),
-).join("");
+/** Ids longer than this are not kept in the key cache. */
+const MAX_CACHED_ID = 256;
+
+/**
+ * A random tag, unique to a store instance: with a counter, it makes lease
+ * tokens that never repeat across instances, processes and restarts.
+ */
+function randomTag(): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(12)),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+}
 
 /**
  * A `StateStore` in Redis: one hash per user, a lease key and a list of
@@ -251,6 +335,7 @@ export class RedisStore implements StateStore {
   readonly #prefix: string;
   readonly #options: ResolvedStoreOptions;
   readonly #scripts: Record<ScriptName, Script>;
+  readonly #tag = randomTag();
   #tokens = 0;
   readonly #keyCache = new Map<
     string,
@@ -287,7 +372,7 @@ export class RedisStore implements StateStore {
         `Cannot create RedisStore: prefix "${prefix}" contains a brace`,
       );
     }
-    if (options.batch && (redis as { isCluster?: boolean }).isCluster) {
+    if (options.batch && redis.isCluster) {
       throw new TypeError(
         'Cannot create RedisStore: option "batch" needs a standalone Redis, not a Cluster',
       );
@@ -339,8 +424,10 @@ export class RedisStore implements StateStore {
       const id = userId === "" ? "%" : userId.replace(UNSAFE, escapeChar);
       const state = `${this.#prefix}:{${id}}`;
       keys = [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
-      if (this.#keyCache.size >= KEY_CACHE_SIZE) this.#keyCache.clear();
-      this.#keyCache.set(userId, keys);
+      if (userId.length <= MAX_CACHED_ID) {
+        if (this.#keyCache.size >= KEY_CACHE_SIZE) this.#keyCache.clear();
+        this.#keyCache.set(userId, keys);
+      }
     }
     return keys;
   }
@@ -358,10 +445,16 @@ export class RedisStore implements StateStore {
     return waitForLease(
       userId,
       async () => {
-        const token = `${processTag}.${++this.#tokens}`;
+        const token = `${this.#tag}.${++this.#tokens}`;
         let reply: unknown[];
         try {
-          reply = await this.#call("begin", userId, [token, eventId ?? ""]);
+          reply = await this.#call("begin", userId, [
+            token,
+            eventId === undefined ? "" : `:${eventId}`,
+          ]);
+          if (reply[0] === 3) {
+            throw new StoreError("begin", userId, new Error(String(reply[1])));
+          }
         } catch (error) {
           // The script may still run (a timed-out command that Redis runs
           // later): release what it would take, on the same connection, by
@@ -401,9 +494,14 @@ export class RedisStore implements StateStore {
       state ?? "",
       options.aside === undefined ? "0" : "1",
       options.aside ?? "",
-      lease.eventId ?? "",
+      lease.eventId === undefined ? "" : `:${lease.eventId}`,
     ]);
-    if (reply === 0) throw new LeaseLostError(lease.userId);
+    if (reply === 1) return;
+    if (reply === 0) throw new LeaseLostError(lease.userId, "expired");
+    if (reply === -1) throw new LeaseLostError(lease.userId, "overtaken");
+    if (typeof reply === "string") {
+      throw new StoreError("commit", lease.userId, new Error(reply));
+    }
     if (reply !== 1) throw this.#unexpected("commit", lease.userId, reply);
   }
 

@@ -279,43 +279,69 @@ export interface ResolvedStoreOptions extends StoreTiming {
 }
 
 /**
- * Checks store options and fills in their defaults.
+ * The largest `leaseTtl` and `wait`, in ms (about 24.8 days): the longest
+ * delay a JavaScript timer takes.
+ */
+const MAX_LEASE_MS = 2 ** 31 - 1;
+/** The largest idle `ttl`, in ms: 100 years. */
+const MAX_TTL_MS = 100 * 365.25 * 86_400_000;
+/** The most event ids a user's state may remember (`seenEvents`). */
+const MAX_SEEN_EVENTS = 10_000;
+
+/**
+ * Checks store options and fills in their defaults. Times are rounded up to
+ * whole milliseconds.
  *
  * @param options The options as given.
  * @returns The options with defaults.
- * @throws {RangeError} When a time is not a positive finite number.
+ * @throws {RangeError} When a time is not a positive finite number within
+ * its limit (2^31 - 1, about 24.8 days, for `leaseTtl` and `wait`; 100
+ * years for `ttl`), or `seenEvents` is not a whole number from 1 to
+ * 10,000; the message names the option.
  *
  * @example
  * ```ts
  * import { resolveStoreOptions } from "@botnodes/core";
+ * import assert from "node:assert/strict";
  *
- * resolveStoreOptions({ leaseTtl: 5_000 }).wait; // 35000
+ * assert.equal(resolveStoreOptions({ leaseTtl: 5_000 }).wait, 35_000);
+ * assert.equal(resolveStoreOptions({ leaseTtl: 30_000 / 7 }).leaseTtl, 4_286);
+ * assert.throws(() => resolveStoreOptions({ ttl: 1e20 }), RangeError);
  * ```
  */
 export function resolveStoreOptions(
   options: StoreOptions = {},
 ): ResolvedStoreOptions {
-  const resolved = {
-    leaseTtl: options.leaseTtl ?? 30_000,
-    wait: options.wait ?? 35_000,
-    ttl: options.ttl,
-    clock: options.clock ?? systemClock,
-    seenEvents: options.seenEvents ?? 64,
-  };
-  if (!(Number.isInteger(resolved.seenEvents) && resolved.seenEvents > 0)) {
+  const time = (name: string, value: number, max: number): number => {
+    if (typeof value === "number" && value > 0 && value <= max) {
+      return Math.ceil(value);
+    }
     throw new RangeError(
-      `Cannot create the store: option "seenEvents" must be a positive integer, got ${resolved.seenEvents}`,
+      `Cannot create the store: option "${name}" must be a positive number of milliseconds up to ${max}, got ${
+        String(value)
+      }`,
+    );
+  };
+  const seenEvents = options.seenEvents ?? 64;
+  if (
+    !(Number.isInteger(seenEvents) && seenEvents > 0 &&
+      seenEvents <= MAX_SEEN_EVENTS)
+  ) {
+    throw new RangeError(
+      `Cannot create the store: option "seenEvents" must be a whole number from 1 to ${MAX_SEEN_EVENTS}, got ${
+        String(seenEvents)
+      }`,
     );
   }
-  for (const name of ["leaseTtl", "wait", "ttl"] as const) {
-    const value = resolved[name];
-    if (value !== undefined && !(Number.isFinite(value) && value > 0)) {
-      throw new RangeError(
-        `Cannot create the store: option "${name}" must be a positive number of milliseconds, got ${value}`,
-      );
-    }
-  }
-  return resolved;
+  return {
+    leaseTtl: time("leaseTtl", options.leaseTtl ?? 30_000, MAX_LEASE_MS),
+    wait: time("wait", options.wait ?? 35_000, MAX_LEASE_MS),
+    ttl: options.ttl === undefined
+      ? undefined
+      : time("ttl", options.ttl, MAX_TTL_MS),
+    clock: options.clock ?? systemClock,
+    seenEvents,
+  };
 }
 
 /** How many raw values a store keeps aside per user, at least. */

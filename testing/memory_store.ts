@@ -18,14 +18,16 @@ import {
   type StoreTiming,
 } from "../src/store.ts";
 
+/** A user's state; `value` undefined after a delete, which keeps the version. */
 interface Entry {
-  value: string;
+  value: string | undefined;
   version: string;
   expiresAt: number;
 }
 
-interface Seen {
-  ids: string[];
+/** A list of a user's (recent event ids, values kept aside), with its expiry. */
+interface Kept {
+  items: string[];
   expiresAt: number;
 }
 
@@ -59,8 +61,10 @@ export class MemoryStore implements StateStore {
   readonly #options: ResolvedStoreOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #leases = new Map<string, Held>();
-  readonly #aside = new Map<string, string[]>();
-  readonly #seen = new Map<string, Seen>();
+  readonly #aside = new Map<string, Kept>();
+  readonly #seen = new Map<string, Kept>();
+  /** Unique to this instance, so that tokens never repeat across stores. */
+  readonly #tag = crypto.randomUUID();
   #tokens = 0;
 
   /**
@@ -76,7 +80,7 @@ export class MemoryStore implements StateStore {
   get size(): number {
     let count = 0;
     for (const userId of this.#entries.keys()) {
-      if (this.#entry(userId)) count++;
+      if (this.#entry(userId)?.value !== undefined) count++;
     }
     return count;
   }
@@ -103,33 +107,31 @@ export class MemoryStore implements StateStore {
     state: string | undefined,
     options: CommitOptions = {},
   ): Promise<void> {
-    const { clock, ttl } = this.#options;
-    if (this.#entry(lease.userId)?.version !== lease.version) {
-      return Promise.reject(new LeaseLostError(lease.userId));
+    const { clock, ttl, seenEvents } = this.#options;
+    const version = this.#entry(lease.userId)?.version;
+    if (version === lease.token) return Promise.resolve(); // applied already
+    if (version !== lease.version) {
+      const held = this.#leases.get(lease.userId);
+      const ours = held?.token === lease.token && held.expiresAt > clock.now();
+      return Promise.reject(
+        new LeaseLostError(lease.userId, ours ? "overtaken" : "expired"),
+      );
     }
-    if (state === undefined) {
-      this.#entries.delete(lease.userId);
-    } else {
-      this.#entries.set(lease.userId, {
-        value: state,
-        version: lease.token,
-        expiresAt: ttl === undefined ? Infinity : clock.now() + ttl,
-      });
-    }
+    const expiresAt = ttl === undefined ? Infinity : clock.now() + ttl;
+    this.#entries.set(lease.userId, {
+      value: state,
+      version: lease.token,
+      expiresAt,
+    });
     if (lease.eventId !== undefined) {
-      const ids = this.#seenIds(lease.userId);
-      ids.unshift(lease.eventId);
-      ids.length = Math.min(ids.length, this.#options.seenEvents);
-      this.#seen.set(lease.userId, {
-        ids,
-        expiresAt: ttl === undefined ? Infinity : clock.now() + ttl,
-      });
+      this.#push(this.#seen, lease.userId, lease.eventId, seenEvents);
     }
     if (options.aside !== undefined) {
-      const kept = this.#aside.get(lease.userId) ?? [];
-      kept.unshift(options.aside);
-      kept.length = Math.min(kept.length, ASIDE_LIMIT);
-      this.#aside.set(lease.userId, kept);
+      this.#push(this.#aside, lease.userId, options.aside, ASIDE_LIMIT);
+    }
+    for (const lists of [this.#seen, this.#aside]) {
+      const kept = this.#kept(lists, lease.userId);
+      if (kept) kept.expiresAt = expiresAt;
     }
     return this.release(lease);
   }
@@ -160,7 +162,7 @@ export class MemoryStore implements StateStore {
 
   /** {@inheritDoc StateStore.aside} */
   aside(userId: string): Promise<string[]> {
-    return Promise.resolve([...this.#aside.get(userId) ?? []]);
+    return Promise.resolve([...this.#kept(this.#aside, userId)?.items ?? []]);
   }
 
   #entry(userId: string): Entry | undefined {
@@ -172,10 +174,28 @@ export class MemoryStore implements StateStore {
     return entry;
   }
 
-  #seenIds(userId: string): string[] {
-    const seen = this.#seen.get(userId);
-    if (!seen || seen.expiresAt <= this.#options.clock.now()) return [];
-    return seen.ids;
+  /** A user's list, unless it expired. */
+  #kept(lists: Map<string, Kept>, userId: string): Kept | undefined {
+    const kept = lists.get(userId);
+    if (kept && kept.expiresAt <= this.#options.clock.now()) {
+      lists.delete(userId);
+      return undefined;
+    }
+    return kept;
+  }
+
+  /** Pushes onto a user's list, newest first, keeping at most `limit`. */
+  #push(
+    lists: Map<string, Kept>,
+    userId: string,
+    item: string,
+    limit: number,
+  ): void {
+    const kept = this.#kept(lists, userId) ??
+      { items: [], expiresAt: Infinity };
+    kept.items.unshift(item);
+    kept.items.length = Math.min(kept.items.length, limit);
+    lists.set(userId, kept);
   }
 
   #tryBegin(userId: string, eventId: string | undefined): Lease | number {
@@ -183,8 +203,11 @@ export class MemoryStore implements StateStore {
     const now = clock.now();
     const held = this.#leases.get(userId);
     if (held && held.expiresAt > now) return held.expiresAt - now;
-    const token = `${++this.#tokens}`;
-    if (eventId !== undefined && this.#seenIds(userId).includes(eventId)) {
+    const token = `${this.#tag}.${++this.#tokens}`;
+    if (
+      eventId !== undefined &&
+      this.#kept(this.#seen, userId)?.items.includes(eventId)
+    ) {
       return {
         userId,
         token,

@@ -1,0 +1,242 @@
+// RedisStore against what a hostile review found: a second store instance on
+// the same prefix, foreign values at a user's keys, one bad user in a batch,
+// replies lost and commands sent again, options Redis would refuse.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { Redis } from "ioredis";
+import { randomPrefix, REDIS_URL, skipRedis } from "./_redis_test_utils.ts";
+import { RedisStore, type RedisStoreOptions } from "./redis_store.ts";
+import type { RedisLike } from "./redis_store.ts";
+import { Nodes } from "./nodes.ts";
+import { LeaseTimeoutError } from "./errors.ts";
+import type { Clock } from "./store.ts";
+import {
+  appended,
+  type AppendEvent,
+  Appending,
+} from "./testdata/append_bot.ts";
+
+/** A bot that appends event ids, reporting to `warnings`. */
+function bot(store: RedisStore, warnings: string[] = []) {
+  return new Nodes<{ during(): void }, AppendEvent, string>({
+    store,
+    nodes: { appending: Appending },
+    start: (event) => new Appending({ events: [event.id] }),
+    ctx: { during: () => {} },
+    userId: (event) => event.user,
+    eventId: (event) => event.id,
+    logger: { warn: (message) => void warnings.push(message) },
+  });
+}
+
+/** A clock whose waits fail the test: nothing here may wait for a lease. */
+const noWaiting: Clock = {
+  now: () => Date.now(),
+  sleep: () => Promise.reject(new Error("waited for a lease")),
+};
+
+describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
+  let redis: Redis;
+  let prefix: string;
+  const store = (options: RedisStoreOptions = {}) =>
+    new RedisStore(redis, { prefix, clock: noWaiting, ...options });
+  before(() => {
+    redis = new Redis(REDIS_URL);
+  });
+  after(async () => {
+    const keys = await redis.keys("botnodes-hostile-*");
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  });
+  const fresh = () => prefix = randomPrefix("hostile");
+
+  it("lets two store instances on one prefix take turns without loss", async () => {
+    fresh();
+    const a = bot(store());
+    await a.route({ user: "u", id: "1" });
+    const b = bot(store()); // a store made per request, as on serverless
+    const routed = await b.route({ user: "u", id: "2" });
+    assert.equal(routed.handled, true);
+    assert.deepEqual((await b.user("u").node())?.data, { events: ["1", "2"] });
+    // the lease was released: the next event, on either, does not wait
+    await a.route({ user: "u", id: "3" });
+    await b.route({ user: "u", id: "4" });
+    assert.deepEqual(await appended(store(), "u"), ["1", "2", "3", "4"]);
+  });
+
+  it("treats a string at the state key as invalid state, kept aside", async () => {
+    fresh();
+    const s = store();
+    await redis.set(s.keys("u")[0], "not ours");
+    const warnings: string[] = [];
+    const nodes = bot(s, warnings);
+    await nodes.route({ user: "u", id: "1" });
+    assert.deepEqual(await appended(s, "u"), ["1"]);
+    assert.deepEqual(await nodes.user("u").aside(), ["not ours"]);
+    assert.equal(warnings.length, 1);
+    await nodes.route({ user: "u", id: "2" });
+    assert.deepEqual(await appended(s, "u"), ["1", "2"]);
+  });
+
+  it("moves another Redis type at the state key out of the way, keeping it", async () => {
+    fresh();
+    const s = store();
+    const [state] = s.keys("u");
+    await redis.rpush(state, "x", "y");
+    const nodes = bot(s);
+    assert.match(String(await s.get("u")), /a Redis list at /);
+    await nodes.route({ user: "u", id: "1" });
+    assert.deepEqual(await appended(s, "u"), ["1"]);
+    const [kept] = await nodes.user("u").aside();
+    const moved = /moved to (\S+) when replaced/.exec(kept ?? "")?.[1];
+    assert.ok(moved, `aside: ${kept}`);
+    assert.deepEqual(await redis.lrange(moved, 0, -1), ["x", "y"]);
+  });
+
+  it("commits whole when the aside or events key holds another type", async () => {
+    fresh();
+    const s = store();
+    const [state, lease, aside, events] = s.keys("u");
+    await redis.set(state, "{broken");
+    await redis.set(aside, "foreign aside");
+    await redis.hset(events, "f", "foreign events");
+    await bot(s).route({ user: "u", id: "e1" });
+    assert.deepEqual(await appended(s, "u"), ["e1"]);
+    assert.deepEqual(await redis.lrange(aside, 0, -1), ["{broken"]);
+    assert.deepEqual(await redis.lrange(events, 0, -1), [":e1"]);
+    assert.equal(await redis.exists(lease), 0);
+    const moved = await redis.keys(`${state}*:foreign:*`);
+    assert.equal(moved.length, 2);
+    const values = await Promise.all(
+      moved.map(async (key) =>
+        (await redis.type(key)) === "string"
+          ? await redis.get(key)
+          : JSON.stringify(await redis.hgetall(key))
+      ),
+    );
+    assert.deepEqual(values.sort(), [
+      "foreign aside",
+      '{"f":"foreign events"}',
+    ]);
+    // the event was remembered: a redelivery is skipped
+    const again = await bot(s).route({ user: "u", id: "e1" });
+    assert.deepEqual(again, {
+      handled: false,
+      reason: "duplicate",
+      userId: "u",
+    });
+  });
+
+  it("takes over a lease key that never expires (not a lease of ours)", async () => {
+    fresh();
+    const s = store();
+    await redis.set(s.keys("u")[1], "stuck forever");
+    await bot(s).route({ user: "u", id: "1" });
+    assert.deepEqual(await appended(s, "u"), ["1"]);
+  });
+
+  it("lets each user of a batch succeed alone, whatever another's keys hold", async () => {
+    fresh();
+    const s = store({ batch: true });
+    await redis.set(s.keys("bad")[0], "foreign");
+    await redis.set(s.keys("bad")[2], "foreign aside");
+    await redis.sadd(s.keys("worse")[0], "a set");
+    await redis.set(s.keys("worse")[3], "foreign events");
+    const nodes = bot(s);
+    const users = ["good1", "bad", "good2", "worse", "good3"];
+    const results = await Promise.allSettled(
+      users.map((user) => nodes.route({ user, id: `${user}-1` })),
+    );
+    assert.deepEqual(
+      results.map((r) => r.status),
+      users.map(() => "fulfilled"),
+    );
+    for (const user of users) {
+      assert.deepEqual(await appended(s, user), [`${user}-1`]);
+    }
+  });
+
+  it("recognises its own lease and commit when a command is sent twice", async () => {
+    fresh();
+    // every script call runs twice and the first reply is lost, as when a
+    // client resends after a dropped connection (or Upstash retries)
+    const twice: RedisLike = {
+      eval: async (...args) => (await redis.eval(...args), redis.eval(...args)),
+      evalsha: async (...args) => (
+        await redis.evalsha(...args), redis.evalsha(...args)
+      ),
+    };
+    const s = new RedisStore(twice, { prefix, clock: noWaiting });
+    const nodes = bot(s);
+    for (const id of ["1", "2", "3"]) await nodes.route({ user: "u", id });
+    assert.deepEqual(await appended(s, "u"), ["1", "2", "3"]);
+    await nodes.user("u").reset();
+    assert.equal(await s.get("u"), undefined);
+    await nodes.route({ user: "u", id: "4" });
+    assert.deepEqual(await appended(s, "u"), ["4"]);
+  });
+
+  it("still waits for a lease another store instance holds", async () => {
+    fresh();
+    const holder = new RedisStore(redis, { prefix });
+    await holder.begin("u");
+    const other = new RedisStore(redis, { prefix, wait: 30 });
+    await assert.rejects(other.begin("u"), LeaseTimeoutError);
+  });
+});
+
+describe("RedisStore options", () => {
+  const fake: RedisLike = {
+    eval: () => Promise.resolve(null),
+    evalsha: () => Promise.resolve(null),
+  };
+
+  it("rounds times up to whole milliseconds", () => {
+    const store = new RedisStore(fake, { leaseTtl: 30_000 / 7, ttl: 1.5 });
+    assert.equal(store.timing.leaseTtl, 4_286);
+    assert.ok(Number.isInteger(store.timing.wait));
+  });
+
+  it("refuses times Redis or a timer cannot take, naming the option", () => {
+    const cases: [keyof RedisStoreOptions, number][] = [
+      ["ttl", 1e20],
+      ["ttl", Infinity],
+      ["leaseTtl", NaN],
+      ["leaseTtl", 2 ** 31],
+      ["wait", -1],
+      ["wait", 0],
+      ["seenEvents", 1.5],
+      ["seenEvents", 1e9],
+    ];
+    for (const [name, value] of cases) {
+      assert.throws(
+        () => new RedisStore(fake, { [name]: value }),
+        (error: unknown) =>
+          error instanceof RangeError && error.message.includes(`"${name}"`),
+        `${name}: ${value}`,
+      );
+    }
+  });
+
+  it(
+    "runs with a rounded lease time against Redis",
+    { skip: skipRedis },
+    async () => {
+      const redis = new Redis(REDIS_URL);
+      try {
+        const store = new RedisStore(redis, {
+          prefix: randomPrefix("hostile"),
+          leaseTtl: 30_000 / 7,
+          ttl: 86_400_000 / 7,
+        });
+        const nodes = bot(store);
+        await nodes.route({ user: "u", id: "1" });
+        await nodes.route({ user: "u", id: "2" });
+        assert.deepEqual(await appended(store, "u"), ["1", "2"]);
+        await redis.del(...store.keys("u"));
+      } finally {
+        redis.disconnect();
+      }
+    },
+  );
+});
