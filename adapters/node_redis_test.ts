@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createClient } from "redis";
+import { createClient, createCluster } from "redis";
 import { Redis } from "ioredis";
 import { storeContract } from "../src/_store_contract.ts";
 import {
@@ -41,5 +41,23 @@ describe("fromNodeRedis", { skip: skipRedis }, () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe("fromNodeRedis on a cluster", () => {
+  it("marks a createCluster client, so that batching is refused", () => {
+    // not connected: recognising the kind of client needs no server
+    const cluster = createCluster({
+      rootNodes: [{ url: "redis://127.0.0.1:7000" }],
+    });
+    const client = createClient({ url: REDIS_URL });
+    assert.equal(fromNodeRedis(cluster).isCluster, true);
+    assert.equal(fromNodeRedis(client).isCluster, false);
+    assert.throws(
+      () => new RedisStore(fromNodeRedis(cluster), { batch: true }),
+      (error: unknown) =>
+        error instanceof TypeError && /standalone Redis/.test(error.message),
+    );
+    assert.ok(new RedisStore(fromNodeRedis(client), { batch: true }));
   });
 });
