@@ -56,9 +56,9 @@ export function redisHarness(
   options: HarnessOptions,
   close: () => Promise<void> = () => Promise.resolve(),
   batch = false,
+  prefix = randomPrefix(),
 ): StoreHarness {
   const ttl = options.ttl;
-  const prefix = randomPrefix();
   const make = () =>
     new RedisStore(redis, {
       prefix,

@@ -320,22 +320,74 @@ export class StoreError extends BotnodesError {
   readonly userId: string;
 
   /**
-   * Makes the error.
+   * Makes the error. Secrets the client put in its error (a password in a
+   * URL, a bearer token, a `password=` or `token=` parameter, a Telegram bot
+   * token) are replaced by `***`, in the message and in the cause.
    *
    * @param operation The store operation that failed.
    * @param userId The user the operation was for.
    * @param cause The error the store client gave.
    */
   constructor(operation: string, userId: string, cause: unknown) {
+    const safe = redactError(cause);
     super(
       `Cannot ${operation} the state of user "${userId}": the store failed (${
-        cause instanceof Error ? cause.message : String(cause)
+        safe instanceof Error ? safe.message : redact(String(safe))
       })`,
-      { cause },
+      { cause: safe },
     );
     this.operation = operation;
     this.userId = userId;
   }
+}
+
+/** What looks like a secret in a client's error text, and its replacement. */
+const SECRETS: [RegExp, string][] = [
+  // the user info of a URL: redis://user:password@host, rediss://token@host
+  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@"],
+  [/\b(bearer|basic)\s+[^\s"',;]+/gi, "$1 ***"],
+  [
+    /\b(password|passwd|pass|pwd|token|secret|auth|api_?key)=[^\s&"',;]+/gi,
+    "$1=***",
+  ],
+  [/"(password|token|secret|authorization)"\s*:\s*"[^"]*"/gi, '"$1":"***"'],
+  // a Telegram bot token: <bot id>:<35 characters>
+  [/(?<!\d)\d{5,16}:[\w-]{30,}/g, "***"],
+];
+
+/** Replaces what looks like a secret in a text by `***`. */
+function redact(text: string): string {
+  for (const [pattern, replacement] of SECRETS) {
+    text = text.replace(pattern, replacement);
+  }
+  return text;
+}
+
+/**
+ * The error itself when it carries no secret; otherwise a copy (same name,
+ * code and stack, secrets redacted), its causes too.
+ */
+function redactError(error: unknown, depth = 0): unknown {
+  if (!(error instanceof Error)) {
+    return typeof error === "string" ? redact(error) : error;
+  }
+  const message = redact(error.message);
+  const stack = error.stack === undefined ? undefined : redact(error.stack);
+  const cause = depth < 4 && "cause" in error
+    ? redactError(error.cause, depth + 1)
+    : undefined;
+  if (
+    message === error.message && stack === error.stack &&
+    cause === (error as { cause?: unknown }).cause
+  ) {
+    return error;
+  }
+  const copy = new Error(message, cause === undefined ? {} : { cause });
+  copy.name = error.name;
+  if (stack !== undefined) copy.stack = stack;
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) Object.assign(copy, { code });
+  return copy;
 }
 
 function formatIssues(issues: ReadonlyArray<StandardSchemaV1.Issue>): string {

@@ -1,0 +1,300 @@
+// Least privilege: the ACL user the README documents runs the whole store
+// contract and nothing else; no secret reaches an error or a warning.
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { Redis } from "ioredis";
+import { createClient } from "redis";
+import { Redis as UpstashRedis } from "@upstash/redis";
+import { storeContract } from "./_store_contract.ts";
+import {
+  randomPrefix,
+  REDIS_URL,
+  redisHarness,
+  skipRedis,
+} from "./_redis_test_utils.ts";
+import { RedisStore } from "./redis_store.ts";
+import type { RedisLike } from "./redis_store.ts";
+import { StoreError } from "./errors.ts";
+import { Nodes } from "./nodes.ts";
+import { appended, Appending } from "./testdata/append_bot.ts";
+import { fromNodeRedis } from "../adapters/node_redis.ts";
+import { fromUpstash } from "../adapters/upstash.ts";
+
+/** The ACL line of the README, for `prefix` and `password`. */
+function documentedAcl(prefix: string, password: string): string[] {
+  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const line = /^ACL SETUSER mybot .*$/m.exec(readme)?.[0];
+  assert.ok(line, "README.md shows the ACL line for the prefix mybot");
+  return line.split(/\s+/).slice(2).map((word) =>
+    word === "mybot"
+      ? prefix
+      : word === "~mybot:*"
+      ? `~${prefix}:*`
+      : word.startsWith(">")
+      ? `>${password}`
+      : word
+  );
+}
+
+const user = `botnodes-acl-${crypto.randomUUID().slice(0, 8)}`;
+const password = crypto.randomUUID();
+const prefix = randomPrefix("acl");
+
+/** Creates the documented user (again: each contract case makes a client). */
+async function withUser(admin: Redis): Promise<void> {
+  const [, ...rules] = documentedAcl(prefix, password);
+  await admin.call("ACL", "SETUSER", user, ...rules);
+}
+
+function asUser(): Redis {
+  const url = new URL(REDIS_URL);
+  return new Redis({
+    host: url.hostname,
+    port: Number(url.port || 6379),
+    username: user,
+    password,
+    enableReadyCheck: false,
+  });
+}
+
+if (!skipRedis) {
+  storeContract("RedisStore as the documented ACL user", async (options) => {
+    const admin = new Redis(REDIS_URL);
+    await withUser(admin);
+    const client = asUser();
+    return redisHarness(
+      client,
+      admin,
+      options,
+      () => {
+        client.disconnect();
+        admin.disconnect();
+        return Promise.resolve();
+      },
+      false,
+      prefix,
+    );
+  });
+}
+
+describe("the documented ACL user", { skip: skipRedis }, () => {
+  let admin: Redis;
+  let client: Redis;
+  before(async () => {
+    admin = new Redis(REDIS_URL);
+    await withUser(admin);
+    client = asUser();
+  });
+  after(async () => {
+    client.disconnect();
+    const keys = await admin.keys(`${prefix}:*`);
+    if (keys.length > 0) await admin.del(...keys);
+    await admin.call("ACL", "DELUSER", user);
+    admin.disconnect();
+  });
+
+  it("runs every script path: dedupe, idle TTL, foreign values, reset", async () => {
+    // the ACL's prefix is the store's: prefix-specific keys only
+    const store = new RedisStore(client, { prefix, ttl: 60_000 });
+    const [state, , aside] = store.keys("u");
+    await admin.set(state, "foreign");
+    await admin.set(aside, "foreign aside");
+    const nodes = new Nodes({
+      store,
+      nodes: { appending: Appending },
+      start: (event: { user: string; id: string }) =>
+        new Appending({ events: [event.id] }),
+      ctx: { during: () => {} },
+      userId: (event) => event.user,
+      eventId: (event) => event.id,
+      logger: { warn: () => {} },
+    });
+    await nodes.route({ user: "u", id: "1" });
+    await nodes.route({ user: "u", id: "2" });
+    assert.deepEqual(await nodes.route({ user: "u", id: "2" }), {
+      handled: false,
+      reason: "duplicate",
+      userId: "u",
+    });
+    assert.deepEqual(await appended(store, "u"), ["1", "2"]);
+    assert.deepEqual(await nodes.user("u").aside(), ["foreign"]);
+    await admin.rpush(store.keys("v")[0], "a list");
+    await nodes.route({ user: "v", id: "1" });
+    await nodes.user("u").reset();
+    assert.equal(await store.get("u"), undefined);
+    const lease = await store.begin("w");
+    assert.equal(await store.renew(lease), true);
+    await store.release(lease);
+  });
+
+  it("cannot read or write another bot's keys, directly or by a script", async () => {
+    const other = `${randomPrefix("other-bot")}:{1}`;
+    await admin.set(other, "theirs");
+    try {
+      await assert.rejects(client.get(other), /NOPERM/);
+      await assert.rejects(client.set(other, "x"), /NOPERM/);
+      await assert.rejects(
+        client.eval("return redis.call('GET', KEYS[1])", 1, other),
+        /NOPERM/,
+      );
+      await assert.rejects(
+        client.eval(`return redis.call('SET', '${other}', 'x')`, 0),
+        /can't access|NOPERM/,
+      );
+      // a bot on the same Redis cannot go through our store either
+      const theirs = new RedisStore(client, { prefix: other.split(":")[0] });
+      await assert.rejects(theirs.begin("1"), StoreError);
+      assert.equal(await admin.get(other), "theirs");
+    } finally {
+      await admin.del(other);
+    }
+  });
+
+  it("cannot run FLUSHALL, KEYS, CONFIG or SCRIPT FLUSH", async () => {
+    for (
+      const command of [["FLUSHALL"], ["KEYS", "*"], ["CONFIG", "GET", "*"], [
+        "SCRIPT",
+        "FLUSH",
+      ]]
+    ) {
+      await assert.rejects(
+        client.call(command[0]!, ...command.slice(1)),
+        /NOPERM/,
+        command.join(" "),
+      );
+    }
+  });
+});
+
+describe("no secret in an error or a warning", () => {
+  const secret = "hunter2-" + crypto.randomUUID();
+  const botToken = "123456789:AAH" + "x".repeat(32);
+
+  /** Everything an error would show when logged: message, stack, causes. */
+  function shown(error: unknown): string {
+    const parts: string[] = [];
+    for (let e = error, i = 0; e !== undefined && i < 10; i++) {
+      if (e instanceof Error) {
+        parts.push(e.message, e.stack ?? "");
+        e = e.cause;
+      } else {
+        parts.push(String(e));
+        break;
+      }
+    }
+    return parts.join("\n");
+  }
+
+  /** Routes one event through `store`; returns the error and the warnings. */
+  async function fail(store: RedisStore) {
+    const warnings: string[] = [];
+    const nodes = new Nodes({
+      store,
+      nodes: { appending: Appending },
+      start: () => new Appending({ events: [] }),
+      ctx: { during: () => {} },
+      userId: (event: { user: string; id: string }) => event.user,
+      logger: {
+        warn: (message, ...details) =>
+          void warnings.push(message, ...details.map(shown)),
+      },
+    });
+    const error = await nodes.route({ user: "u", id: "1" }).then(
+      () => assert.fail("the event should fail"),
+      (error: unknown) => error,
+    );
+    assert.ok(error instanceof StoreError, shown(error));
+    return { error, text: shown(error) + warnings.join("\n") };
+  }
+
+  it("redacts what a client puts in its own error", async () => {
+    const leaky: RedisLike = {
+      eval: () => Promise.reject(new Error("x")),
+      evalsha: () =>
+        Promise.reject(
+          new Error(
+            `connect failed: rediss://default:${secret}@db.example:6379, Authorization: Bearer ${secret}, url=https://x.example/?token=${secret}&password=${secret} https://api.telegram.org/bot${botToken}/getMe {"password":"${secret}"}`,
+            { cause: new Error(`inner redis://:${secret}@host`) },
+          ),
+        ),
+    };
+    const { error, text } = await fail(new RedisStore(leaky));
+    assert.ok(!text.includes(secret), text);
+    assert.ok(!text.includes(botToken), text);
+    assert.match(error.message, /rediss:\/\/\*\*\*@db\.example/);
+    assert.match(error.message, /Bearer \*\*\*/);
+  });
+
+  it("keeps the client's error as it is when it holds no secret", () => {
+    const cause = new Error("connect ECONNREFUSED 127.0.0.1:1");
+    assert.equal(new StoreError("begin", "u", cause).cause, cause);
+  });
+
+  it("ioredis with a password in its URL, failing to connect", async () => {
+    const redis = new Redis(`redis://botuser:${secret}@127.0.0.1:1`, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      enableOfflineQueue: false,
+    });
+    redis.on("error", () => {});
+    const { text } = await fail(new RedisStore(redis));
+    assert.ok(!text.includes(secret), text);
+    redis.disconnect();
+  });
+
+  it("ioredis with a wrong password", { skip: skipRedis }, async () => {
+    const url = new URL(REDIS_URL);
+    url.username = "nobody-" + crypto.randomUUID().slice(0, 8);
+    url.password = secret;
+    const redis = new Redis(url.href, {
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    redis.on("error", () => {});
+    const { text } = await fail(new RedisStore(redis));
+    assert.ok(!text.includes(secret), text);
+    redis.disconnect();
+  });
+
+  it("node-redis with a password in its URL, failing to connect", async () => {
+    const client = createClient({
+      url: `redis://botuser:${secret}@127.0.0.1:1`,
+      socket: { reconnectStrategy: false },
+    });
+    client.on("error", () => {});
+    const connected = await client.connect().then(() => true, () => false);
+    assert.equal(connected, false);
+    const { text } = await fail(new RedisStore(fromNodeRedis(client)));
+    assert.ok(!text.includes(secret), text);
+  });
+
+  it("Upstash with its token, against a server that refuses it", async () => {
+    const server = createServer((request, response) => {
+      response.writeHead(401, { "content-type": "application/json" });
+      response.end(
+        JSON.stringify({
+          error: `Unauthorized: ${request.headers.authorization}`,
+        }),
+      );
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve)
+    );
+    const { port } = server.address() as { port: number };
+    try {
+      const upstash = new UpstashRedis({
+        url: `http://127.0.0.1:${port}`,
+        token: secret,
+        automaticDeserialization: false,
+        retry: false,
+      });
+      const { text } = await fail(new RedisStore(fromUpstash(upstash)));
+      assert.ok(!text.includes(secret), text);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
