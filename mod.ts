@@ -65,6 +65,7 @@ export {
   NodeDataError,
   StateTooLargeError,
   StoreError,
+  type StoreOperation,
   UnregisteredNodeError,
 } from "./src/errors.ts";
 

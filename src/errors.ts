@@ -301,6 +301,25 @@ export class LeaseLostError extends BotnodesError {
 }
 
 /**
+ * The store operations (the methods of `StateStore`) a {@linkcode StoreError}
+ * can name.
+ *
+ * @example
+ * ```ts
+ * import type { StoreOperation } from "@botnodes/core";
+ *
+ * const operation: StoreOperation = "commit";
+ * ```
+ */
+export type StoreOperation =
+  | "get"
+  | "begin"
+  | "commit"
+  | "release"
+  | "renew"
+  | "aside";
+
+/**
  * The store could not be reached or failed (connection refused, timeout,
  * script error). The operation did not take effect as a whole: nothing is
  * half-written.
@@ -314,8 +333,8 @@ export class LeaseLostError extends BotnodesError {
  * ```
  */
 export class StoreError extends BotnodesError {
-  /** The store operation that failed: `begin`, `commit`, `release`, `get`, ... */
-  readonly operation: string;
+  /** The store operation that failed. */
+  readonly operation: StoreOperation;
   /** The user the operation was for. */
   readonly userId: string;
 
@@ -328,7 +347,7 @@ export class StoreError extends BotnodesError {
    * @param userId The user the operation was for.
    * @param cause The error the store client gave.
    */
-  constructor(operation: string, userId: string, cause: unknown) {
+  constructor(operation: StoreOperation, userId: string, cause: unknown) {
     const safe = redactError(cause);
     super(
       `Cannot ${operation} the state of user "${userId}": the store failed (${

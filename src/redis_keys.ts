@@ -1,0 +1,73 @@
+/**
+ * Key naming for `RedisStore`: a user's keys and the escaping of user ids.
+ *
+ * @module
+ */
+
+/** A user's keys: state hash, lease, aside list, recent event ids. */
+export type UserKeys = readonly [
+  state: string,
+  lease: string,
+  aside: string,
+  events: string,
+];
+
+/**
+ * What a user id may not hold as is in a key: `%` (the escape), braces (the
+ * hash tag) and lone surrogates (UTF-8 would turn them all into U+FFFD, so
+ * two ids could meet in one key).
+ */
+const UNSAFE =
+  /[%{}]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+function escapeChar(char: string): string {
+  if (char === "%") return "%25";
+  if (char === "{") return "%7B";
+  if (char === "}") return "%7D";
+  return `%u${char.charCodeAt(0).toString(16).toUpperCase()}`;
+}
+
+/** How many users' keys are kept computed. */
+const CACHE_SIZE = 4_096;
+/** Ids longer than this are not kept in the cache, which stays small. */
+const MAX_CACHED_ID = 256;
+
+/**
+ * Names the keys of users under a prefix: `<prefix>:{<id>}` and the same
+ * with `:lease`, `:aside` and `:events`, where `<id>` is the user id with
+ * `%`, braces and lone surrogates percent-encoded (the empty id written `%`),
+ * so that no id reaches another user's keys and all of a user's keys share
+ * one hash tag (one Cluster slot).
+ */
+export class KeyNamer {
+  readonly #prefix: string;
+  readonly #cache = new Map<string, UserKeys>();
+
+  /**
+   * @param prefix The prefix of every key; must not hold a brace.
+   * @throws {TypeError} When the prefix holds a brace.
+   */
+  constructor(prefix: string) {
+    if (/[{}]/.test(prefix)) {
+      throw new TypeError(
+        `Cannot create RedisStore: prefix "${prefix}" contains a brace`,
+      );
+    }
+    this.#prefix = prefix;
+  }
+
+  /** The keys of a user, from a small cache: the hot path of every call. */
+  keys(userId: string): UserKeys {
+    let keys = this.#cache.get(userId);
+    if (keys === undefined) {
+      const id = userId === "" ? "%" : userId.replace(UNSAFE, escapeChar);
+      const state = `${this.#prefix}:{${id}}`;
+      keys = [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
+      if (userId.length <= MAX_CACHED_ID) {
+        if (this.#cache.size >= CACHE_SIZE) this.#cache.clear();
+        this.#cache.set(userId, keys);
+      }
+    }
+    return keys;
+  }
+}

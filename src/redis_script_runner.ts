@@ -1,0 +1,187 @@
+/**
+ * Runs `RedisStore`'s scripts: by `EVALSHA`, by `EVAL` when the server lost
+ * the script, and with the parts of several users in one call when batching
+ * (as ioredis' `Script` does for its commands).
+ *
+ * @module
+ */
+
+import type { RedisLike } from "./redis_store.ts";
+import type { ScriptSource } from "./redis_scripts.ts";
+import type { UserKeys } from "./redis_keys.ts";
+
+/** The most users in one batched script call. */
+const MAX_BATCH = 128;
+
+/** One user's part of a script call, waiting to be sent. */
+interface Part {
+  keys: UserKeys;
+  args: string[];
+  resolve(reply: unknown[]): void;
+  reject(error: unknown): void;
+}
+
+/** A script, with its SHA1 once computed. */
+class Script {
+  readonly source: string;
+  readonly width: number;
+  #sha: string | undefined;
+  readonly #computing: Promise<string>;
+
+  constructor({ source, width }: ScriptSource) {
+    this.source = source;
+    this.width = width;
+    this.#computing = sha1(source);
+    this.#computing.then((sha) => this.#sha = sha, () => {});
+  }
+
+  /** The SHA1, at once when it is known. */
+  sha(): string | Promise<string> {
+    return this.#sha ?? this.#computing;
+  }
+}
+
+/**
+ * Runs scripts on a client. Its promises reject with the client's own
+ * errors, or a `TypeError` for a reply of the wrong shape: the store names
+ * the operation and user.
+ */
+export class ScriptRunner {
+  readonly #redis: RedisLike;
+  readonly #batch: boolean;
+  readonly #scripts = new Map<ScriptSource, Script>();
+  readonly #queued = new Map<Script, { head: string[]; parts: Part[] }>();
+
+  /**
+   * @param redis The client.
+   * @param batch Whether the parts of users that reach `part` in the same
+   * event-loop turn go as one call.
+   */
+  constructor(redis: RedisLike, batch: boolean) {
+    this.#redis = redis;
+    this.#batch = batch;
+  }
+
+  /**
+   * Runs one user's part of a script that takes several users: at once, or
+   * with the other parts of this event-loop turn when batching. `head` are
+   * the arguments before the users' parts (the same for every call of a
+   * store). Resolves to this user's `width` items of the reply.
+   */
+  part(
+    source: ScriptSource,
+    head: string[],
+    keys: UserKeys,
+    args: string[],
+  ): Promise<unknown[]> {
+    const script = this.#script(source);
+    return new Promise((resolve, reject) => {
+      let queue = this.#queued.get(script);
+      if (queue === undefined) {
+        queue = { head, parts: [] };
+        this.#queued.set(script, queue);
+      }
+      queue.parts.push({ keys, args, resolve, reject });
+      if (!this.#batch) this.#flush(script);
+      else if (queue.parts.length === 1) {
+        queueMicrotask(() => this.#flush(script));
+      }
+    });
+  }
+
+  /**
+   * Runs a script on one user's keys; by `EVAL` alone when `byEval`, so that
+   * no `NOSCRIPT` answer needs a second round trip.
+   */
+  run(
+    source: ScriptSource,
+    keys: UserKeys,
+    args: string[],
+    byEval = false,
+  ): Promise<unknown> {
+    return this.#eval(this.#script(source), keys, args, byEval);
+  }
+
+  #script(source: ScriptSource): Script {
+    let script = this.#scripts.get(source);
+    if (script === undefined) {
+      script = new Script(source);
+      this.#scripts.set(source, script);
+    }
+    return script;
+  }
+
+  /** Sends the queued parts of a script, at most MAX_BATCH users a call. */
+  #flush(script: Script): void {
+    const queue = this.#queued.get(script);
+    if (queue === undefined) return;
+    const { head, parts: all } = queue;
+    const width = script.width;
+    while (all.length > 0) {
+      const parts = all.splice(0, MAX_BATCH);
+      const keys: string[] = [];
+      const args = [...head];
+      for (const part of parts) {
+        keys.push(...part.keys);
+        args.push(...part.args);
+      }
+      this.#eval(script, keys, args).then((reply) => {
+        if (!Array.isArray(reply) || reply.length !== parts.length * width) {
+          const error = new TypeError(
+            `unexpected reply ${JSON.stringify(reply)}`,
+          );
+          for (const part of parts) part.reject(error);
+          return;
+        }
+        parts.forEach((part, i) =>
+          part.resolve(reply.slice(i * width, (i + 1) * width))
+        );
+      }, (error) => {
+        for (const part of parts) part.reject(error);
+      });
+    }
+  }
+
+  /** Runs a script by EVALSHA, by EVAL when the server lost it. */
+  async #eval(
+    script: Script,
+    keys: readonly string[],
+    args: string[],
+    byEval = false,
+  ): Promise<unknown> {
+    if (byEval) {
+      return await this.#redis.eval(
+        script.source,
+        keys.length,
+        ...keys,
+        ...args,
+      );
+    }
+    try {
+      let sha = script.sha();
+      if (typeof sha !== "string") sha = await sha;
+      return await this.#redis.evalsha(sha, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
+        throw error;
+      }
+      return await this.#redis.eval(
+        script.source,
+        keys.length,
+        ...keys,
+        ...args,
+      );
+    }
+  }
+}
+
+async function sha1(source: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    new TextEncoder().encode(source),
+  );
+  return Array.from(
+    new Uint8Array(digest),
+    (byte) => byte.toString(16).padStart(2, "0"),
+  ).join("");
+}
