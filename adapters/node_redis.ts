@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { RedisLike } from "../src/redis_store.ts";
+import type { RedisLike } from "../mod.ts";
 
 /** The options node-redis takes for `EVAL` and `EVALSHA`. */
 export interface NodeRedisEvalOptions {

@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createClient, createCluster } from "redis";
 import { Redis } from "ioredis";
-import { storeContract } from "../src/_store_contract.ts";
+import { storeContract } from "../store/mod.ts";
 import {
   randomPrefix,
   REDIS_URL,
@@ -21,7 +21,7 @@ if (!skipRedis) {
       admin.disconnect();
       await client.close();
     });
-  });
+  }, { describe, it });
 }
 
 describe("fromNodeRedis", { skip: skipRedis }, () => {

@@ -22,7 +22,7 @@
  * @module
  */
 
-import type { RedisLike } from "../src/redis_store.ts";
+import type { RedisLike } from "../mod.ts";
 
 /**
  * The methods of an `@upstash/redis` client that the adapter calls.

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { Redis as UpstashRedis } from "@upstash/redis";
 import { Redis } from "ioredis";
-import { storeContract } from "../src/_store_contract.ts";
+import { storeContract } from "../store/mod.ts";
 import {
   randomPrefix,
   REDIS_URL,
@@ -97,7 +97,7 @@ if (!skipRedis) {
         await server.close();
       },
     );
-  });
+  }, { describe, it });
 }
 
 describe("fromUpstash", { skip: skipRedis }, () => {

@@ -2,7 +2,7 @@
 // loopback ports, and a store harness for the contract suite.
 import process from "node:process";
 import { type Cluster, Redis } from "ioredis";
-import type { HarnessOptions, StoreHarness } from "./_store_contract.ts";
+import type { HarnessOptions, StoreHarness } from "./store_contract.ts";
 import { RedisStore } from "./redis_store.ts";
 import type { StateStore } from "./store.ts";
 import type { RedisLike } from "./redis_store.ts";

@@ -6,6 +6,7 @@ import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as mod from "../mod.ts";
 import * as testing from "../testing/mod.ts";
+import * as store from "../store/mod.ts";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -58,6 +59,30 @@ describe("mod.ts", () => {
     assert.deepEqual(external, []);
     assert.ok(
       files.every((f) => f === "mod.ts" || f.startsWith("src/")),
+      files.join(),
+    );
+  });
+});
+
+describe("store/mod.ts", () => {
+  it("exports what store authors need", () => {
+    assert.deepEqual(Object.keys(store).sort(), [
+      "ASIDE_LIMIT",
+      "LeaseLostError",
+      "LeaseTimeoutError",
+      "StoreError",
+      "resolveStoreOptions",
+      "storeContract",
+      "systemClock",
+      "waitForLease",
+    ]);
+  });
+
+  it("imports no runner: the suite takes the runner's functions", () => {
+    const { files, external } = importGraph("store/mod.ts");
+    assert.deepEqual(external, ["node:assert/strict"]);
+    assert.ok(
+      files.every((f) => f === "store/mod.ts" || f.startsWith("src/")),
       files.join(),
     );
   });

@@ -7,7 +7,7 @@ import { createServer } from "node:http";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { Redis as UpstashRedis } from "@upstash/redis";
-import { storeContract } from "./_store_contract.ts";
+import { storeContract } from "./store_contract.ts";
 import {
   randomPrefix,
   REDIS_URL,
@@ -76,7 +76,7 @@ if (!skipRedis) {
       false,
       prefix,
     );
-  });
+  }, { describe, it });
 }
 
 describe("the documented ACL user", { skip: skipRedis }, () => {

@@ -2,7 +2,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Cluster } from "ioredis";
-import { storeContract } from "./_store_contract.ts";
+import { storeContract } from "./store_contract.ts";
 import {
   clusterNodes,
   randomPrefix,
@@ -21,7 +21,7 @@ if (!skipCluster) {
         await cluster.quit();
       }),
     );
-  });
+  }, { describe, it });
 }
 
 describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { waitForLease } from "./_lease_wait.ts";
+import { waitForLease } from "./lease_wait.ts";
 import { LeaseLostError, StoreError, type StoreOperation } from "./errors.ts";
 import { KeyNamer } from "./redis_keys.ts";
 import {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import fc from "fast-check";
 import { Redis } from "ioredis";
-import { storeContract } from "./_store_contract.ts";
+import { storeContract } from "./store_contract.ts";
 import {
   randomPrefix,
   REDIS_URL,
@@ -25,6 +25,7 @@ if (!skipRedis) {
           redisHarness(redis, redis, options, close, batch),
         );
       },
+      { describe, it },
     );
   }
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Clock } from "../src/store.ts";
+import type { Clock } from "../store/mod.ts";
 
 /**
  * A `Clock` for tests: time starts at `start` and moves only by `advance` or

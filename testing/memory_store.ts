@@ -4,8 +4,7 @@
  * @module
  */
 
-import { waitForLease } from "../src/_lease_wait.ts";
-import { LeaseLostError } from "../src/errors.ts";
+import { LeaseLostError, waitForLease } from "../store/mod.ts";
 import {
   ASIDE_LIMIT,
   type BeginOptions,
@@ -16,7 +15,7 @@ import {
   type StateStore,
   type StoreOptions,
   type StoreTiming,
-} from "../src/store.ts";
+} from "../store/mod.ts";
 
 /** A user's state; `value` undefined after a delete, which keeps the version. */
 interface Entry {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { storeContract } from "../src/_store_contract.ts";
+import { storeContract } from "../store/mod.ts";
 import { FakeClock, MemoryStore } from "./mod.ts";
 
 storeContract("MemoryStore", ({ wait, ttl }) => {
@@ -13,7 +13,7 @@ storeContract("MemoryStore", ({ wait, ttl }) => {
     expireStates: () => Promise.resolve(clock.advance(ttl ?? 0)),
     close: () => Promise.resolve(),
   });
-});
+}, { describe, it });
 
 describe("MemoryStore", () => {
   it("lets a waiter in exactly when a crashed holder's lease expires", async () => {

@@ -6,7 +6,7 @@
  */
 
 import assert, { AssertionError } from "node:assert/strict";
-import type { Node } from "../src/node.ts";
+import type { Node } from "../mod.ts";
 import type { Outbox, OutgoingMessage } from "./outbox.ts";
 
 /**

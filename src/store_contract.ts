@@ -1,16 +1,41 @@
-// The contract every StateStore passes: run by each store's test file.
-import { describe, it } from "node:test";
+/**
+ * The contract test suite every `StateStore` passes: `MemoryStore` and
+ * `RedisStore` (on ioredis, a Cluster, node-redis and Upstash) run it, and a
+ * store for another database proves itself the same way.
+ *
+ * @module
+ */
 import assert from "node:assert/strict";
 import { LeaseLostError, LeaseTimeoutError } from "./errors.ts";
 import type { LeaseLostReason } from "./errors.ts";
 import { ASIDE_LIMIT, type StateStore } from "./store.ts";
 
-/** A store under test, with the means to move its time. */
+/**
+ * A store under test, with the means to move its time; made afresh for each
+ * case of {@linkcode storeContract}.
+ *
+ * @example A harness for `MemoryStore` on a fake clock
+ * ```ts
+ * import type { StoreHarness } from "@botnodes/core/store";
+ * import { FakeClock, MemoryStore } from "@botnodes/core/testing";
+ *
+ * const clock = new FakeClock();
+ * const harness: StoreHarness = {
+ *   store: new MemoryStore({ clock, leaseTtl: 10_000 }),
+ *   expireLeases: () => Promise.resolve(clock.advance(10_000)),
+ *   close: () => Promise.resolve(),
+ * };
+ * ```
+ */
 export interface StoreHarness {
+  /** The store under test. */
   store: StateStore;
   /** Makes every lease held right now expire. */
   expireLeases(): Promise<void>;
-  /** Makes every state with an idle TTL expire; undefined when not supported. */
+  /**
+   * Makes every state with an idle TTL expire (and what expires with it);
+   * undefined when the store has no idle TTL.
+   */
   expireStates?: () => Promise<void>;
   /**
    * Another store instance on the same data (as in another process);
@@ -22,21 +47,77 @@ export interface StoreHarness {
 }
 
 /**
- * Options every harness is made with: `wait` is short in fake time (the
- * harness's clock advances on sleep), `ttl` set so expiry can be tested.
+ * What each case asks of the harness: `wait` (the store's `wait` option; a
+ * fake clock may advance on sleep) and, for the expiry cases, `ttl` (the
+ * store's idle time to live).
+ *
+ * @example
+ * ```ts
+ * import type { HarnessOptions } from "@botnodes/core/store";
+ *
+ * const options: HarnessOptions = { wait: 2_000, ttl: 60_000 };
+ * ```
  */
 export interface HarnessOptions {
+  /** The store's `wait` option, in ms. */
   wait: number;
+  /** The store's idle `ttl` option, in ms, when the case needs one. */
   ttl?: number;
 }
 
 /**
- * Defines the contract tests for a store made by `make`.
+ * The test functions of a runner: `node:test`'s (Deno, Bun and Node run
+ * them), vitest's, or any with the same shape. The suite imports no runner
+ * of its own.
+ *
+ * @example With vitest
+ * ```ts ignore
+ * import { describe, it } from "vitest";
+ * storeContract("MyStore", makeHarness, { describe, it });
+ * ```
+ */
+export interface TestRunner {
+  /** Groups cases. */
+  describe(name: string, fn: () => void): unknown;
+  /** One case. */
+  it(name: string, fn: () => Promise<void>): unknown;
+}
+
+/**
+ * Defines the contract cases for a store made by `make` (once per case):
+ * one user at a time, fencing of stale commits, tokens unique across
+ * instances, versions that never repeat, values kept aside, redeliveries,
+ * renewals, idle expiry. Call it at the top level of a test file.
+ *
+ * @param name The store's name, in the cases' names.
+ * @param make Makes a fresh store harness for one case.
+ * @param runner The test functions to define the cases with: `node:test`
+ * (`import * as test from "node:test"`) or vitest's `{ describe, it }`.
+ *
+ * @example Proving `MemoryStore`
+ * ```ts ignore
+ * import * as test from "node:test";
+ * import { storeContract } from "@botnodes/core/store";
+ * import { FakeClock, MemoryStore } from "@botnodes/core/testing";
+ *
+ * storeContract("MemoryStore", ({ wait, ttl }) => {
+ *   const clock = new FakeClock();
+ *   const store = new MemoryStore({ clock, wait, ttl, leaseTtl: 10_000 });
+ *   return Promise.resolve({
+ *     store,
+ *     expireLeases: () => Promise.resolve(clock.advance(10_000)),
+ *     expireStates: () => Promise.resolve(clock.advance(ttl ?? 0)),
+ *     close: () => Promise.resolve(),
+ *   });
+ * }, test);
+ * ```
  */
 export function storeContract(
   name: string,
   make: (options: HarnessOptions) => Promise<StoreHarness>,
+  runner: TestRunner,
 ): void {
+  const { describe, it } = runner;
   describe(`${name} honours the StateStore contract`, () => {
     const withStore = (
       fn: (h: StoreHarness) => Promise<void>,

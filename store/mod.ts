@@ -1,0 +1,52 @@
+/**
+ * For store authors: the `StateStore` contract, its options and helpers, and
+ * the contract test suite every store must pass. Bot authors need none of
+ * this: `@botnodes/core` has `RedisStore`, `@botnodes/core/testing` has
+ * `MemoryStore`.
+ *
+ * @example Proving a store with the contract suite (a test file)
+ * ```ts ignore
+ * import * as test from "node:test";
+ * import { storeContract } from "@botnodes/core/store";
+ * import { MyStore } from "./my_store.ts";
+ *
+ * storeContract("MyStore", async ({ wait, ttl }) => {
+ *   const store = new MyStore({ wait, ttl, leaseTtl: 1_000 });
+ *   return {
+ *     store,
+ *     expireLeases: () => store.expireAllLeasesForTests(),
+ *     close: () => store.close(),
+ *   };
+ * }, test);
+ * ```
+ *
+ * @module
+ */
+
+export {
+  ASIDE_LIMIT,
+  type BeginOptions,
+  type Clock,
+  type CommitOptions,
+  type Lease,
+  type ResolvedStoreOptions,
+  resolveStoreOptions,
+  type StateStore,
+  type StoreOptions,
+  type StoreTiming,
+  systemClock,
+} from "../src/store.ts";
+export { waitForLease } from "../src/lease_wait.ts";
+export {
+  type HarnessOptions,
+  storeContract,
+  type StoreHarness,
+  type TestRunner,
+} from "../src/store_contract.ts";
+export {
+  LeaseLostError,
+  type LeaseLostReason,
+  LeaseTimeoutError,
+  StoreError,
+  type StoreOperation,
+} from "../src/errors.ts";
