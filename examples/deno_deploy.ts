@@ -5,11 +5,13 @@
 //   then once: https://api.telegram.org/bot<token>/setWebhook?url=<deploy url>&secret_token=<WEBHOOK_SECRET>
 //
 // Each update is one HTTP request; several instances may handle updates of
-// the same user at once, and the Redis lease keeps their transitions in
-// order. Redis over HTTP instead: @upstash/redis with
+// the same user at once. The Redis lease runs them one at a time, none lost,
+// in the order the instances take the lease (not necessarily the order
+// Telegram sent them). Redis over HTTP instead: @upstash/redis with
 // @botnodes/core/upstash's fromUpstash.
 import { Bot, webhookCallback } from "grammy";
 import type { StateStore } from "../mod.ts";
+import { nodesMiddleware } from "../integrations/grammy.ts";
 import { createFoodNodes, foodApiStub } from "./food_bot/bot.ts";
 
 /** Options of {@linkcode createWebhookHandler}. */
@@ -29,7 +31,9 @@ export function createWebhookHandler(
     foodApi: foodApiStub,
     logger: console,
   });
-  bot.on("message", nodes.route);
+  bot.on("message", nodesMiddleware(nodes));
+  // Messages that are not for the nodes (group chats) go on to here.
+  bot.on("message", (ctx) => ctx.reply("I only take orders in private chats."));
   const callback = webhookCallback(bot, "std/http", { secretToken });
   // Deno.serve passes no request to a handler declared without parameters,
   // as grammY's callback is: give it one.

@@ -39,6 +39,16 @@ describe("examples/deno_deploy.ts", {
         assert.equal(response.status, 200);
         await response.body?.cancel();
       }
+      const inGroup = tg.update.text(tg.user(5), "hello group");
+      const group = await post({
+        ...inGroup,
+        message: {
+          ...inGroup.message!,
+          chat: { id: -100, type: "group", title: "Group" },
+        },
+      });
+      assert.equal(group.status, 200);
+      await group.body?.cancel();
       const refused = await post(tg.update.text(tg.user(5), "Finish"), "wrong");
       assert.equal(refused.status, 401);
       await refused.body?.cancel();
@@ -48,6 +58,7 @@ describe("examples/deno_deploy.ts", {
         [5, "What are you gonna order? Cart: Empty"],
         [5, "Added pizza"],
         [5, "What are you gonna order? Cart: pizza"],
+        [-100, "I only take orders in private chats."], // passed on
       ]);
     } finally {
       await server.shutdown();

@@ -15,7 +15,7 @@ runtimes=("$@")
 reports=.tmp/junit
 rm -rf "$reports" && mkdir -p "$reports"
 dirs=()
-for dir in src testing adapters examples scripts; do [ -d "$dir" ] && dirs+=("$dir"); done
+for dir in src testing adapters integrations examples scripts; do [ -d "$dir" ] && dirs+=("$dir"); done
 mapfile -t files < <(find "${dirs[@]}" -name '*_test.ts' -not -path '*/node_modules/*' | sort)
 export NO_COLOR=1 FORCE_COLOR=0
 results=()

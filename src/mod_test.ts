@@ -1,8 +1,11 @@
-// The public surface of mod.ts and what its import graph may contain.
+// The public surface of mod.ts, what its import graph may contain, and what
+// the published package holds.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
+import process from "node:process";
 import { fileURLToPath } from "node:url";
 import * as mod from "../mod.ts";
 import * as testing from "../testing/mod.ts";
@@ -102,5 +105,40 @@ describe("testing/mod.ts", () => {
   it("imports no runner and no bot framework: only node:assert", () => {
     const { external } = importGraph("testing/mod.ts");
     assert.deepEqual(external, ["node:assert/strict"]);
+  });
+});
+
+describe("the published package", () => {
+  it("holds the modules the exports reach, and no test helper", () => {
+    const config = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
+    const entries = Object.values(config.exports as Record<string, string>);
+    const reachable = new Set(
+      entries.flatMap((entry) => importGraph(entry).files),
+    );
+    const run = spawnSync(
+      join(root, "node_modules", ".bin", "deno"),
+      ["publish", "--dry-run", "--allow-dirty", "--no-check"],
+      { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+    );
+    const output = `${run.stdout}${run.stderr}`;
+    assert.equal(run.status, 0, output);
+    const published = [...output.matchAll(/^\s+(file:\/\/\S+) \(/gm)]
+      .map(([, url]) => relative(root, fileURLToPath(url!)))
+      .sort();
+    assert.ok(published.includes("mod.ts"), output);
+    // every module published is library code some export reaches (a test
+    // helper is reached by no export), and every module reached is published
+    assert.deepEqual(
+      published.filter((file) => /\.[cm]?[jt]sx?$/.test(file)),
+      [...reachable].sort(),
+    );
+    const others = published.filter((file) => !/\.[cm]?[jt]sx?$/.test(file));
+    assert.deepEqual(
+      others.filter((file) =>
+        !/^(LICENSE|README\.md|deno\.json|docs\/[\w-]+\.md)$/.test(file)
+      ),
+      [],
+      "only the readme, licence, config and docs besides modules",
+    );
   });
 });

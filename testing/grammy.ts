@@ -6,11 +6,11 @@
  *
  * @example
  * ```ts ignore
- * import { Bot } from "grammy";
+ * import { nodesMiddleware } from "@botnodes/core/grammy";
  * import { createTestBot } from "@botnodes/core/testing/grammy";
  *
  * const tg = createTestBot();
- * tg.bot.on("message", nodes.route);
+ * tg.bot.on("message", nodesMiddleware(nodes));
  * const sim = tg.simulator(nodes);
  * await sim.simulate(42, [{ event: "hi", node: "start", replies: ["Hello!"] }]);
  * ```
@@ -18,7 +18,7 @@
  * @module
  */
 
-import { Bot, type Context } from "grammy";
+import { Bot, BotError, type Context } from "grammy";
 import type { Chat, Message, Update, User, UserFromGetMe } from "grammy/types";
 import { Outbox } from "./outbox.ts";
 import {
@@ -132,9 +132,12 @@ const QUIET =
 export class TestBot<C extends Context = Context> {
   /** The grammY bot. */
   readonly bot: Bot<C>;
-  /** Outgoing messages (every call but reads and chat actions). */
+  /**
+   * Calls that succeeded, but for reads, settings and chat actions (see
+   * {@linkcode createTestBot}): the bot's replies.
+   */
   readonly outbox: Outbox;
-  /** Every API call, in order. */
+  /** Every API call, in order, failed ones included. */
   readonly calls: ApiCall[] = [];
   /** Builds updates. */
   readonly update: UpdateBuilder;
@@ -228,7 +231,9 @@ export class TestBot<C extends Context = Context> {
   /**
    * A simulator whose steps go through `bot.handleUpdate`. A step's event is
    * a text (a command when it starts with `/`) from the step's user, or a
-   * whole `Update`.
+   * whole `Update`. grammY wraps what middleware throws in a `BotError`: a
+   * step's `throws` matches the `BotError` or the error inside it, so
+   * `throws: LeaseTimeoutError` works as it does without grammY.
    *
    * @param nodes The `Nodes` the bot routes to.
    * @returns The simulator.
@@ -247,6 +252,7 @@ export class TestBot<C extends Context = Context> {
         return this.update.text(from, input);
       },
       dispatch: (update) => this.bot.handleUpdate(update),
+      unwrapError: (error) => error instanceof BotError ? error.error : error,
     });
   }
 
@@ -396,10 +402,22 @@ export class UpdateBuilder {
 
 /**
  * Makes a {@linkcode TestBot}: a grammY `Bot` with `botInfo` given and every
- * Bot API call answered locally with a plausible result (`sendMessage`
- * returns a `Message` with an increasing `message_id`, edits and
- * `answerCallbackQuery` succeed), recorded in `calls` and, for sends and
- * edits, in `outbox`.
+ * Bot API call answered locally, nothing sent over the network.
+ *
+ * Answers: sends and `forwardMessage` return a `Message` with an increasing
+ * `message_id`, `copyMessage` a new `message_id`, edits the edited `Message`
+ * (`true` for inline messages), `getMe` the `botInfo`, every other call
+ * `true`; a call made to fail with {@linkcode TestBot.failNext} gets its
+ * error answer (grammY throws a `GrammyError`).
+ *
+ * Records: every call, in order, in `calls` (method, payload, and the
+ * failure if it was made to fail). Every call that succeeded in `outbox`
+ * too, except those that only read or configure: methods starting with
+ * `get` or `set`, `deleteWebhook`, `deleteMyCommands`, `sendChatAction`,
+ * `logOut` and `close`. So `outbox` holds sends, forwards, copies, edits,
+ * `answerCallbackQuery`, `deleteMessage` and the like, each with `to` (the
+ * payload's `chat_id`), `text` (its `text`, else `caption`, else empty),
+ * `method` and `payload`.
  *
  * @typeParam C The bot's context type.
  * @param options Your bot, its info, the outbox.

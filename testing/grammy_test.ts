@@ -1,5 +1,5 @@
 import { describe, it } from "node:test";
-import assert from "node:assert/strict";
+import assert, { AssertionError } from "node:assert/strict";
 import { BotError, type Context, GrammyError } from "grammy";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
@@ -72,6 +72,38 @@ describe("createTestBot", () => {
       "new",
       "ok",
     ]);
+  });
+
+  it("records every call in calls, and in outbox what succeeded but reads and settings", async () => {
+    const tg = createTestBot();
+    tg.failNext("sendMessage");
+    await assert.rejects(tg.bot.api.sendMessage(5, "lost"), GrammyError);
+    await tg.bot.api.getChat(5);
+    await tg.bot.api.setMyCommands([{ command: "help", description: "Help" }]);
+    await tg.bot.api.deleteWebhook();
+    await tg.bot.api.deleteMessage(5, 1);
+    await tg.bot.api.answerCallbackQuery("7");
+    await tg.bot.api.copyMessage(6, 5, 1, { caption: "copied" });
+    assert.deepEqual(
+      tg.calls.map((c) => [c.method, c.failed?.error_code]),
+      [
+        ["sendMessage", 403],
+        ["getChat", undefined],
+        ["setMyCommands", undefined],
+        ["deleteWebhook", undefined],
+        ["deleteMessage", undefined],
+        ["answerCallbackQuery", undefined],
+        ["copyMessage", undefined],
+      ],
+    );
+    assert.deepEqual(
+      tg.outbox.take().map(({ to, text, method }) => ({ to, text, method })),
+      [
+        { to: 5, text: "", method: "deleteMessage" },
+        { to: undefined, text: "", method: "answerCallbackQuery" },
+        { to: 6, text: "copied", method: "copyMessage" },
+      ],
+    );
   });
 
   it("makes chosen calls fail as Telegram would", async () => {
@@ -149,6 +181,31 @@ describe("grammY with Nodes", () => {
       replies: ["n=1 you said c"],
       data: { n: 2 },
     }]);
+  });
+
+  it("matches a step's throws against the error inside grammY's BotError", async () => {
+    const { tg, nodes } = counterBot();
+    const sim = tg.simulator(nodes);
+    await sim.simulate(4, ["hi"]);
+    tg.failNext("sendMessage");
+    const transcript = await sim.simulate(4, [
+      { event: "a", throws: GrammyError, data: { n: 0 } },
+    ]);
+    assert.ok(transcript.steps[0]!.error instanceof BotError, "as thrown");
+    tg.failNext("sendMessage");
+    await sim.simulate(4, [{ event: "b", throws: BotError }]); // or the wrapper
+    tg.failNext("sendMessage");
+    await assert.rejects(
+      sim.simulate(4, [{ event: "c", throws: TypeError }]),
+      (error: unknown) => {
+        assert.ok(error instanceof AssertionError);
+        assert.match(
+          error.message,
+          /^Step 1 \(user 4, event "c"\) failed\nthrew BotError: .* around GrammyError: .*403.*, which is not the expected error/,
+        );
+        return true;
+      },
+    );
   });
 
   it("handles an update delivered twice, or twice at once, only once", async () => {

@@ -63,6 +63,14 @@ export interface SimulatorOptions<UserId, Input, Sent> {
    * (`(update) => bot.handleUpdate(update)`). Default: `nodes.route`.
    */
   readonly dispatch?: ((sent: Sent) => unknown) | undefined;
+  /**
+   * The error a framework's wrapper stands for, when `dispatch` wraps what
+   * the handlers throw (grammY's `bot.handleUpdate` throws a `BotError`
+   * around it): a step's `throws` matches the error as thrown or the one
+   * this returns. The grammY preset gives `(e) => e instanceof BotError ?
+   * e.error : e`. Default: none (only the error as thrown is matched).
+   */
+  readonly unwrapError?: ((error: unknown) => unknown) | undefined;
 }
 
 /**
@@ -109,7 +117,9 @@ export interface Step<UserId, Input> {
   readonly data?: unknown;
   /**
    * The step must throw: an error class, a pattern its message matches, or a
-   * predicate.
+   * predicate. It matches the error as thrown or, when the simulator has an
+   * `unwrapError` (the grammY preset's unwraps grammY's `BotError`), the
+   * error inside it.
    */
   readonly throws?:
     | RegExp
@@ -322,6 +332,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
   const build = options.event ??
     ((_user: UserId, input: Input) => input as unknown as Sent);
   const dispatch = options.dispatch ?? ((sent: Sent) => nodes.route(sent));
+  const unwrap = options.unwrapError;
   return {
     async simulate(user, steps, simulateOptions = {}) {
       const done: TranscriptStep<UserId, Input>[] = [];
@@ -349,7 +360,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
           ...(threw ? { error } : {}),
         };
         done.push(record);
-        check(step, record, threw);
+        check(step, record, threw, unwrap);
       }
       const transcript = new Transcript(done);
       if (simulateOptions.transcript !== undefined) {
@@ -378,15 +389,24 @@ function check(
   step: Step<unknown, unknown>,
   record: TranscriptStep<unknown, unknown>,
   threw: boolean,
+  unwrap: ((error: unknown) => unknown) | undefined,
 ): void {
   if (step.throws !== undefined) {
     if (!threw) {
       fail(record, "expected it to throw, but it did not", {}, {});
     }
-    if (!matchesError(step.throws, record.error)) {
+    const inner = unwrap ? unwrap(record.error) : record.error;
+    const matched = matchesError(step.throws, record.error) ||
+      (inner !== record.error && matchesError(step.throws, inner));
+    if (!matched) {
+      const around = inner === record.error
+        ? ""
+        : ` around ${describeError(inner)}`;
       fail(
         record,
-        `threw ${describeError(record.error)}, which is not the expected error`,
+        `threw ${
+          describeError(record.error)
+        }${around}, which is not the expected error`,
         {},
         {},
       );

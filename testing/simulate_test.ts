@@ -138,6 +138,38 @@ describe("createSimulator", () => {
     );
   });
 
+  it("matches throws inside a framework's wrapper with unwrapError", async () => {
+    class Wrapped extends Error {
+      constructor(readonly inner: unknown) {
+        super("wrapped");
+      }
+    }
+    const { nodes, outbox } = setup();
+    const sim = createSimulator({
+      nodes,
+      outbox,
+      event: (from: number, text: string): Event => ({ from, text }),
+      dispatch: async (event: Event) => {
+        try {
+          await nodes.route(event);
+        } catch (error) {
+          throw new Wrapped(error);
+        }
+      },
+      unwrapError: (error) => error instanceof Wrapped ? error.inner : error,
+    });
+    await sim.simulate(1, [
+      "hi",
+      { event: "boom", throws: RangeError, node: "lobby" },
+      { event: "boom", throws: Wrapped },
+      { event: "boom", throws: (e) => e instanceof RangeError },
+    ]);
+    await assert.rejects(
+      sim.simulate(1, [{ event: "boom", throws: TypeError }]),
+      failure(/threw Error: wrapped around RangeError: boom, which is not/),
+    );
+  });
+
   it("interleaves several users", async () => {
     const { sim } = setup();
     const transcript = await sim.simulate(1, [

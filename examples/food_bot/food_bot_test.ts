@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import type { StateStore } from "../../mod.ts";
 import { MemoryStore } from "../../testing/mod.ts";
 import { createTestBot } from "../../testing/grammy.ts";
+import { nodesMiddleware } from "../../integrations/grammy.ts";
 import { createFoodNodes, foodApiStub } from "./bot.ts";
 import type { FoodApi } from "./types.ts";
 
@@ -22,7 +23,7 @@ function setup(
     foodApi,
     logger: { error: (message) => void logged.push(message) },
   });
-  tg.bot.on("message", nodes.route);
+  tg.bot.on("message", nodesMiddleware(nodes));
   return { tg, nodes, sim: tg.simulator(nodes), logged, store };
 }
 

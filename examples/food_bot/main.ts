@@ -4,6 +4,7 @@ import process from "node:process";
 import { Bot } from "grammy";
 import { Redis } from "ioredis";
 import { RedisStore } from "../../mod.ts";
+import { nodesMiddleware } from "../../integrations/grammy.ts";
 import { createFoodNodes, foodApiStub } from "./bot.ts";
 
 const token = process.env.BOT_TOKEN;
@@ -22,7 +23,9 @@ const nodes = createFoodNodes(new RedisStore(redis, { prefix: "foodbot" }), {
 // The seed's "default router accessible from any state": handlers before the
 // nodes answer whatever node the user is on.
 bot.command("help", (ctx) => ctx.reply("Say Yes if you are hungry."));
-bot.on("message", nodes.route);
+bot.on("message", nodesMiddleware(nodes));
+// Messages that are not for the nodes (group chats) go on to here.
+bot.on("message", (ctx) => ctx.reply("I only take orders in private chats."));
 bot.catch((error) => console.error("Update failed:", error.error));
 
 process.once("SIGINT", () => bot.stop());

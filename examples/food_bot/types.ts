@@ -3,8 +3,8 @@ import type { Node } from "../../mod.ts";
 
 /**
  * The event: what a node reads of one incoming message. A grammY `Context`
- * is one, so `bot.on("message", nodes.route)` works; the terminal chat builds
- * plain objects of this shape.
+ * is one, so `bot.on("message", nodesMiddleware(nodes))` works; the terminal
+ * chat builds plain objects of this shape.
  */
 export interface Update {
   readonly from?: {
