@@ -62,6 +62,8 @@ export {
   LeaseLostError,
   LeaseTimeoutError,
   NodeDataError,
+  type NodeDataErrorOptions,
+  type NodeDataReason,
   StateTooLargeError,
   StoreError,
   UnregisteredNodeError,
