@@ -89,6 +89,11 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
   /**
    * The id of the user an event is from, or `undefined` when the event is not
    * for `Nodes` (then `route` touches nothing).
+   *
+   * A user is keyed by the string form of their id: `42` and `"42"` are the
+   * same user. A number id must be a safe integer (not `NaN`, `Infinity` or
+   * `1.5`) and a string id at most 1,024 UTF-16 units long; any other id
+   * makes `route` reject with a `TypeError` or `RangeError`.
    */
   readonly userId: (event: Event) => UserId | undefined;
   /**
@@ -174,7 +179,13 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  * If anything throws before the commit, nothing is written, the user stays
  * where they were and the error reaches the caller unchanged. Events of one
  * user run one at a time in arrival order; different users run concurrently.
- * Across processes, the store's lease and fencing keep the same promise.
+ * Across processes, the store's lease and fencing keep them one at a time.
+ *
+ * A handler may take longer than the store's `leaseTtl`: the lease is
+ * renewed every third of `leaseTtl` while it runs, so `leaseTtl` only bounds
+ * how long a crashed process blocks a user. An event that waits behind a
+ * busy user longer than the store's `wait`, in this process or another,
+ * fails with `LeaseTimeoutError` and never runs.
  *
  * @typeParam Ctx The shared context every handler receives.
  * @typeParam Event The type of one incoming event.
@@ -305,9 +316,13 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * `{ handled: false, reason: "duplicate" }` for a redelivered event.
    * @throws Whatever `start`, `onEvent` or `onEnter` threw, unchanged, and
    * nothing is written. {@linkcode UnregisteredNodeError} for a node whose
-   * class is not registered. `NodeDataError` and `StateTooLargeError` for a
-   * state that may not be stored. `LeaseTimeoutError`,
-   * `LeaseLostError` and `StoreError` from the store.
+   * class is not registered. `NodeDataError` for data that would not come
+   * back equal and `StateTooLargeError` for a state that may not be stored.
+   * `LeaseTimeoutError` when the user stayed busy for the store's `wait`
+   * (in this process or another); `LeaseLostError` and `StoreError` from the
+   * store. `TypeError` or `RangeError` for a user id that cannot be meant
+   * (see {@linkcode NodesOptions.userId}). An `Error` when called for a user
+   * from inside that user's own handler, where it would wait for itself.
    */
   readonly route = (event: Event): Promise<RouteResult<Ctx, Event, UserId>> => {
     let userId: UserId | undefined;
@@ -374,8 +389,15 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * Reads or moves one user from outside a handler (an admin command, a
    * scheduled job, a payment webhook).
    *
-   * @param userId The user.
+   * `to` and `reset` wait behind the user's events, like `route`; called
+   * for a user from inside that user's own handler (`onEvent`, `onEnter`),
+   * they fail at once instead of waiting for themselves: return the next
+   * node from `onEvent` instead, or call them once `route` has returned.
+   *
+   * @param userId The user; `42` and `"42"` are the same user.
    * @returns The user's handle.
+   * @throws {TypeError} When the id is neither a string nor a safe integer.
+   * @throws {RangeError} When a string id is longer than 1,024 UTF-16 units.
    *
    * @example Moving a user when their payment arrives
    * ```ts ignore
@@ -749,16 +771,29 @@ export class UserHandle<Ctx, Event, UserId extends string | number> {
 
   /**
    * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
-   * user's pending events.
+   * user's pending events in this process.
+   *
+   * Called from inside this user's own handler it fails at once with an
+   * `Error` (it would wait for the handler that awaits it); where
+   * `AsyncLocalStorage` is missing (a runtime without
+   * `process.getBuiltinModule`) it fails with `LeaseTimeoutError` after the
+   * store's `wait` instead.
    *
    * @param node The node to put the user on.
    * @throws {UnregisteredNodeError} When the node's class is not registered.
+   * @throws {NodeDataError} When the node's data may not be stored.
+   * @throws {LeaseTimeoutError} When the user stayed busy for the store's
+   * `wait`.
    */
   to(node: Node<Ctx, Event, UserId>): Promise<void> {
     return this.#ops.to(node);
   }
 
-  /** Deletes the user's state: their next event enters the start node. */
+  /**
+   * Deletes the user's state: their next event enters the start node. Waits
+   * behind the user's pending events, and fails at once from inside this
+   * user's own handler, like {@linkcode UserHandle.to}.
+   */
   reset(): Promise<void> {
     return this.#ops.reset();
   }
