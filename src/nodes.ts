@@ -544,7 +544,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       const timer = setTimeout(() => {
         timedOut = true;
         reject(new LeaseTimeoutError(id, wait));
-      }, wait);
+      }, Math.min(wait, MAX_TIMER));
       previous.done.then(() => {
         if (timedOut) return over(); // never runs: the next may go
         clearTimeout(timer);
@@ -599,7 +599,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(
         () => this.#renewAll(),
-        Math.max(1, this.#store.timing.leaseTtl / 3),
+        Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER),
       );
     }
   }
@@ -698,6 +698,9 @@ const scope: AsyncScope<Inside> | undefined = (() => {
     return undefined;
   }
 })();
+
+/** The longest delay timers take (a longer one would fire at once). */
+const MAX_TIMER = 2_147_483_647;
 
 /** The longest user id, in UTF-16 code units. */
 const MAX_ID_LENGTH = 1_024;
