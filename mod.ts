@@ -63,6 +63,8 @@ export {
   type LeaseLostReason,
   LeaseTimeoutError,
   NodeDataError,
+  type NodeDataErrorOptions,
+  type NodeDataReason,
   StateTooLargeError,
   StoreError,
   type StoreOperation,

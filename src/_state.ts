@@ -58,18 +58,22 @@ export class Registry<Ctx, Event, UserId extends string | number> {
 
   /**
    * Validates a node's data and encodes the node for the store; a promise
-   * only when the schema validates asynchronously.
+   * only when the schema validates asynchronously. What is stored is the
+   * schema's output, and only when it comes back equal from JSON and equals
+   * the data but for dropped unknown keys and added defaults (see
+   * {@linkcode faithfulness}); otherwise throws `NodeDataError`.
    */
   encode(
     node: Node<Ctx, Event, UserId>,
     key: string,
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
-    if (!schema) return encodeNode(key, node.data);
-    const result = schema["~standard"].validate(node.data);
+    const data = node.data;
+    if (!schema) return checkedEncoding(key, data, { value: data });
+    const result = schema["~standard"].validate(data);
     return isPromise(result)
-      ? result.then((settled) => checkedEncoding(key, node.data, settled))
-      : checkedEncoding(key, node.data, result);
+      ? result.then((settled) => checkedEncoding(key, data, settled))
+      : checkedEncoding(key, data, result);
   }
 
   /**
@@ -130,7 +134,210 @@ function checkedEncoding(
   result: StandardSchemaV1.Result<unknown>,
 ): string {
   if (result.issues) throw new NodeDataError(key, result.issues);
-  return encodeNode(key, data);
+  const output = result.value;
+  const flaw = faithfulness(output, data);
+  if (flaw) {
+    throw new NodeDataError(key, [{ message: flaw.message, path: flaw.path }], {
+      reason: flaw.reason,
+    });
+  }
+  return encodeNode(key, output);
+}
+
+/** Why a value may not be stored, and where. */
+interface Flaw {
+  reason: "not-json" | "unstable";
+  path: PropertyKey[];
+  message: string;
+}
+
+/** Compare nothing: the input side of a subtree the output added. */
+const NONE = Symbol("none");
+
+/**
+ * Checks in one walk that `output` (what would be stored) comes back equal
+ * from JSON, and that it equals `input` (what the schema was given) except
+ * for object keys the input has and the output drops (unknown keys a schema
+ * strips) and keys the output adds (defaults). Anything else the schema
+ * changed would change again on every restore. Returns the first flaw found,
+ * or `undefined` when the output may be stored. An object property whose
+ * value is `undefined` is stored as absent (as an optional field reads it).
+ *
+ * Walking the output with the input beside it costs one pass over the data;
+ * a subtree the schema returned as is (same reference) is only checked for
+ * JSON.
+ */
+export function faithfulness(
+  output: unknown,
+  input: unknown,
+): Flaw | undefined {
+  return walk(output, output === input ? NONE : input, [], []);
+}
+
+function walk(
+  out: unknown,
+  input: unknown,
+  path: PropertyKey[],
+  ancestors: object[],
+): Flaw | undefined {
+  switch (typeof out) {
+    case "string":
+    case "boolean":
+      break;
+    case "number":
+      if (!Number.isFinite(out)) {
+        return notJson(
+          path,
+          `${out} is not a JSON number (it comes back as null)`,
+        );
+      }
+      if (Object.is(out, -0)) return notJson(path, "-0 comes back as 0");
+      break;
+    case "undefined":
+      // callers skip undefined properties and refuse undefined items; a
+      // whole `data` of undefined is stored as absent and comes back so
+      break;
+    case "bigint":
+      return notJson(path, "a BigInt is not JSON (keep it as a string)");
+    case "symbol":
+      return notJson(path, "a symbol is not JSON");
+    case "function":
+      return notJson(path, "a function is not JSON");
+    case "object":
+      if (out === null) break;
+      return walkObject(out, input, path, ancestors);
+  }
+  if (input !== NONE && out !== input) return changed(path, input, out);
+  return undefined;
+}
+
+function walkObject(
+  out: object,
+  input: unknown,
+  path: PropertyKey[],
+  ancestors: object[],
+): Flaw | undefined {
+  if (ancestors.includes(out)) {
+    return notJson(path, "a cycle: the value contains itself");
+  }
+  if (out === input) input = NONE;
+  const proto = Object.getPrototypeOf(out);
+  let flaw: Flaw | undefined;
+  ancestors.push(out);
+  if (Array.isArray(out)) {
+    if (proto !== Array.prototype) {
+      flaw = notJson(path, `${instance(proto)} is not JSON`);
+    } else if (
+      input !== NONE && !(Array.isArray(input) && input.length === out.length)
+    ) {
+      flaw = changed(path, input, out);
+    } else {
+      const items = input as unknown[] | typeof NONE;
+      for (let i = 0; i < out.length && !flaw; i++) {
+        path.push(i);
+        if (!(i in out)) {
+          flaw = notJson(path, "a hole in an array comes back as null");
+        } else if (out[i] === undefined) {
+          flaw = notJson(path, "undefined in an array comes back as null");
+        } else {
+          flaw = walk(
+            out[i],
+            items === NONE ? NONE : items[i],
+            path,
+            ancestors,
+          );
+        }
+        if (!flaw) path.pop();
+      }
+    }
+  } else if (proto !== Object.prototype && proto !== null) {
+    flaw = notJson(path, `${instance(proto)} is not JSON${dateHint(out)}`);
+  } else if (Object.getOwnPropertySymbols(out).length > 0) {
+    flaw = notJson(path, "a symbol key is not JSON");
+  } else if (input !== NONE && !isPlainObject(input)) {
+    flaw = changed(path, input, out);
+  } else {
+    const fields = input as Record<string, unknown> | typeof NONE;
+    for (const key of Object.keys(out)) {
+      const value = (out as Record<string, unknown>)[key];
+      if (value === undefined) continue; // stored as absent
+      path.push(key);
+      // a field the input lacks (or has as undefined) is a default: only
+      // checked for JSON
+      const before = fields === NONE || !Object.hasOwn(fields, key)
+        ? NONE
+        : fields[key] === undefined
+        ? NONE
+        : fields[key];
+      flaw = walk(value, before, path, ancestors);
+      if (flaw) break;
+      path.pop();
+    }
+    // a field the input has and the output drops is an unknown key stripped
+    // by the schema; a field the output made undefined is a change
+    if (!flaw && fields !== NONE) {
+      for (const key of Object.keys(fields)) {
+        if (
+          fields[key] !== undefined && Object.hasOwn(out, key) &&
+          (out as Record<string, unknown>)[key] === undefined
+        ) {
+          path.push(key);
+          flaw = changed(path, fields[key], undefined);
+          break;
+        }
+      }
+    }
+  }
+  ancestors.pop();
+  return flaw;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return false;
+  }
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function instance(proto: object | null): string {
+  const name = (proto as { constructor?: { name?: unknown } } | null)
+    ?.constructor?.name;
+  return typeof name === "string" && name !== ""
+    ? `an instance of ${name}`
+    : "an instance of a class";
+}
+
+function dateHint(value: object): string {
+  return value instanceof Date
+    ? " (keep a date as an ISO string, z.iso.datetime(), or a number of ms)"
+    : "";
+}
+
+function notJson(path: PropertyKey[], message: string): Flaw {
+  return { reason: "not-json", path: [...path], message };
+}
+
+function changed(path: PropertyKey[], before: unknown, after: unknown): Flaw {
+  return {
+    reason: "unstable",
+    path: [...path],
+    message: `the schema changed ${describe(before)} to ${
+      describe(after)
+    }, and would change it again on every restore`,
+  };
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "undefined";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "object" && value !== null) return "an object";
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "symbol" || typeof value === "function") {
+    return `a ${typeof value}`;
+  }
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
 }
 
 // deno-lint-ignore no-explicit-any

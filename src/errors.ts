@@ -70,8 +70,44 @@ export class UnregisteredNodeError extends BotnodesError {
 }
 
 /**
- * A node's `data` that its class's schema rejects when it is about to be
- * stored. Nothing is written: the user stays where they were.
+ * Why a node's data may not be stored (see {@linkcode NodeDataError}):
+ * - `"schema"`: the class's schema rejects it;
+ * - `"not-json"`: it would not come back equal from JSON (a `Date`, a `Map`,
+ *   a class instance, a `BigInt`, `NaN`, `Infinity`, `-0`, a function, a
+ *   symbol, `undefined` in an array, a hole in an array, a cycle);
+ * - `"unstable"`: the schema does not give back its own output (a transform
+ *   changed a value that was there), so the data would drift each time it is
+ *   restored.
+ *
+ * @example
+ * ```ts
+ * import type { NodeDataReason } from "@botnodes/core";
+ *
+ * const reason: NodeDataReason = "not-json";
+ * ```
+ */
+export type NodeDataReason = "schema" | "not-json" | "unstable";
+
+/**
+ * Options of {@linkcode NodeDataError}.
+ *
+ * @example
+ * ```ts
+ * import type { NodeDataErrorOptions } from "@botnodes/core";
+ *
+ * const options: NodeDataErrorOptions = { reason: "not-json" };
+ * ```
+ */
+export interface NodeDataErrorOptions {
+  /** Why the data may not be stored. Default `"schema"`. */
+  readonly reason?: NodeDataReason | undefined;
+}
+
+/**
+ * A node's `data` that may not be stored: its class's schema rejects it, it
+ * would not come back equal from the store (JSON), or the schema does not
+ * give back its own output. Thrown before anything is written: the user
+ * stays where they were. `issues` names each field (its `path`) and why.
  *
  * @example Reading the schema's issues
  * ```ts
@@ -79,27 +115,39 @@ export class UnregisteredNodeError extends BotnodesError {
  *
  * const error = new NodeDataError("hungry", [{ message: "Expected array" }]);
  * error.issues[0]?.message; // "Expected array"
+ * error.reason; // "schema"
  * ```
  */
 export class NodeDataError extends BotnodesError {
   /** The registry key of the node. */
   readonly node: string;
-  /** What the schema found wrong. */
+  /** Why the data may not be stored. */
+  readonly reason: NodeDataReason;
+  /** What is wrong, field by field (`path`). */
   readonly issues: ReadonlyArray<StandardSchemaV1.Issue>;
 
   /**
    * Makes the error.
    *
    * @param node The registry key of the node.
-   * @param issues The schema's issues.
+   * @param issues What is wrong: the schema's issues, or the fields that
+   * would not round-trip.
+   * @param options Why the data may not be stored.
    */
-  constructor(node: string, issues: ReadonlyArray<StandardSchemaV1.Issue>) {
-    super(
-      `Cannot store node "${node}": its data fails the schema (${
-        formatIssues(issues)
-      })`,
-    );
+  constructor(
+    node: string,
+    issues: ReadonlyArray<StandardSchemaV1.Issue>,
+    options: NodeDataErrorOptions = {},
+  ) {
+    const reason = options.reason ?? "schema";
+    const what = reason === "schema"
+      ? "its data fails the schema"
+      : reason === "not-json"
+      ? "its data would not come back equal from JSON"
+      : "its schema does not give back its own output";
+    super(`Cannot store node "${node}": ${what} (${formatIssues(issues)})`);
     this.node = node;
+    this.reason = reason;
     this.issues = issues;
   }
 }

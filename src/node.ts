@@ -28,7 +28,8 @@ export type MaybePromise<T> = T | Promise<T>;
  * @typeParam Ctx What every handler receives: your bot's shared services.
  * @typeParam Event One incoming event (a grammY `Context`, a message, ...).
  * @typeParam UserId The type of the user ids.
- * @typeParam Data The stored data of this node; JSON-serialisable.
+ * @typeParam Data The stored data of this node: what JSON carries as is
+ * (plain objects, arrays, strings, finite numbers, booleans, `null`).
  *
  * @example A start node that greets a new user by name
  * ```ts ignore
@@ -68,8 +69,14 @@ export abstract class Node<
    * Validates the node's `data` when it is restored from the store and before
    * it is written. Any Standard Schema works (zod 4, valibot, ArkType). The
    * validated output becomes `data` on restore, so defaults in the schema
-   * upgrade data stored by an older version of the bot. A node class without
-   * a schema stores and restores its data unchecked.
+   * upgrade data stored by an older version of the bot.
+   *
+   * What is stored is the schema's output (unknown keys it strips are not
+   * stored), and only when it would come back equal: data JSON cannot carry
+   * (a `Date`, a `Map`, a `BigInt`, `NaN`, ...) or a transform that changes
+   * a value (it would change it again on every restore) is refused with
+   * `NodeDataError` before anything is written. A node class without a
+   * schema stores its data unchecked but for that JSON check.
    */
   static schema?: StandardSchemaV1;
 
@@ -79,8 +86,8 @@ export abstract class Node<
   /**
    * Builds a node with its data.
    *
-   * @param data The node's data; must be JSON-serialisable and pass the class's
-   * schema.
+   * @param data The node's data; must pass the class's schema and come back
+   * equal from JSON (see {@linkcode Node.schema}).
    */
   constructor(data: Data) {
     this.data = data;

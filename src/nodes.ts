@@ -6,6 +6,7 @@
 
 import {
   InvalidStateError,
+  LeaseTimeoutError,
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
@@ -88,6 +89,11 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
   /**
    * The id of the user an event is from, or `undefined` when the event is not
    * for `Nodes` (then `route` touches nothing).
+   *
+   * A user is keyed by the string form of their id: `42` and `"42"` are the
+   * same user. A number id must be a safe integer (not `NaN`, `Infinity` or
+   * `1.5`) and a string id at most 1,024 UTF-16 units long; any other id
+   * makes `route` reject with a `TypeError` or `RangeError`.
    */
   readonly userId: (event: Event) => UserId | undefined;
   /**
@@ -173,7 +179,13 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  * If anything throws before the commit, nothing is written, the user stays
  * where they were and the error reaches the caller unchanged. Events of one
  * user run one at a time in arrival order; different users run concurrently.
- * Across processes, the store's lease and fencing keep the same promise.
+ * Across processes, the store's lease and fencing keep them one at a time.
+ *
+ * A handler may take longer than the store's `leaseTtl`: the lease is
+ * renewed every third of `leaseTtl` while it runs, so `leaseTtl` only bounds
+ * how long a crashed process blocks a user. An event that waits behind a
+ * busy user longer than the store's `wait`, in this process or another,
+ * fails with `LeaseTimeoutError` and never runs.
  *
  * @typeParam Ctx The shared context every handler receives.
  * @typeParam Event The type of one incoming event.
@@ -236,12 +248,12 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     | undefined;
   readonly #maxStateBytes: number;
   /** The tail of each user's queue of events in this process. */
-  readonly #queues = new Map<
-    string,
-    { promise: Promise<unknown>; turn: object }
-  >();
+  readonly #queues = new Map<string, Turn>();
   /** Leases whose commit succeeded (so they need no release). */
   readonly #committed = new WeakSet<Lease>();
+  /** The leases held now, kept alive by one sweep timer. */
+  readonly #held = new Map<Lease, Renewal>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /**
    * Makes the manager.
@@ -304,25 +316,31 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * `{ handled: false, reason: "duplicate" }` for a redelivered event.
    * @throws Whatever `start`, `onEvent` or `onEnter` threw, unchanged, and
    * nothing is written. {@linkcode UnregisteredNodeError} for a node whose
-   * class is not registered. `NodeDataError` and `StateTooLargeError` for a
-   * state that may not be stored. `LeaseTimeoutError`,
-   * `LeaseLostError` and `StoreError` from the store.
+   * class is not registered. `NodeDataError` for data that would not come
+   * back equal and `StateTooLargeError` for a state that may not be stored.
+   * `LeaseTimeoutError` when the user stayed busy for the store's `wait`
+   * (in this process or another); `LeaseLostError` and `StoreError` from the
+   * store. `TypeError` or `RangeError` for a user id that cannot be meant
+   * (see {@linkcode NodesOptions.userId}). An `Error` when called for a user
+   * from inside that user's own handler, where it would wait for itself.
    */
   readonly route = (event: Event): Promise<RouteResult<Ctx, Event, UserId>> => {
     let userId: UserId | undefined;
     let eventId: string | number | undefined;
+    let key: string;
     try {
       userId = this.#userId(event);
-      eventId = userId === undefined ? undefined : this.#eventId?.(event);
+      if (userId === undefined) {
+        return Promise.resolve({ handled: false, reason: "not-ours" });
+      }
+      key = userKey(userId);
+      eventId = this.#eventId?.(event);
     } catch (error) {
       return Promise.reject(error);
     }
-    if (userId === undefined) {
-      return Promise.resolve({ handled: false, reason: "not-ours" });
-    }
     const id = userId;
     return this.#exclusive(
-      String(id),
+      key,
       (lease) => this.#transition(lease, id, event),
       eventId === undefined ? undefined : String(eventId),
     );
@@ -371,8 +389,15 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * Reads or moves one user from outside a handler (an admin command, a
    * scheduled job, a payment webhook).
    *
-   * @param userId The user.
+   * `to` and `reset` wait behind the user's events, like `route`; called
+   * for a user from inside that user's own handler (`onEvent`, `onEnter`),
+   * they fail at once instead of waiting for themselves: return the next
+   * node from `onEvent` instead, or call them once `route` has returned.
+   *
+   * @param userId The user; `42` and `"42"` are the same user.
    * @returns The user's handle.
+   * @throws {TypeError} When the id is neither a string nor a safe integer.
+   * @throws {RangeError} When a string id is longer than 1,024 UTF-16 units.
    *
    * @example Moving a user when their payment arrives
    * ```ts ignore
@@ -380,9 +405,9 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * ```
    */
   user(userId: UserId): UserHandle<Ctx, Event, UserId> {
+    const id = userKey(userId);
     return new UserHandle(userId, {
       node: async () => {
-        const id = String(userId);
         const raw = await this.#store.get(id);
         if (raw === undefined) return undefined;
         const node = await this.#registry.decode(id, raw);
@@ -390,18 +415,18 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
         return (await this.#onInvalidState(node, undefined)) ?? undefined;
       },
       to: (node) =>
-        this.#exclusive(String(userId), async (lease) => {
+        this.#exclusive(id, async (lease) => {
           const key = this.#keyOf(node);
           await node.onEnter(userId, this.#ctx);
           const state = await this.#encode(node, key);
           await this.#commit(lease, state, await this.#restore(lease));
         }),
       reset: () =>
-        this.#exclusive(String(userId), async (lease) => {
+        this.#exclusive(id, async (lease) => {
           if (lease.state === undefined) return;
           await this.#commit(lease, undefined, await this.#restore(lease));
         }),
-      aside: () => this.#store.aside(String(userId)),
+      aside: () => this.#store.aside(id),
     });
   }
 
@@ -479,56 +504,233 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
 
   /**
    * Runs `fn` with the user's lease, after every earlier call for the same
-   * user in this process; releases the lease if `fn` does not commit.
+   * user in this process; releases the lease if `fn` does not commit. A call
+   * that waits behind the others longer than the store's `wait` fails with
+   * `LeaseTimeoutError` and never runs; the calls behind it keep their
+   * order. A call for a user from inside that user's own handler fails at
+   * once: it would wait for itself.
    */
   #exclusive<T>(
     id: string,
     fn: (lease: Lease) => Promise<T>,
     eventId?: string,
   ): Promise<T> {
-    const previous = this.#queues.get(id)?.promise;
-    // in the queue before the call, so a run that ends at once still finds
-    // its own turn there to remove
-    const entry: { promise: Promise<unknown>; turn: object } = {
-      promise: Promise.resolve(),
-      turn: {},
+    if (scope && within(scope.getStore(), this, id)) {
+      return Promise.reject(
+        new Error(
+          `Cannot wait for user "${id}" from inside their own handler: it would wait for itself forever (return the next node from onEvent instead, or call this after route returns)`,
+        ),
+      );
+    }
+    const previous = this.#queues.get(id);
+    let finish!: () => void;
+    const turn: Turn = {
+      done: new Promise<void>((resolve) => (finish = resolve)),
     };
-    this.#queues.set(id, entry);
-    const run = () => this.#leased(id, fn, eventId, entry.turn);
-    const result = previous ? previous.then(run, run) : run();
-    entry.promise = result;
-    return result;
+    // the turn is over: pass it on, and the last in line leaves no queue
+    const over = () => {
+      if (this.#queues.get(id) === turn) this.#queues.delete(id);
+      finish();
+    };
+    this.#queues.set(id, turn);
+    if (previous === undefined) {
+      const result = this.#leased(id, fn, eventId);
+      result.then(over, over);
+      return result;
+    }
+    const wait = this.#store.timing.wait;
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new LeaseTimeoutError(id, wait));
+      }, Math.min(wait, MAX_TIMER));
+      previous.done.then(() => {
+        if (timedOut) return over(); // never runs: the next may go
+        clearTimeout(timer);
+        const result = this.#leased(id, fn, eventId);
+        result.then(resolve, reject);
+        result.then(over, over);
+      });
+    });
   }
 
-  /** Takes the lease, runs `fn`, releases it unless committed. */
+  /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
   async #leased<T>(
     id: string,
     fn: (lease: Lease) => Promise<T>,
     eventId: string | undefined,
-    turn: object,
   ): Promise<T> {
+    const lease = await this.#store.begin(
+      id,
+      eventId === undefined ? {} : { eventId },
+    );
+    if (lease.duplicate) return fn(lease);
+    this.#hold(lease);
+    const inside: Inside = {
+      nodes: this,
+      id,
+      active: true,
+      outer: scope?.getStore(),
+    };
     try {
-      const lease = await this.#store.begin(
-        id,
-        eventId === undefined ? {} : { eventId },
-      );
-      try {
-        return await fn(lease);
-      } finally {
-        if (!this.#committed.has(lease) && !lease.duplicate) {
-          await this.#store.release(lease).catch((error: unknown) =>
-            this.#logger.warn(
-              `Cannot release the lease of user "${id}"; it expires on its own`,
-              error,
-            )
-          );
-        }
-      }
+      return await (scope ? scope.run(inside, fn, lease) : fn(lease));
     } finally {
-      // the last in line for this user leaves no queue behind
-      if (this.#queues.get(id)?.turn === turn) this.#queues.delete(id);
+      inside.active = false;
+      this.#unhold(lease);
+      if (!this.#committed.has(lease)) {
+        await this.#store.release(lease).catch((error: unknown) =>
+          this.#logger.warn(
+            `Cannot release the lease of user "${id}"; it expires on its own`,
+            error,
+          )
+        );
+      }
     }
   }
+
+  /**
+   * Keeps `lease` alive until `#unhold`: one timer renews every held lease
+   * every third of the store's `leaseTtl`, and runs only while some lease is
+   * held.
+   */
+  #hold(lease: Lease): void {
+    this.#held.set(lease, { renewing: false, reported: false });
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(
+        () => this.#renewAll(),
+        Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER),
+      );
+    }
+  }
+
+  #unhold(lease: Lease): void {
+    this.#held.delete(lease);
+    if (this.#held.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  #renewAll(): void {
+    for (const [lease, renewal] of this.#held) {
+      if (renewal.renewing) continue; // the last renewal is still on its way
+      renewal.renewing = true;
+      let renewed: Promise<boolean>;
+      try {
+        renewed = this.#store.renew(lease);
+      } catch (error) {
+        renewed = Promise.reject(error);
+      }
+      renewed.then(
+        (held) => {
+          renewal.renewing = false;
+          if (!held) this.#renewFailed(lease, renewal, undefined);
+        },
+        (error: unknown) => {
+          renewal.renewing = false;
+          this.#renewFailed(lease, renewal, error);
+        },
+      );
+    }
+  }
+
+  /** Reports a lease that could not be renewed, once; the commit decides. */
+  #renewFailed(lease: Lease, renewal: Renewal, error: unknown): void {
+    if (renewal.reported || !this.#held.has(lease)) return;
+    renewal.reported = true;
+    const why = error === undefined ? "it was lost" : "the store failed";
+    this.#logger.warn(
+      `Cannot keep the lease of user "${lease.userId}": ${why}; its commit is refused if another handler changed the state meanwhile`,
+      ...(error === undefined ? [] : [error]),
+    );
+  }
+}
+
+/** A call's place in its user's queue: `done` resolves when its turn is over. */
+interface Turn {
+  readonly done: Promise<void>;
+}
+
+/** The renewal of one held lease. */
+interface Renewal {
+  renewing: boolean;
+  reported: boolean;
+}
+
+/** The transition the running code is inside of, and the ones around it. */
+interface Inside {
+  readonly nodes: object;
+  readonly id: string;
+  active: boolean;
+  readonly outer: Inside | undefined;
+}
+
+function within(inside: Inside | undefined, nodes: object, id: string) {
+  for (let at = inside; at !== undefined; at = at.outer) {
+    if (at.active && at.nodes === nodes && at.id === id) return true;
+  }
+  return false;
+}
+
+/** What `AsyncLocalStorage` offers that re-entry detection uses. */
+interface AsyncScope<T> {
+  getStore(): T | undefined;
+  run<R, A extends unknown[]>(store: T, fn: (...args: A) => R, ...args: A): R;
+}
+
+/**
+ * Where re-entry is detected: `AsyncLocalStorage`, found by feature
+ * (`process.getBuiltinModule`, on Deno, Bun and Node 20.16+) so that this
+ * module imports nothing runtime-specific. Without it, a re-entrant call
+ * waits behind its own handler and fails with `LeaseTimeoutError` after the
+ * store's `wait`.
+ */
+const scope: AsyncScope<Inside> | undefined = (() => {
+  try {
+    const hooks = (globalThis as {
+      process?: { getBuiltinModule?(id: string): unknown };
+    }).process?.getBuiltinModule?.("node:async_hooks") as
+      | { AsyncLocalStorage?: new () => AsyncScope<Inside> }
+      | undefined;
+    return hooks?.AsyncLocalStorage ? new hooks.AsyncLocalStorage() : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** The longest delay timers take (a longer one would fire at once). */
+const MAX_TIMER = 2_147_483_647;
+
+/** The longest user id, in UTF-16 code units. */
+const MAX_ID_LENGTH = 1_024;
+
+/**
+ * The key of a user id: its string form (`42` and `"42"` are one user).
+ * Refuses what cannot be meant as an id.
+ */
+function userKey(id: unknown): string {
+  if (typeof id === "string") {
+    if (id.length > MAX_ID_LENGTH) {
+      throw new RangeError(
+        `Cannot use a user id of ${id.length} UTF-16 units: the limit is ${MAX_ID_LENGTH}`,
+      );
+    }
+    return id;
+  }
+  if (typeof id === "number") {
+    if (!Number.isSafeInteger(id)) {
+      throw new TypeError(
+        `Cannot use user id ${id}: a number id must be a safe integer`,
+      );
+    }
+    return String(id);
+  }
+  throw new TypeError(
+    `Cannot use a user id of type "${
+      id === null ? "null" : typeof id
+    }": it must be a string or a number`,
+  );
 }
 
 /**
@@ -572,16 +774,29 @@ export class UserHandle<Ctx, Event, UserId extends string | number> {
 
   /**
    * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
-   * user's pending events.
+   * user's pending events in this process.
+   *
+   * Called from inside this user's own handler it fails at once with an
+   * `Error` (it would wait for the handler that awaits it); where
+   * `AsyncLocalStorage` is missing (a runtime without
+   * `process.getBuiltinModule`) it fails with `LeaseTimeoutError` after the
+   * store's `wait` instead.
    *
    * @param node The node to put the user on.
    * @throws {UnregisteredNodeError} When the node's class is not registered.
+   * @throws {NodeDataError} When the node's data may not be stored.
+   * @throws {LeaseTimeoutError} When the user stayed busy for the store's
+   * `wait`.
    */
   to(node: Node<Ctx, Event, UserId>): Promise<void> {
     return this.#ops.to(node);
   }
 
-  /** Deletes the user's state: their next event enters the start node. */
+  /**
+   * Deletes the user's state: their next event enters the start node. Waits
+   * behind the user's pending events, and fails at once from inside this
+   * user's own handler, like {@linkcode UserHandle.to}.
+   */
   reset(): Promise<void> {
     return this.#ops.reset();
   }

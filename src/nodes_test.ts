@@ -2,12 +2,13 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   InvalidStateError,
+  LeaseTimeoutError,
   NodeDataError,
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
 import { Nodes } from "./nodes.ts";
-import type { StateStore } from "./store.ts";
+import type { Lease, StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
 import {
   Cart,
@@ -519,5 +520,263 @@ describe("Nodes.user", () => {
       "5 enter menu 9",
       "5 enter menu 0",
     ]);
+  });
+});
+
+describe("waiting in one process", () => {
+  it(
+    "fails an event queued behind a slow handler after the store's wait, never runs it, and keeps the order of the rest",
+    {
+      timeout: 20_000,
+    },
+    async () => {
+      const { nodes, ctx } = makeBot({ store: new MemoryStore({ wait: 50 }) });
+      await nodes.route(at(1, "hi"));
+      const gate = deferred();
+      const held = deferred();
+      ctx.hook = (where) => {
+        if (where !== "menu.onEvent" || ctx.log.at(-1) !== "1 menu got slow") {
+          return;
+        }
+        held.resolve();
+        return gate.promise;
+      };
+      const slow = nodes.route(at(1, "slow"));
+      await held.promise;
+      await assert.rejects(nodes.route(at(1, "late")), (error: unknown) => {
+        assert.ok(error instanceof LeaseTimeoutError);
+        assert.equal(error.userId, "1");
+        assert.equal(error.waited, 50);
+        return true;
+      });
+      const next = nodes.route(at(1, "next")); // queued behind the slow one
+      gate.resolve();
+      await Promise.all([slow, next]);
+      assert.deepEqual(ctx.log, [
+        "1 enter menu 0",
+        "1 menu got slow",
+        "1 enter menu 1",
+        "1 menu got next",
+        "1 enter menu 2",
+      ]);
+    },
+  );
+});
+
+describe("calls for a user from inside their own handler", () => {
+  it("fail at once instead of waiting for themselves forever", {
+    timeout: 20_000,
+  }, async () => {
+    const { nodes, ctx, store } = makeBot();
+    await nodes.route(at(1, "hi"));
+    const errors: unknown[] = [];
+    ctx.hook = async (where) => {
+      if (where !== "menu.onEvent") return;
+      for (
+        const call of [
+          () => nodes.user(1).to(new Menu(5)),
+          () => nodes.user(1).reset(),
+          () => nodes.route(at(1, "again")),
+        ]
+      ) {
+        await call().catch((error) => errors.push(error));
+      }
+    };
+    const result = await nodes.route(at(1, "x"));
+    assert.ok(result.handled);
+    assert.equal(errors.length, 3);
+    for (const error of errors) {
+      assert.ok(error instanceof Error);
+      assert.match(
+        error.message,
+        /^Cannot wait for user "1" from inside their own handler: it would wait for itself forever/,
+      );
+    }
+    assert.match((await store.get("1"))!, /"visits":1/);
+  });
+
+  it("still run for other users, and after the handler's transition", async () => {
+    const { nodes, ctx } = makeBot();
+    await nodes.route(at(1, "hi"));
+    const after = deferred();
+    let later: Promise<void> | undefined;
+    ctx.hook = async (where) => {
+      if (where !== "menu.onEvent" || ctx.log.at(-1) !== "1 menu got x") return;
+      await nodes.route(at(2, "hi")); // another user: runs now
+      // scheduled from inside the handler, runs once it is over
+      later = after.promise.then(() => nodes.user(1).to(new Menu(7)));
+    };
+    await nodes.route(at(1, "x"));
+    after.resolve();
+    await later;
+    assert.deepEqual(ctx.log, [
+      "1 enter menu 0",
+      "1 menu got x",
+      "2 enter menu 0",
+      "1 enter menu 1",
+      "1 enter menu 7",
+    ]);
+  });
+});
+
+describe("a handler slower than the lease", () => {
+  /** A store that counts renewals and can make them fail. */
+  function spied(
+    store: StateStore,
+    renew: (lease: Lease) => Promise<boolean> = (lease) => store.renew(lease),
+  ) {
+    let renewals = 0;
+    const waiting: { count: number; resolve: () => void }[] = [];
+    const spy: StateStore = {
+      get: (id) => store.get(id),
+      begin: (id, options) => store.begin(id, options),
+      commit: (lease, state, options) => store.commit(lease, state, options),
+      release: (lease) => store.release(lease),
+      aside: (id) => store.aside(id),
+      renew: (lease) => {
+        renewals++;
+        for (const w of waiting) if (renewals >= w.count) w.resolve();
+        return renew(lease);
+      },
+      timing: store.timing,
+    };
+    /** Resolves once renew was called `count` times. */
+    const renewed = (count: number) => {
+      const d = deferred();
+      waiting.push({ count, resolve: d.resolve });
+      return d.promise;
+    };
+    return { spy, renewed, renewals: () => renewals };
+  }
+
+  const cartBot = (store: StateStore, warnings: string[] = []) => {
+    const ctx: Ctx = { log: [], hook: () => {} };
+    const nodes = new Nodes<Ctx, Event, number>({
+      store,
+      nodes: { menu: Menu, cart: Cart },
+      start: () => new Cart([]),
+      ctx,
+      userId: (event) => event.from,
+      logger: { warn: (message) => warnings.push(message) },
+    });
+    return { nodes, ctx };
+  };
+
+  it(
+    "keeps the lease while it runs 3x longer: a second Nodes waits, then runs on its state",
+    {
+      timeout: 30_000,
+    },
+    async () => {
+      const store = new MemoryStore({ leaseTtl: 300, wait: 20_000 });
+      const { spy, renewed, renewals } = spied(store);
+      const a = cartBot(spy);
+      const b = cartBot(store);
+      await a.nodes.route(at(1, "hi"));
+      const order: string[] = [];
+      const aRunning = deferred();
+      const bRunning = deferred();
+      // 9 renewals, one every 100 ms: the handler runs 3 lease times
+      const threeLeases = renewed(9);
+      a.ctx.hook = async (where) => {
+        if (where !== "cart.onEvent") return;
+        order.push("a runs");
+        aRunning.resolve();
+        await Promise.race([threeLeases, bRunning.promise]);
+        order.push("a done");
+      };
+      b.ctx.hook = (where) => {
+        if (where !== "cart.onEvent") return;
+        order.push("b runs");
+        bRunning.resolve();
+      };
+      const first = a.nodes.route(at(1, "a"));
+      await aRunning.promise;
+      const second = b.nodes.route(at(1, "b"));
+      await first; // committed: the lease was never lost
+      await second;
+      assert.deepEqual(order, ["a runs", "a done", "b runs"]);
+      assert.ok(renewals() >= 9);
+      assert.deepEqual(JSON.parse((await store.get("1"))!).data.items, [
+        "a",
+        "b",
+      ]);
+    },
+  );
+
+  for (const failure of ["returns false", "throws"]) {
+    it(`reports a renewal that ${failure} once, and goes on to commit`, {
+      timeout: 30_000,
+    }, async () => {
+      const store = new MemoryStore({ leaseTtl: 30 });
+      const { spy, renewed } = spied(
+        store,
+        () =>
+          failure === "throws"
+            ? Promise.reject(new Error("store down"))
+            : Promise.resolve(false),
+      );
+      const warnings: string[] = [];
+      const { nodes, ctx } = cartBot(spy, warnings);
+      await nodes.route(at(1, "hi"));
+      const three = renewed(3);
+      ctx.hook = (where) => where === "cart.onEvent" ? three : undefined;
+      await nodes.route(at(1, "tea"));
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      assert.match(
+        warnings[0]!,
+        failure === "throws"
+          ? /^Cannot keep the lease of user "1": the store failed/
+          : /^Cannot keep the lease of user "1": it was lost/,
+      );
+      assert.deepEqual(JSON.parse((await store.get("1"))!).data.items, [
+        "tea",
+      ]);
+    });
+  }
+});
+
+describe("user ids", () => {
+  it('keys a user by the string form of the id: 42 and "42" are one user', async () => {
+    const nodes = new Nodes<
+      Ctx,
+      Event | { id: string | number },
+      string | number
+    >({
+      store: new MemoryStore(),
+      nodes: { menu: Menu },
+      start: () => new Menu(),
+      ctx: { log: [], hook: () => {} },
+      userId: (event) => ("id" in event ? event.id : event.from),
+    });
+    await nodes.route({ id: 42 });
+    assert.ok(await nodes.user("42").node());
+  });
+
+  it("rejects ids that cannot be meant, in route and user(id)", async () => {
+    const bad = [NaN, Infinity, -Infinity, 1.5, 2 ** 53, null, true, {}, 10n];
+    for (const id of bad) {
+      const { nodes, store } = makeBot({ userId: () => id as never });
+      await assert.rejects(nodes.route(at(1, "hi")), (error: unknown) => {
+        assert.ok(error instanceof TypeError, `${String(id)}: ${error}`);
+        assert.match(error.message, /^Cannot use (a )?user id/);
+        return true;
+      });
+      assert.throws(() => nodes.user(id as never), TypeError);
+      assert.equal(store.size, 0);
+    }
+  });
+
+  it("bounds an id's length at 1,024 UTF-16 units", async () => {
+    const { nodes } = makeBot({ userId: (event) => event.text as never });
+    await nodes.route(at(0, "x".repeat(1_024)));
+    await assert.rejects(
+      nodes.route(at(0, "x".repeat(1_024 * 1_024))),
+      (error: unknown) =>
+        error instanceof RangeError &&
+        error.message ===
+          "Cannot use a user id of 1048576 UTF-16 units: the limit is 1024",
+    );
+    assert.throws(() => nodes.user("x".repeat(1_025) as never), RangeError);
   });
 });

@@ -1,0 +1,285 @@
+// What a node's data may be: it comes back from the store equal to what was
+// committed, or it is refused with NodeDataError before anything is written.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { z } from "zod";
+import { NodeDataError, type NodeDataReason } from "./errors.ts";
+import { Node } from "./node.ts";
+import { Nodes } from "./nodes.ts";
+import type { StandardSchemaV1 } from "./standard_schema.ts";
+import { MemoryStore } from "../testing/memory_store.ts";
+
+type Event = { from: number; value: unknown };
+
+/** A node without a schema: its data is stored unchecked, as JSON. */
+class Loose extends Node<unknown, Event, number, unknown> {
+  onEvent(_user: number, event: Event): Node<unknown, Event, number> {
+    return new Loose(event.value);
+  }
+}
+
+/** Makes a bot whose one node holds any value, under `schema` if given. */
+function holder(schema?: StandardSchemaV1) {
+  class Holder extends Node<unknown, Event, number, unknown> {
+    static override schema = schema as StandardSchemaV1;
+    onEvent(_user: number, event: Event): Node<unknown, Event, number> {
+      return new Holder(event.value);
+    }
+  }
+  const store = new MemoryStore();
+  const warnings: string[] = [];
+  const nodes = new Nodes<unknown, Event, number>({
+    store,
+    nodes: { holder: Holder, loose: Loose },
+    start: (event) => new Holder(event.value),
+    ctx: {},
+    userId: (event) => event.from,
+    logger: { warn: (message) => warnings.push(message) },
+  });
+  return { nodes, store, warnings, Holder };
+}
+
+/** Expects `route` to refuse `value` and to write nothing. */
+async function refused(
+  schema: StandardSchemaV1 | undefined,
+  value: unknown,
+  reason: NodeDataReason,
+  path: PropertyKey[],
+  message: RegExp,
+) {
+  const { nodes, store } = holder(schema);
+  await assert.rejects(nodes.route({ from: 1, value }), (error: unknown) => {
+    assert.ok(error instanceof NodeDataError, String(error));
+    assert.equal(error.node, "holder");
+    assert.equal(error.reason, reason);
+    assert.deepEqual(error.issues[0]?.path, path);
+    assert.match(error.message, message);
+    return true;
+  });
+  assert.equal(await store.get("1"), undefined, "nothing is written");
+}
+
+class Point {
+  constructor(public x: number) {}
+}
+
+describe("node data that JSON cannot carry", () => {
+  it("refuses z.date(), z.map() and undefined in arrays, naming the field", async () => {
+    await refused(
+      z.object({ at: z.date() }),
+      { at: new Date(0) },
+      "not-json",
+      ["at"],
+      /^Cannot store node "holder": its data would not come back equal from JSON \(at: an instance of Date is not JSON \(keep a date as an ISO string, z\.iso\.datetime\(\), or a number of ms\)\)$/,
+    );
+    await refused(
+      z.object({ seen: z.map(z.string(), z.number()) }),
+      { seen: new Map([["a", 1]]) },
+      "not-json",
+      ["seen"],
+      /seen: an instance of Map is not JSON/,
+    );
+    await refused(
+      z.object({ items: z.array(z.string().optional()) }),
+      { items: ["a", undefined] },
+      "not-json",
+      ["items", 1],
+      /items\.1: undefined in an array comes back as null/,
+    );
+  });
+
+  const cases: [string, unknown, PropertyKey[], RegExp][] = [
+    ["a BigInt", { n: 10n }, ["n"], /n: a BigInt is not JSON/],
+    ["NaN", { n: NaN }, ["n"], /n: NaN is not a JSON number/],
+    ["Infinity", [1, -Infinity], [1], /1: -Infinity is not a JSON number/],
+    ["-0", { a: { b: -0 } }, ["a", "b"], /a\.b: -0 comes back as 0/],
+    ["a class instance", { p: new Point(1) }, ["p"], /instance of Point/],
+    ["a function", { f: () => 1 }, ["f"], /f: a function is not JSON/],
+    ["a symbol", { s: Symbol("s") }, ["s"], /s: a symbol is not JSON/],
+    ["a symbol key", { [Symbol("k")]: 1 }, [], /a symbol key is not JSON/],
+    // deno-lint-ignore no-sparse-arrays
+    ["a hole in an array", [1, , 3], [1], /1: a hole in an array/],
+    ["a boxed string", { s: new String("s") }, ["s"], /instance of String/],
+  ];
+  for (const [name, value, path, message] of cases) {
+    it(`refuses ${name}, with a schema or without`, async () => {
+      await refused(undefined, value, "not-json", path, message);
+      await refused(z.any(), value, "not-json", path, message);
+    });
+  }
+
+  it("refuses a cycle", async () => {
+    const value: Record<string, unknown> = { a: [1] };
+    (value.a as unknown[]).push(value);
+    await refused(undefined, value, "not-json", ["a", 1], /a cycle/);
+  });
+
+  it("stores a value shared twice, and undefined properties as absent", async () => {
+    const { nodes } = holder(z.any());
+    const shared = { x: 1 };
+    await nodes.route({
+      from: 1,
+      value: { a: shared, b: shared, c: undefined },
+    });
+    assert.deepEqual((await nodes.user(1).node())?.data, {
+      a: { x: 1 },
+      b: { x: 1 },
+    });
+  });
+
+  it("refuses data before a user's first event writes a lossy form", async () => {
+    // the old behaviour: an ISO string stored, every later event invalid
+    const { nodes, store, warnings } = holder(z.object({ at: z.date() }));
+    await assert.rejects(
+      nodes.route({ from: 1, value: { at: new Date(0) } }),
+      NodeDataError,
+    );
+    await assert.rejects(
+      nodes.user(1).to(new Loose({ at: new Date(0) })),
+      NodeDataError,
+    );
+    assert.equal(await store.get("1"), undefined);
+    assert.deepEqual(warnings, []);
+  });
+});
+
+/**
+ * What a value is expected to come back as: the documented exceptions are an
+ * `undefined` property (absent) and an object without a prototype (a plain
+ * object).
+ */
+function normalized(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(normalized);
+  if (value === null || typeof value !== "object") return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== undefined) {
+      Object.defineProperty(out, key, {
+        value: normalized(item),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  return out;
+}
+
+describe("node data round trip", () => {
+  for (
+    const [name, schema] of [["no schema", undefined], [
+      "z.any()",
+      z.any(),
+    ]] as const
+  ) {
+    it(`with ${name}: 2,000 random values are refused or come back equal`, async () => {
+      let accepted = 0;
+      let refusedCount = 0;
+      await fc.assert(
+        fc.asyncProperty(
+          fc.anything({
+            withBigInt: true,
+            withBoxedValues: true,
+            withDate: true,
+            withMap: true,
+            withNullPrototype: true,
+            withObjectString: true,
+            withSet: true,
+            withSparseArray: true,
+            withTypedArray: true,
+            withUnicodeString: true,
+          }),
+          async (value) => {
+            const { nodes, store, warnings } = holder(schema);
+            try {
+              await nodes.route({ from: 1, value });
+            } catch (error) {
+              assert.ok(error instanceof NodeDataError, String(error));
+              assert.equal(await store.get("1"), undefined);
+              refusedCount++;
+              return;
+            }
+            accepted++;
+            // restored for the next event, and by user(id).node()
+            const restored = await nodes.user(1).node();
+            assert.deepStrictEqual(restored?.data, normalized(value));
+            await nodes.route({ from: 1, value: restored?.data });
+            assert.deepStrictEqual(
+              (await nodes.user(1).node())?.data,
+              normalized(value),
+            );
+            assert.deepEqual(warnings, []);
+          },
+        ),
+        { numRuns: 2_000 },
+      );
+      assert.ok(
+        accepted > 200 && refusedCount > 200,
+        `${accepted}/${refusedCount}`,
+      );
+    });
+  }
+});
+
+describe("node data through a transforming schema", () => {
+  it("refuses a schema that does not give back its own output", async () => {
+    await refused(
+      z.object({ name: z.string().transform((s) => s + "!") }),
+      { name: "Ann" },
+      "unstable",
+      ["name"],
+      /^Cannot store node "holder": its schema does not give back its own output \(name: the schema changed "Ann" to "Ann!", and would change it again on every restore\)$/,
+    );
+    await refused(
+      z.object({ at: z.date().transform((d) => d.toISOString()) }),
+      { at: new Date(0) },
+      "unstable",
+      ["at"],
+      /changed an object to "1970/,
+    );
+    await refused(
+      z.object({ tags: z.array(z.string()).transform((t) => [...t, "x"]) }),
+      { tags: ["a"] },
+      "unstable",
+      ["tags"],
+      /changed an array to an array/,
+    );
+  });
+
+  it("stores the schema's output: unknown keys dropped, defaults added", async () => {
+    const { nodes, store } = holder(
+      z.object({ a: z.string(), d: z.string().default("x") }),
+    );
+    await nodes.route({ from: 1, value: { a: "1", extra: 5 } });
+    assert.deepEqual(JSON.parse((await store.get("1"))!).data, {
+      a: "1",
+      d: "x",
+    });
+    await nodes.route({ from: 1, value: { a: "2", d: undefined } });
+    assert.deepEqual((await nodes.user(1).node())?.data, { a: "2", d: "x" });
+  });
+
+  it("restores the same data however often it is restored", async () => {
+    const { nodes } = holder(
+      z.object({ name: z.string(), n: z.number().default(0) }),
+    );
+    await nodes.route({ from: 1, value: { name: "Ann" } });
+    for (let i = 0; i < 3; i++) {
+      const node = await nodes.user(1).node();
+      assert.deepEqual(node?.data, { name: "Ann", n: 0 });
+      await nodes.route({ from: 1, value: node?.data });
+    }
+  });
+
+  it("checks an asynchronous schema's output too", async () => {
+    const schema: StandardSchemaV1 = {
+      "~standard": {
+        version: 1,
+        vendor: "test",
+        validate: (value) => Promise.resolve({ value: `${value}!` }),
+      },
+    };
+    await refused(schema, "a", "unstable", [], /changed "a" to "a!"/);
+  });
+});
