@@ -178,8 +178,12 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  *
  * If anything throws before the commit, nothing is written, the user stays
  * where they were and the error reaches the caller unchanged. Events of one
- * user run one at a time in arrival order; different users run concurrently.
- * Across processes, the store's lease and fencing keep them one at a time.
+ * user run one at a time, and within one process in the order `route` was
+ * called; different users run concurrently. Across processes the store's
+ * lease and fencing still run a user's events one at a time and never apply
+ * one on a stale state, but in the order the processes take the lease, which
+ * may differ from the order the events were sent (for Telegram's order, run
+ * one long-polling process, or compare `update_id`).
  *
  * A handler may take longer than the store's `leaseTtl`: the lease is
  * renewed every third of `leaseTtl` while it runs, so `leaseTtl` only bounds

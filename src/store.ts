@@ -245,20 +245,25 @@ export const systemClock: Clock = {
  */
 export interface StoreOptions {
   /**
-   * How long a lease lasts, in ms: a handler that runs longer may be fenced,
-   * and a crashed process blocks its users for at most this long.
-   * Default 30,000.
+   * How long a lease lasts without renewal, in ms: `Nodes` renews it every
+   * third of this while a handler runs, so it bounds how long a crashed (or
+   * frozen) process blocks its users, not how long a handler may take.
+   * Default 30,000; at most 2^31 - 1; rounded up to a whole ms.
    */
   readonly leaseTtl?: number | undefined;
   /**
    * How long `begin` waits for a held lease before it throws
-   * `LeaseTimeoutError`, in ms. Default 35,000 (more than `leaseTtl`, so a
-   * crashed holder's lease expires while events wait).
+   * `LeaseTimeoutError`, in ms; `Nodes` bounds the wait behind an event of
+   * the same user in its own process by it too. Default 35,000 (more than
+   * `leaseTtl`, so a crashed holder's lease expires while events wait); at
+   * most 2^31 - 1; rounded up to a whole ms.
    */
   readonly wait?: number | undefined;
   /**
-   * Idle time to live of a user's state, in ms, refreshed on each commit; an
-   * expired user starts over. Default: none (kept forever).
+   * Idle time to live of a user's state, in ms, refreshed on each commit
+   * (with the values kept aside and the recent event ids, which expire with
+   * it); an expired user starts over. Default: none (kept forever); at most
+   * 100 years; rounded up to a whole ms.
    */
   readonly ttl?: number | undefined;
   /** The clock for lease, wait and idle times. Default `systemClock`. */
