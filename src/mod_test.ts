@@ -135,10 +135,11 @@ describe("the published package", () => {
     const others = published.filter((file) => !/\.[cm]?[jt]sx?$/.test(file));
     assert.deepEqual(
       others.filter((file) =>
-        !/^(LICENSE|README\.md|deno\.json|docs\/[\w-]+\.md)$/.test(file)
+        !/^(LICENSE|README\.md|CHANGELOG\.md|deno\.json|docs\/[\w-]+\.md)$/
+          .test(file)
       ),
       [],
-      "only the readme, licence, config and docs besides modules",
+      "only the readme, changelog, licence, config and docs besides modules",
     );
   });
 });
