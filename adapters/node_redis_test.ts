@@ -7,11 +7,13 @@ import {
   randomPrefix,
   REDIS_URL,
   redisHarness,
-  skipRedis,
-} from "../src/_redis_test_utils.ts";
+  redisSkip,
+} from "../test_support/redis.ts";
 import { RedisStore } from "../src/redis_store.ts";
-import { appendBot, appended } from "../src/testdata/append_bot.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
 import { fromNodeRedis, type NodeRedisLike } from "./node_redis.ts";
+
+const skipRedis = await redisSkip();
 
 if (!skipRedis) {
   storeContract("RedisStore on node-redis", async (options) => {

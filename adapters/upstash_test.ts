@@ -10,11 +10,13 @@ import {
   randomPrefix,
   REDIS_URL,
   redisHarness,
-  skipRedis,
-} from "../src/_redis_test_utils.ts";
+  redisSkip,
+} from "../test_support/redis.ts";
 import { RedisStore } from "../src/redis_store.ts";
-import { appendBot, appended } from "../src/testdata/append_bot.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
 import { fromUpstash, type UpstashLike } from "./upstash.ts";
+
+const skipRedis = await redisSkip();
 
 const TOKEN = "test-token";
 

@@ -1,6 +1,5 @@
 // Shared by the benchmarks: a driver with a fixed number of events in flight,
 // percentiles, and Redis command counts from INFO commandstats.
-import type { Redis } from "ioredis";
 
 /** Runs `count` events, at most `inFlight` at a time; returns per-event latencies. */
 export async function drive(
@@ -35,21 +34,6 @@ export function median(values: number[]): number {
   return percentile(values, 50);
 }
 
-/** Calls per command since the last CONFIG RESETSTAT, without our own probes. */
-export async function commandCalls(
-  admin: Redis,
-): Promise<Record<string, number>> {
-  const info = await admin.info("commandstats");
-  const calls: Record<string, number> = {};
-  for (
-    const [, name, count] of info.matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)
-  ) {
-    if (name === "info" || name === "config") continue;
-    calls[name!] = Number(count);
-  }
-  return calls;
-}
-
 /** The sum of a record's values. */
 export function total(calls: Record<string, number>): number {
   return Object.values(calls).reduce((sum, n) => sum + n, 0);
@@ -60,3 +44,5 @@ export function round(value: number, digits = 2): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
 }
+
+export { commandCalls } from "../test_support/redis.ts";

@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { RedisStore } from "../mod.ts";
-import { appended } from "../src/testdata/append_bot.ts";
+import { appended } from "../test_support/append_bot.ts";
 
 export const PROCESSES = 8;
 export const CONTENDED_USERS = 100;

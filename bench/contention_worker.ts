@@ -9,7 +9,7 @@ import { type Context, session, type SessionFlavor } from "grammy";
 // @ts-types="../node_modules/@grammyjs/storage-redis/dist/mod.d.mts"
 import { RedisAdapter } from "@grammyjs/storage-redis";
 import { RedisStore } from "../mod.ts";
-import { appendBot } from "../src/testdata/append_bot.ts";
+import { appendBot } from "../test_support/append_bot.ts";
 import { drive } from "./_common.ts";
 import { localBot, textUpdate } from "./throughput.ts";
 

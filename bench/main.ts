@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import process from "node:process";
 import * as echarts from "echarts";
-import { startRedis } from "../src/_redis_server.ts";
+import { startRedis } from "../test_support/redis.ts";
 import type { ThroughputResult, Variant } from "./throughput.ts";
 import { EVENTS, IN_FLIGHT, USERS } from "./throughput.ts";
 import type { LengthResult } from "./conversation_length.ts";

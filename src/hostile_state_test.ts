@@ -10,9 +10,11 @@ import { BotnodesError, InvalidStateError } from "./errors.ts";
 import { Nodes } from "./nodes.ts";
 import type { StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
-import { Cart, type Ctx, type Event, Menu } from "./_test_utils.ts";
-import { randomPrefix, REDIS_URL, skipRedis } from "./_redis_test_utils.ts";
+import { Cart, type Ctx, type Event, Menu } from "../test_support/shop_bot.ts";
+import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
+
+const skipRedis = await redisSkip();
 
 const nastyKeys = [
   "__proto__",

@@ -3,8 +3,8 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { basename, dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import * as mod from "../mod.ts";
@@ -141,5 +141,38 @@ describe("the published package", () => {
       [],
       "only the readme, changelog, licence, config and docs besides modules",
     );
+  });
+});
+
+describe("the layers", () => {
+  it("import no private file of another folder, and src/ imports no testing/", () => {
+    const bad: string[] = [];
+    const walk = (dir: string): string[] =>
+      readdirSync(join(root, dir), { withFileTypes: true }).flatMap((e) =>
+        e.isDirectory()
+          ? ["node_modules", ".git", ".tmp"].includes(e.name)
+            ? []
+            : walk(join(dir, e.name))
+          : e.name.endsWith(".ts")
+          ? [join(dir, e.name)]
+          : []
+      );
+    for (const file of walk(".")) {
+      const source = readFileSync(join(root, file), "utf8")
+        .replace(/\/\*[\s\S]*?\*\//g, "")
+        .replace(/^\s*\/\/.*$/gm, "");
+      for (const [, spec] of source.matchAll(/from\s+["'](\.[^"']+)["']/g)) {
+        const target = relative(root, join(root, dirname(file), spec!));
+        const crosses = dirname(target) !== dirname(file);
+        if (crosses && basename(target).startsWith("_")) {
+          bad.push(`${file} -> ${target}`);
+        }
+        if (
+          file.startsWith("src/") && !file.endsWith("_test.ts") &&
+          target.startsWith("testing/")
+        ) bad.push(`${file} -> ${target}`);
+      }
+    }
+    assert.deepEqual(bad, []);
   });
 });

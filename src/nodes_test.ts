@@ -18,7 +18,7 @@ import {
   makeBot,
   Menu,
   Stray,
-} from "./_test_utils.ts";
+} from "../test_support/shop_bot.ts";
 
 const at = (from: number, text: string): Event => ({ from, text });
 

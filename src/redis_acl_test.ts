@@ -12,15 +12,17 @@ import {
   randomPrefix,
   REDIS_URL,
   redisHarness,
-  skipRedis,
-} from "./_redis_test_utils.ts";
+  redisSkip,
+} from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
 import { StoreError } from "./errors.ts";
 import { Nodes } from "./nodes.ts";
-import { appended, Appending } from "./testdata/append_bot.ts";
+import { appended, Appending } from "../test_support/append_bot.ts";
 import { fromNodeRedis } from "../adapters/node_redis.ts";
 import { fromUpstash } from "../adapters/upstash.ts";
+
+const skipRedis = await redisSkip();
 
 /** The ACL line of the README, for `prefix` and `password`. */
 function documentedAcl(prefix: string, password: string): string[] {

@@ -5,13 +5,15 @@ import { Cluster } from "ioredis";
 import { storeContract } from "./store_contract.ts";
 import {
   clusterNodes,
+  clusterSkip,
   randomPrefix,
   redisHarness,
-  skipCluster,
-} from "./_redis_test_utils.ts";
+} from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
-import { appendBot, appended } from "./testdata/append_bot.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
+
+const skipCluster = clusterSkip();
 
 if (!skipCluster) {
   storeContract("RedisStore on an ioredis Cluster", (options) => {

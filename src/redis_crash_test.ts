@@ -6,13 +6,15 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { randomPrefix, REDIS_URL, skipRedis } from "./_redis_test_utils.ts";
+import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
-import { appendBot, appended } from "./testdata/append_bot.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
+
+const skipRedis = await redisSkip();
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const worker = fileURLToPath(
-  new URL("./testdata/crash_worker.ts", import.meta.url),
+  new URL("../test_support/crash_worker.ts", import.meta.url),
 );
 const commands: Record<string, string[]> = {
   deno: [`${root}node_modules/.bin/deno`, "run", "-A", worker],

@@ -4,7 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { randomPrefix, REDIS_URL, skipRedis } from "./_redis_test_utils.ts";
+import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
 import { RedisStore, type RedisStoreOptions } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
 import { Nodes } from "./nodes.ts";
@@ -14,7 +14,9 @@ import {
   appended,
   type AppendEvent,
   Appending,
-} from "./testdata/append_bot.ts";
+} from "../test_support/append_bot.ts";
+
+const skipRedis = await redisSkip();
 
 /** A bot that appends event ids, reporting to `warnings`. */
 function bot(store: RedisStore, warnings: string[] = []) {

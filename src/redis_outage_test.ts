@@ -12,9 +12,11 @@ import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
 import { createTestBot } from "../testing/grammy.ts";
 import { StoreError } from "./errors.ts";
-import { type OwnRedis, skipRedis, startRedis } from "./_redis_test_utils.ts";
+import { type OwnRedis, redisSkip, startRedis } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
-import { appendBot, appended } from "./testdata/append_bot.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
+
+const skipRedis = await redisSkip();
 
 class Log extends Node<null, Context, number, { texts: string[] }> {
   static override schema = z.object({ texts: z.array(z.string()) });

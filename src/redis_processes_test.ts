@@ -6,13 +6,15 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { randomPrefix, REDIS_URL, skipRedis } from "./_redis_test_utils.ts";
+import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
-import { appended } from "./testdata/append_bot.ts";
+import { appended } from "../test_support/append_bot.ts";
+
+const skipRedis = await redisSkip();
 
 const bin = fileURLToPath(new URL("../node_modules/.bin/", import.meta.url));
 const worker = fileURLToPath(
-  new URL("./testdata/redis_worker.ts", import.meta.url),
+  new URL("../test_support/redis_worker.ts", import.meta.url),
 );
 const runtimes: Record<string, string[]> = {
   deno: [`${bin}deno`, "run", "-A", worker],

@@ -2,21 +2,18 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { type OwnRedis, skipRedis, startRedis } from "./_redis_test_utils.ts";
+import {
+  commandCalls,
+  type OwnRedis,
+  redisSkip,
+  startRedis,
+} from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
 import { StoreError } from "./errors.ts";
-import { appendBot, appended } from "./testdata/append_bot.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
 
-/** The calls of each command since the last CONFIG RESETSTAT. */
-async function commandCalls(redis: Redis): Promise<Record<string, number>> {
-  const info = await redis.info("commandstats");
-  const calls: Record<string, number> = {};
-  for (const [, name, count] of info.matchAll(/cmdstat_(\w+):calls=(\d+)/g)) {
-    calls[name!] = Number(count);
-  }
-  return calls;
-}
+const skipRedis = await redisSkip();
 
 /** Counts what a client is asked to send. */
 function counting(redis: RedisLike) {

@@ -8,11 +8,13 @@ import {
   randomPrefix,
   REDIS_URL,
   redisHarness,
-  skipRedis,
-} from "./_redis_test_utils.ts";
+  redisSkip,
+} from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
 import { StoreError } from "./errors.ts";
+
+const skipRedis = await redisSkip();
 
 if (!skipRedis) {
   for (const batch of [false, true]) {

@@ -7,9 +7,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { type OwnRedis, skipRedis, startRedis } from "./_redis_test_utils.ts";
+import { type OwnRedis, redisSkip, startRedis } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
-import { appendBot, appended } from "./testdata/append_bot.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
+
+const skipRedis = await redisSkip();
 
 describe("RedisStore over TLS", { skip: skipRedis }, () => {
   let dir: string;

@@ -7,8 +7,10 @@ import { Redis } from "ioredis";
 import {
   randomPrefix,
   REDIS_URL,
-  skipRedis,
-} from "../../src/_redis_test_utils.ts";
+  redisSkip,
+} from "../../test_support/redis.ts";
+
+const skipRedis = await redisSkip();
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 

@@ -3,7 +3,7 @@
 // Arguments: <redis url> <prefix> <user> <lease ttl ms> <events to commit>
 import process from "node:process";
 import { Redis } from "ioredis";
-import { RedisStore } from "../redis_store.ts";
+import { RedisStore } from "../mod.ts";
 import { appendBot } from "./append_bot.ts";
 
 const [url, prefix, user, leaseTtl, committed] = process.argv.slice(2);

@@ -1,9 +1,7 @@
 // A bot whose one node appends each event's id to its data: what tests of
 // stores and processes count on.
 import { z } from "zod";
-import { Node } from "../node.ts";
-import { Nodes } from "../nodes.ts";
-import type { StateStore } from "../store.ts";
+import { Node, Nodes, type StateStore } from "../mod.ts";
 
 export type AppendEvent = { user: string; id: string };
 export interface AppendCtx {

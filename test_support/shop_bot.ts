@@ -1,9 +1,7 @@
 // A small bot for the core's tests: a shop where users add items to a cart.
 import { z } from "zod";
-import { Node } from "./node.ts";
-import { Nodes, type NodesOptions } from "./nodes.ts";
-import { MemoryStore } from "../testing/memory_store.ts";
-import { FakeClock } from "../testing/fake_clock.ts";
+import { Node, Nodes, type NodesOptions } from "../mod.ts";
+import { FakeClock, MemoryStore } from "../testing/mod.ts";
 
 export type Event = { from: number; text: string };
 export interface Ctx {

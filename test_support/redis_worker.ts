@@ -3,7 +3,7 @@
 // Arguments: <redis url> <prefix> <process name> <events> <users> [batch]
 import process from "node:process";
 import { Redis } from "ioredis";
-import { RedisStore } from "../redis_store.ts";
+import { RedisStore } from "../mod.ts";
 import { appendBot } from "./append_bot.ts";
 
 const [url, prefix, name, events, users, batch] = process.argv.slice(2);

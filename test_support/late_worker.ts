@@ -4,7 +4,7 @@
 // Arguments: <redis url> <prefix> <user> <event id> <lease ttl ms>
 import process from "node:process";
 import { Redis } from "ioredis";
-import { RedisStore } from "../redis_store.ts";
+import { RedisStore } from "../mod.ts";
 import { appendBot } from "./append_bot.ts";
 
 const [url, prefix, user, id, leaseTtl] = process.argv.slice(2);
