@@ -73,13 +73,10 @@ export {
 
 // Stores
 export {
-  ASIDE_LIMIT,
   type BeginOptions,
   type Clock,
   type CommitOptions,
   type Lease,
-  type ResolvedStoreOptions,
-  resolveStoreOptions,
   type StateStore,
   type StoreOptions,
   type StoreTiming,

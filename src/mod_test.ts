@@ -39,7 +39,6 @@ function importGraph(entry: string): { files: string[]; external: string[] } {
 describe("mod.ts", () => {
   it("exports exactly the public API", () => {
     assert.deepEqual(Object.keys(mod).sort(), [
-      "ASIDE_LIMIT",
       "BotnodesError",
       "InvalidStateError",
       "LeaseLostError",
@@ -52,7 +51,6 @@ describe("mod.ts", () => {
       "StoreError",
       "UnregisteredNodeError",
       "UserHandle",
-      "resolveStoreOptions",
       "systemClock",
     ]);
   });
@@ -108,24 +106,31 @@ describe("testing/mod.ts", () => {
   });
 });
 
+/** The files `deno publish --dry-run` would publish, relative to the root. */
+function publishedFiles(): string[] {
+  const run = spawnSync(
+    join(root, "node_modules", ".bin", "deno"),
+    ["publish", "--dry-run", "--allow-dirty", "--no-check"],
+    { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
+  );
+  const output = `${run.stdout}${run.stderr}`;
+  assert.equal(run.status, 0, output);
+  const published = [...output.matchAll(/^\s+(file:\/\/\S+) \(/gm)]
+    .map(([, url]) => relative(root, fileURLToPath(url!)))
+    .sort();
+  assert.ok(published.includes("mod.ts"), output);
+  return published;
+}
+
 describe("the published package", () => {
+  const published = publishedFiles();
+
   it("holds the modules the exports reach, and no test helper", () => {
     const config = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
     const entries = Object.values(config.exports as Record<string, string>);
     const reachable = new Set(
       entries.flatMap((entry) => importGraph(entry).files),
     );
-    const run = spawnSync(
-      join(root, "node_modules", ".bin", "deno"),
-      ["publish", "--dry-run", "--allow-dirty", "--no-check"],
-      { cwd: root, encoding: "utf8", env: { ...process.env, NO_COLOR: "1" } },
-    );
-    const output = `${run.stdout}${run.stderr}`;
-    assert.equal(run.status, 0, output);
-    const published = [...output.matchAll(/^\s+(file:\/\/\S+) \(/gm)]
-      .map(([, url]) => relative(root, fileURLToPath(url!)))
-      .sort();
-    assert.ok(published.includes("mod.ts"), output);
     // every module published is library code some export reaches (a test
     // helper is reached by no export), and every module reached is published
     assert.deepEqual(
@@ -141,6 +146,20 @@ describe("the published package", () => {
       [],
       "only the readme, changelog, licence, config and docs besides modules",
     );
+  });
+
+  it("has a README whose relative links reach published files", () => {
+    const readme = readFileSync(join(root, "README.md"), "utf8")
+      .replace(/```[\s\S]*?```/g, ""); // code blocks hold no links
+    const broken = [...readme.matchAll(/\]\(([^)\s]+)\)/g)]
+      .map(([, target]) => target!.split("#")[0]!)
+      .filter((target) => target !== "" && !/^[a-z][a-z0-9+.-]*:/i.test(target))
+      .filter((target) =>
+        !published.some((file) =>
+          file === target || file.startsWith(target.replace(/\/?$/, "/"))
+        )
+      );
+    assert.deepEqual(broken, [], "link them by full URL, or name them as code");
   });
 });
 

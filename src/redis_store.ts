@@ -152,7 +152,7 @@ export class RedisStore implements StateStore {
    * @throws {TypeError} When `redis` lacks the commands, the prefix has a
    * brace, or `batch` is asked of a Cluster client.
    * @throws {RangeError} When a time option is out of range (see
-   * {@linkcode resolveStoreOptions}).
+   * {@linkcode StoreOptions}).
    */
   constructor(redis: RedisLike, options: RedisStoreOptions = {}) {
     if (

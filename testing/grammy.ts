@@ -118,7 +118,8 @@ const QUIET =
   /^(get|set|delete(MyCommands|Webhook)|sendChatAction$|logOut$|close$)/;
 
 /**
- * A grammY `Bot` whose API is local. Made by {@linkcode createTestBot}.
+ * A grammY `Bot` whose API is local. Made by {@linkcode createTestBot}, the
+ * way in (the class itself is exported as a type only).
  *
  * @typeParam C The bot's context type.
  *
@@ -129,7 +130,7 @@ const QUIET =
  * tg.outbox.take();
  * ```
  */
-export class TestBot<C extends Context = Context> {
+class TestBot<C extends Context = Context> {
   /** The grammY bot. */
   readonly bot: Bot<C>;
   /**
@@ -438,3 +439,5 @@ export function createTestBot<C extends Context = Context>(
 ): TestBot<C> {
   return new TestBot(options);
 }
+
+export type { TestBot };

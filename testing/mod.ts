@@ -56,6 +56,5 @@ export {
   type Simulator,
   type SimulatorOptions,
   type Step,
-  Transcript,
-  type TranscriptStep,
 } from "./simulate.ts";
+export { Transcript, type TranscriptStep } from "./transcript.ts";
