@@ -410,14 +410,15 @@ export class StoreError extends BotnodesError {
 
 /** What looks like a secret in a client's error text, and its replacement. */
 const SECRETS: [RegExp, string][] = [
-  // the user info of a URL: redis://user:password@host, rediss://token@host
-  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, "$1***@"],
+  // the user info of a URL, up to its last "@" (a password may hold "@", "/")
+  [/\b([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, "$1***@"],
   [/\b(bearer|basic)\s+[^\s"',;]+/gi, "$1 ***"],
+  // AUTH [user] password, as a command line shows it
+  [/\bAUTH\s+\S+(\s+\S+)?/g, "AUTH ***"],
   [
-    /\b(password|passwd|pass|pwd|token|secret|auth|api_?key)=[^\s&"',;]+/gi,
-    "$1=***",
+    /\b(password|passwd|pass|pwd|token|secret|auth|api_?key)(["']?\s*[:=]\s*)(["']?)[^\s&"',;]+\3/gi,
+    "$1$2$3***$3",
   ],
-  [/"(password|token|secret|authorization)"\s*:\s*"[^"]*"/gi, '"$1":"***"'],
   // a Telegram bot token: <bot id>:<35 characters>
   [/(?<!\d)\d{5,16}:[\w-]{30,}/g, "***"],
 ];
@@ -431,29 +432,41 @@ function redact(text: string): string {
 }
 
 /**
- * The error itself when it carries no secret; otherwise a copy (same name,
- * code and stack, secrets redacted), its causes too.
+ * A copy of a client's error that carries no secret: its name, message and
+ * stack redacted, its own properties of a primitive type (`code`, `errno`,
+ * ...) kept (strings redacted), the name of a failed command kept, every
+ * other property (a command's arguments may hold a password) left out, its
+ * causes copied the same way.
  */
 function redactError(error: unknown, depth = 0): unknown {
   if (!(error instanceof Error)) {
-    return typeof error === "string" ? redact(error) : error;
+    return typeof error === "string"
+      ? redact(error)
+      : error === null || typeof error !== "object"
+      ? error
+      : redact(String(error));
   }
-  const message = redact(error.message);
-  const stack = error.stack === undefined ? undefined : redact(error.stack);
   const cause = depth < 4 && "cause" in error
     ? redactError(error.cause, depth + 1)
     : undefined;
-  if (
-    message === error.message && stack === error.stack &&
-    cause === (error as { cause?: unknown }).cause
-  ) {
-    return error;
-  }
-  const copy = new Error(message, cause === undefined ? {} : { cause });
+  const copy = new Error(
+    redact(error.message),
+    cause === undefined ? {} : { cause },
+  );
   copy.name = error.name;
-  if (stack !== undefined) copy.stack = stack;
-  const code = (error as { code?: unknown }).code;
-  if (code !== undefined) Object.assign(copy, { code });
+  copy.stack = redact(error.stack ?? "");
+  for (const [key, value] of Object.entries(error)) {
+    if (key === "cause") continue;
+    if (typeof value === "string") {
+      Object.assign(copy, { [key]: redact(value) });
+    } else if (value === null || typeof value !== "object") {
+      Object.assign(copy, { [key]: value });
+    }
+  }
+  const command = (error as { command?: { name?: unknown } }).command;
+  if (typeof command?.name === "string") {
+    Object.assign(copy, { command: { name: command.name } });
+  }
   return copy;
 }
 

@@ -4,6 +4,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { inspect } from "node:util";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { Redis as UpstashRedis } from "@upstash/redis";
@@ -32,8 +33,8 @@ function documentedAcl(prefix: string, password: string): string[] {
   return line.split(/\s+/).slice(2).map((word) =>
     word === "mybot"
       ? prefix
-      : word === "~mybot:*"
-      ? `~${prefix}:*`
+      : word === "~mybot:{*"
+      ? `~${prefix}:{*`
       : word.startsWith(">")
       ? `>${password}`
       : word
@@ -145,6 +146,8 @@ describe("the documented ACL user", { skip: skipRedis }, () => {
         client.eval(`return redis.call('SET', '${other}', 'x')`, 0),
         /can't access|NOPERM/,
       );
+      // nor the keys of a bot whose prefix starts with ours
+      await assert.rejects(client.get(`${prefix}:other:{1}`), /NOPERM/);
       // a bot on the same Redis cannot go through our store either
       const theirs = new RedisStore(client, { prefix: other.split(":")[0] });
       await assert.rejects(theirs.begin("1"), StoreError);
@@ -176,6 +179,10 @@ describe("no secret in an error or a warning", () => {
 
   /** Everything an error would show when logged: message, stack, causes. */
   function shown(error: unknown): string {
+    return inspect(error, { depth: Infinity }) + "\n" + chain(error);
+  }
+
+  function chain(error: unknown): string {
     const parts: string[] = [];
     for (let e = error, i = 0; e !== undefined && i < 10; i++) {
       if (e instanceof Error) {
@@ -229,9 +236,38 @@ describe("no secret in an error or a warning", () => {
     assert.match(error.message, /Bearer \*\*\*/);
   });
 
-  it("keeps the client's error as it is when it holds no secret", () => {
-    const cause = new Error("connect ECONNREFUSED 127.0.0.1:1");
-    assert.equal(new StoreError("begin", "u", cause).cause, cause);
+  it("keeps the client's error name, message and code, in a copy", () => {
+    const cause = Object.assign(
+      new Error("connect ECONNREFUSED 127.0.0.1:1"),
+      { code: "ECONNREFUSED", command: { name: "hello", args: [secret] } },
+    );
+    const kept = new StoreError("begin", "u", cause).cause as Error & {
+      code?: string;
+      command?: unknown;
+    };
+    assert.equal(kept.message, cause.message);
+    assert.equal(kept.code, "ECONNREFUSED");
+    assert.deepEqual(kept.command, { name: "hello" });
+    assert.ok(!inspect(kept, { depth: Infinity }).includes(secret));
+  });
+
+  it("redacts passwords holding @ or /, quoted ones and AUTH arguments", () => {
+    for (
+      const text of [
+        `redis://user:p@ss@${secret}@host:6379`,
+        `rediss://:pa/ss${secret}@host`,
+        `password: '${secret}'`,
+        `{"password": "${secret}"}`,
+        `ERR in HELLO 3 AUTH someone ${secret}`,
+        `AUTH ${secret}`,
+      ]
+    ) {
+      const error = new StoreError("get", "u", new Error(text));
+      assert.ok(
+        !inspect(error, { depth: Infinity }).includes(secret),
+        error.message,
+      );
+    }
   });
 
   it("ioredis with a password in its URL, failing to connect", async () => {

@@ -178,6 +178,81 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
     assert.deepEqual(await appended(s, "u"), ["4"]);
   });
 
+  it("moves anything foreign at the lease key aside instead of waiting for it", async () => {
+    fresh();
+    const s = store();
+    const [, lease] = s.keys("u");
+    await redis.set(lease, "not a lease", "PX", 3_600_000);
+    await bot(s).route({ user: "u", id: "1" });
+    await redis.hset(lease, "f", "a hash");
+    await redis.pexpire(lease, 3_600_000);
+    await bot(s).route({ user: "u", id: "2" });
+    await redis.rpush(lease, "a list");
+    await bot(s).route({ user: "u", id: "3" });
+    assert.deepEqual(await appended(s, "u"), ["1", "2", "3"]);
+    const moved = (await redis.keys(`${lease}:foreign:*`)).sort();
+    assert.equal(moved.length, 3);
+    const types = await Promise.all(moved.map((key) => redis.type(key)));
+    assert.deepEqual(types.sort(), ["hash", "list", "string"]);
+  });
+
+  it("keeps event ids apart that UTF-8 would merge (lone surrogates)", async () => {
+    fresh();
+    const s = store();
+    const nodes = bot(s);
+    const ids = ["a\uD800", "a\uD801", "a\uDFFF", "a\uFFFD", "a%uD800"];
+    for (const id of ids) {
+      const result = await nodes.route({ user: "u", id });
+      assert.equal(result.handled, true, JSON.stringify(id));
+    }
+    assert.deepEqual(await appended(s, "u"), ids);
+  });
+
+  it("recognises its own commit sent again after another one followed it", async () => {
+    fresh();
+    const other = bot(store());
+    let interleave = true;
+    // the first COMMIT runs, then another instance commits the same user,
+    // then the client sends the first COMMIT again (an HTTP retry)
+    const retrying: RedisLike = {
+      eval: (...args) => redis.eval(...args),
+      evalsha: async (...args) => {
+        const reply = await redis.evalsha(...args);
+        if (interleave && args.length > 10) {
+          interleave = false;
+          await other.route({ user: "u", id: "from-b" });
+          return redis.evalsha(...args);
+        }
+        return reply;
+      },
+    };
+    const a = bot(new RedisStore(retrying, { prefix, clock: noWaiting }));
+    await a.route({ user: "u", id: "from-a" });
+    assert.equal(interleave, false, "the retry was exercised");
+    assert.deepEqual(await appended(store(), "u"), ["from-a", "from-b"]);
+  });
+
+  it("leaves foreign values at the lists without a TTL, and reads them", async () => {
+    fresh();
+    const s = store({ ttl: 60_000 });
+    const [, , aside, events] = s.keys("u");
+    await redis.set(aside, "foreign aside");
+    await redis.hset(events, "f", "foreign events");
+    const nodes = new Nodes<{ during(): void }, AppendEvent, string>({
+      store: s,
+      nodes: { appending: Appending },
+      start: (event) => new Appending({ events: [event.id] }),
+      ctx: { during: () => {} },
+      userId: (event) => event.user,
+    });
+    await nodes.route({ user: "u", id: "1" });
+    await nodes.route({ user: "u", id: "2" });
+    assert.equal(await redis.pttl(aside), -1);
+    assert.equal(await redis.pttl(events), -1);
+    assert.deepEqual(await s.aside("u"), ["foreign aside"]);
+    assert.deepEqual(await appended(s, "u"), ["1", "2"]);
+  });
+
   it("still waits for a lease another store instance holds", async () => {
     fresh();
     const holder = new RedisStore(redis, { prefix });

@@ -20,6 +20,14 @@ export type UserKeys = readonly [
 const UNSAFE =
   /[%{}]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+/**
+ * An id as it may stand in a key or a script argument: `%`, braces and lone
+ * surrogates percent-encoded, so that two ids never meet in UTF-8.
+ */
+export function escapeId(id: string): string {
+  return id.replace(UNSAFE, escapeChar);
+}
+
 function escapeChar(char: string): string {
   if (char === "%") return "%25";
   if (char === "{") return "%7B";
@@ -60,7 +68,7 @@ export class KeyNamer {
   keys(userId: string): UserKeys {
     let keys = this.#cache.get(userId);
     if (keys === undefined) {
-      const id = userId === "" ? "%" : userId.replace(UNSAFE, escapeChar);
+      const id = userId === "" ? "%" : escapeId(userId);
       const state = `${this.#prefix}:{${id}}`;
       keys = [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
       if (userId.length <= MAX_CACHED_ID) {

@@ -27,6 +27,8 @@
  * @module
  */
 
+import { escapeId } from "./redis_keys.ts";
+
 /** A script: its source, and how many reply items each user's part has. */
 export interface ScriptSource {
   /** The Lua source. */
@@ -38,6 +40,8 @@ export interface ScriptSource {
 /** Lua shared by the scripts. */
 const PRELUDE = `
 local FOREIGN = '!foreign'
+-- what a lease token looks like (see RedisStore): hex tag, dot, counter
+local TOKEN = '^%x+%.%d+$'
 -- the state and version of a user, whatever the key holds; token: the
 -- lease that would replace a foreign value, to name where it goes
 local function load(key, token)
@@ -83,9 +87,14 @@ local function begin(state, lease, events, token, event)
   if not redis.call('SET', lease, token, 'NX', 'PX', ARGV[1]) then
     local holder = redis.pcall('GET', lease)
     if holder ~= token then
+      -- a lease of ours holds a token and always expires; anything else
+      -- there is foreign: moved out of the way, never waited for
       local pttl = redis.call('PTTL', lease)
-      -- our leases always expire: a key without expiry is not one
-      if pttl ~= -1 then return {0, pttl, false} end
+      if type(holder) == 'string' and string.match(holder, TOKEN) then
+        if pttl ~= -1 then return {0, pttl, false} end
+      else
+        redis.call('RENAME', lease, lease .. ':foreign:' .. token)
+      end
       redis.call('SET', lease, token, 'PX', ARGV[1])
     end
   end
@@ -119,8 +128,16 @@ export function beginHead(leaseTtl: number): string[] {
  * One user's arguments of BEGIN: the new lease's token and the event id (''
  * for none, ':' + id otherwise, so that an empty id is an id too).
  */
-export function beginArgs(token: string, eventId: string | undefined) {
-  return [token, eventId === undefined ? "" : `:${eventId}`];
+export function beginArgs(
+  token: string,
+  eventId: string | undefined,
+): string[] {
+  return [token, eventArg(eventId)];
+}
+
+/** An event id as the scripts take it: '' for none; escaped, after ':'. */
+function eventArg(eventId: string | undefined): string {
+  return eventId === undefined ? "" : `:${escapeId(eventId)}`;
 }
 
 /** COMMIT's arguments per user (see {@linkcode commitArgs}). */
@@ -151,6 +168,10 @@ local function commit(state, lease, aside, events, a)
   version = version or ''
   if version == token then return 1 end
   if version ~= expected then
+    -- this very commit, sent again after another one followed it: its event
+    -- was remembered in it
+    if event ~= '' and type(redis.pcall('LPOS', events, event)) == 'number'
+    then return 1 end
     if redis.pcall('GET', lease) == token then return -1 end
     return 0
   end
@@ -169,8 +190,13 @@ local function commit(state, lease, aside, events, a)
   end
   if ARGV[1] ~= '' then
     redis.call('PEXPIRE', state, ARGV[1])
-    redis.call('PEXPIRE', events, ARGV[1])
-    redis.call('PEXPIRE', aside, ARGV[1])
+    -- the lists expire with the state; something foreign there is left be
+    if event ~= '' or redis.call('TYPE', events).ok == 'list' then
+      redis.call('PEXPIRE', events, ARGV[1])
+    end
+    if keep or redis.call('TYPE', aside).ok == 'list' then
+      redis.call('PEXPIRE', aside, ARGV[1])
+    end
   else
     redis.call('PERSIST', state)
     if event ~= '' then redis.call('PERSIST', events) end
@@ -224,7 +250,7 @@ export function commitArgs(
     state ?? "",
     aside === undefined ? "0" : "1",
     aside ?? "",
-    eventId === undefined ? "" : `:${eventId}`,
+    eventArg(eventId),
   ];
 }
 
@@ -253,7 +279,14 @@ return 0
 export const READ: ScriptSource = {
   width: 1,
   source: PRELUDE + `
-if ARGV[1] == 'aside' then return redis.call('LRANGE', KEYS[3], 0, -1) end
+if ARGV[1] == 'aside' then
+  local kept = redis.pcall('LRANGE', KEYS[3], 0, -1)
+  if not kept.err then return kept end
+  -- something foreign there, moved aside by the next commit that keeps one
+  local kind = redis.call('TYPE', KEYS[3]).ok
+  if kind == 'string' then return {redis.call('GET', KEYS[3])} end
+  return {'a Redis ' .. kind .. ' at ' .. KEYS[3]}
+end
 local s = load(KEYS[1], nil)
 return s
 `,
