@@ -50,8 +50,7 @@ export {
   Nodes,
   type NodesOptions,
   type RouteResult,
-  UserHandle,
-  type UserOps,
+  type UserHandle,
 } from "./src/nodes.ts";
 
 // Errors
@@ -93,5 +92,5 @@ export {
 } from "./src/redis_store.ts";
 
 // Types
-export type { MaybePromise } from "./src/node.ts";
+export type { MaybePromise } from "./src/maybe_promise.ts";
 export type { StandardSchemaV1 } from "./src/standard_schema.ts";

@@ -51,7 +51,6 @@ describe("mod.ts", () => {
       "StateTooLargeError",
       "StoreError",
       "UnregisteredNodeError",
-      "UserHandle",
       "resolveStoreOptions",
       "systemClock",
     ]);

@@ -4,10 +4,8 @@
  * @module
  */
 
+import type { MaybePromise } from "./maybe_promise.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
-
-/** A value or a promise of it. */
-export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * A place a user can be in a conversation: a small class with typed `data`,

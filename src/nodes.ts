@@ -6,13 +6,14 @@
 
 import {
   InvalidStateError,
-  LeaseTimeoutError,
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
-import type { MaybePromise, Node, NodeClass } from "./node.ts";
+import { isPromise, type MaybePromise } from "./maybe_promise.ts";
+import type { Node, NodeClass } from "./node.ts";
+import { Registry } from "./registry.ts";
 import type { Lease, StateStore } from "./store.ts";
-import { isPromise, Registry } from "./_state.ts";
+import { UserQueue } from "./user_queue.ts";
 
 /**
  * Where botnodes reports what it handled on its own (invalid stored state, a
@@ -166,6 +167,63 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
   };
 
 /**
+ * One user's state, from outside a handler: returned by `nodes.user(id)`.
+ * `to` and `reset` wait their turn behind that user's events, like `route`.
+ *
+ * @typeParam Ctx The shared context type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example Reading where a user is
+ * ```ts ignore
+ * const node = await nodes.user(42).node();
+ * if (node instanceof Hungry) console.log(node.data.order);
+ * ```
+ */
+export interface UserHandle<Ctx, Event, UserId extends string | number> {
+  /** The user. */
+  readonly userId: UserId;
+
+  /**
+   * The node the user is on, restored from the store, or `undefined` when the
+   * user has no state. Takes no lease: a snapshot. Invalid stored state goes
+   * through the `onInvalidState` hook (nothing is written here).
+   */
+  node(): Promise<Node<Ctx, Event, UserId> | undefined>;
+
+  /**
+   * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
+   * user's pending events in this process.
+   *
+   * Called from inside this user's own handler it fails at once with an
+   * `Error` (it would wait for the handler that awaits it); where
+   * `AsyncLocalStorage` is missing (a runtime without
+   * `process.getBuiltinModule`) it fails with `LeaseTimeoutError` after the
+   * store's `wait` instead.
+   *
+   * @param node The node to put the user on.
+   * @throws {UnregisteredNodeError} When the node's class is not registered.
+   * @throws {NodeDataError} When the node's data may not be stored.
+   * @throws {LeaseTimeoutError} When the user stayed busy for the store's
+   * `wait`.
+   */
+  to(node: Node<Ctx, Event, UserId>): Promise<void>;
+
+  /**
+   * Deletes the user's state: their next event enters the start node. Waits
+   * behind the user's pending events, and fails at once from inside this
+   * user's own handler, like {@linkcode UserHandle.to}.
+   */
+  reset(): Promise<void>;
+
+  /**
+   * The raw stored values that could not be restored and were replaced,
+   * newest first: nothing unreadable is ever lost.
+   */
+  aside(): Promise<string[]>;
+}
+
+/**
  * Routes each incoming event to the node its user is on, and commits the
  * transition atomically.
  *
@@ -251,13 +309,8 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     | ((event: Event) => string | number | undefined)
     | undefined;
   readonly #maxStateBytes: number;
-  /** The tail of each user's queue of events in this process. */
-  readonly #queues = new Map<string, Turn>();
-  /** Leases whose commit succeeded (so they need no release). */
-  readonly #committed = new WeakSet<Lease>();
-  /** The leases held now, kept alive by one sweep timer. */
-  readonly #held = new Map<Lease, Renewal>();
-  #sweeper: ReturnType<typeof setInterval> | undefined;
+  /** Runs each user's events one at a time, with their lease. */
+  readonly #queue: UserQueue;
 
   /**
    * Makes the manager.
@@ -293,6 +346,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     this.#ctx = options.ctx;
     this.#userId = options.userId;
     this.#logger = options.logger ?? console;
+    this.#queue = new UserQueue(store, this.#logger);
     this.#eventId = options.eventId;
     this.#maxStateBytes = options.maxStateBytes ?? 1_048_576;
     if (!(this.#maxStateBytes > 0)) {
@@ -343,7 +397,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       return Promise.reject(error);
     }
     const id = userId;
-    return this.#exclusive(
+    return this.#queue.run(
       key,
       (lease) => this.#transition(lease, id, event),
       eventId === undefined ? undefined : String(eventId),
@@ -389,68 +443,16 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     };
   }
 
-  /**
-   * Reads or moves one user from outside a handler (an admin command, a
-   * scheduled job, a payment webhook).
-   *
-   * `to` and `reset` wait behind the user's events, like `route`; called
-   * for a user from inside that user's own handler (`onEvent`, `onEnter`),
-   * they fail at once instead of waiting for themselves: return the next
-   * node from `onEvent` instead, or call them once `route` has returned.
-   *
-   * @param userId The user; `42` and `"42"` are the same user.
-   * @returns The user's handle.
-   * @throws {TypeError} When the id is neither a string nor a safe integer.
-   * @throws {RangeError} When a string id is longer than 1,024 UTF-16 units.
-   *
-   * @example Moving a user when their payment arrives
-   * ```ts ignore
-   * await nodes.user(42).to(new Paid(orderId));
-   * ```
-   */
-  user(userId: UserId): UserHandle<Ctx, Event, UserId> {
-    const id = userKey(userId);
-    return new UserHandle(userId, {
-      node: async () => {
-        const raw = await this.#store.get(id);
-        if (raw === undefined) return undefined;
-        const node = await this.#registry.decode(id, raw);
-        if (!(node instanceof InvalidStateError)) return node;
-        return (await this.#onInvalidState(node, undefined)) ?? undefined;
-      },
-      to: (node) =>
-        this.#exclusive(id, async (lease) => {
-          const key = this.#keyOf(node);
-          await node.onEnter(userId, this.#ctx);
-          const state = await this.#encode(node, key);
-          await this.#commit(lease, state, await this.#restore(lease));
-        }),
-      reset: () =>
-        this.#exclusive(id, async (lease) => {
-          if (lease.state === undefined) return;
-          await this.#commit(lease, undefined, await this.#restore(lease));
-        }),
-      aside: () => this.#store.aside(id),
-    });
+  /** Restores the leased state: a node, nothing, or why it is invalid. */
+  #restore(
+    lease: Lease,
+  ): MaybePromise<Node<Ctx, Event, UserId> | InvalidStateError | undefined> {
+    return lease.state === undefined
+      ? undefined
+      : this.#registry.decode(lease.userId, lease.state);
   }
 
-  /**
-   * The registry key of a node's class, or `undefined` when the class is not
-   * registered.
-   *
-   * @param node A node.
-   * @returns Its key in the `nodes` option.
-   *
-   * @example Naming where a user is
-   * ```ts ignore
-   * const node = await nodes.user(42).node();
-   * console.log(node && nodes.keyOf(node)); // "hungry"
-   * ```
-   */
-  keyOf(node: Node<Ctx, Event, UserId>): string | undefined {
-    return this.#registry.keyOf(node);
-  }
-
+  /** The registry key of a node's class; refuses an unregistered one. */
   #keyOf(node: Node<Ctx, Event, UserId>): string {
     const key = this.#registry.keyOf(node);
     if (key === undefined) {
@@ -483,228 +485,82 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     return state;
   }
 
-  /** Restores the leased state: a node, nothing, or why it is invalid. */
-  #restore(
-    lease: Lease,
-  ): MaybePromise<Node<Ctx, Event, UserId> | InvalidStateError | undefined> {
-    return lease.state === undefined
-      ? undefined
-      : this.#registry.decode(lease.userId, lease.state);
-  }
-
   /** Commits, keeping an invalid state being replaced aside. */
-  async #commit(
+  #commit(
     lease: Lease,
     state: string | undefined,
     replaced: Node<Ctx, Event, UserId> | InvalidStateError | undefined,
   ): Promise<void> {
-    await this.#store.commit(
+    return this.#queue.commit(
       lease,
       state,
       replaced instanceof InvalidStateError ? { aside: replaced.raw } : {},
     );
-    this.#committed.add(lease);
   }
 
   /**
-   * Runs `fn` with the user's lease, after every earlier call for the same
-   * user in this process; releases the lease if `fn` does not commit. A call
-   * that waits behind the others longer than the store's `wait` fails with
-   * `LeaseTimeoutError` and never runs; the calls behind it keep their
-   * order. A call for a user from inside that user's own handler fails at
-   * once: it would wait for itself.
+   * Reads or moves one user from outside a handler (an admin command, a
+   * scheduled job, a payment webhook).
+   *
+   * `to` and `reset` wait behind the user's events, like `route`; called
+   * for a user from inside that user's own handler (`onEvent`, `onEnter`),
+   * they fail at once instead of waiting for themselves: return the next
+   * node from `onEvent` instead, or call them once `route` has returned.
+   *
+   * @param userId The user; `42` and `"42"` are the same user.
+   * @returns The user's handle.
+   * @throws {TypeError} When the id is neither a string nor a safe integer.
+   * @throws {RangeError} When a string id is longer than 1,024 UTF-16 units.
+   *
+   * @example Moving a user when their payment arrives
+   * ```ts ignore
+   * await nodes.user(42).to(new Paid(orderId));
+   * ```
    */
-  #exclusive<T>(
-    id: string,
-    fn: (lease: Lease) => Promise<T>,
-    eventId?: string,
-  ): Promise<T> {
-    if (scope && within(scope.getStore(), this, id)) {
-      return Promise.reject(
-        new Error(
-          `Cannot wait for user "${id}" from inside their own handler: it would wait for itself forever (return the next node from onEvent instead, or call this after route returns)`,
-        ),
-      );
-    }
-    const previous = this.#queues.get(id);
-    let finish!: () => void;
-    const turn: Turn = {
-      done: new Promise<void>((resolve) => (finish = resolve)),
+  user(userId: UserId): UserHandle<Ctx, Event, UserId> {
+    const id = userKey(userId);
+    return {
+      userId,
+      node: async () => {
+        const raw = await this.#store.get(id);
+        if (raw === undefined) return undefined;
+        const node = await this.#registry.decode(id, raw);
+        if (!(node instanceof InvalidStateError)) return node;
+        return (await this.#onInvalidState(node, undefined)) ?? undefined;
+      },
+      to: (node) =>
+        this.#queue.run(id, async (lease) => {
+          const key = this.#keyOf(node);
+          await node.onEnter(userId, this.#ctx);
+          const state = await this.#encode(node, key);
+          await this.#commit(lease, state, await this.#restore(lease));
+        }),
+      reset: () =>
+        this.#queue.run(id, async (lease) => {
+          if (lease.state === undefined) return;
+          await this.#commit(lease, undefined, await this.#restore(lease));
+        }),
+      aside: () => this.#store.aside(id),
     };
-    // the turn is over: pass it on, and the last in line leaves no queue
-    const over = () => {
-      if (this.#queues.get(id) === turn) this.#queues.delete(id);
-      finish();
-    };
-    this.#queues.set(id, turn);
-    if (previous === undefined) {
-      const result = this.#leased(id, fn, eventId);
-      result.then(over, over);
-      return result;
-    }
-    const wait = this.#store.timing.wait;
-    return new Promise<T>((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(new LeaseTimeoutError(id, wait));
-      }, Math.min(wait, MAX_TIMER));
-      previous.done.then(() => {
-        if (timedOut) return over(); // never runs: the next may go
-        clearTimeout(timer);
-        const result = this.#leased(id, fn, eventId);
-        result.then(resolve, reject);
-        result.then(over, over);
-      });
-    });
-  }
-
-  /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
-  async #leased<T>(
-    id: string,
-    fn: (lease: Lease) => Promise<T>,
-    eventId: string | undefined,
-  ): Promise<T> {
-    const lease = await this.#store.begin(
-      id,
-      eventId === undefined ? {} : { eventId },
-    );
-    if (lease.duplicate) return fn(lease);
-    this.#hold(lease);
-    const inside: Inside = {
-      nodes: this,
-      id,
-      active: true,
-      outer: scope?.getStore(),
-    };
-    try {
-      return await (scope ? scope.run(inside, fn, lease) : fn(lease));
-    } finally {
-      inside.active = false;
-      this.#unhold(lease);
-      if (!this.#committed.has(lease)) {
-        await this.#store.release(lease).catch((error: unknown) =>
-          this.#logger.warn(
-            `Cannot release the lease of user "${id}"; it expires on its own`,
-            error,
-          )
-        );
-      }
-    }
   }
 
   /**
-   * Keeps `lease` alive until `#unhold`: one timer renews every held lease
-   * every third of the store's `leaseTtl`, and runs only while some lease is
-   * held.
+   * The registry key of a node's class, or `undefined` when the class is not
+   * registered.
+   *
+   * @param node A node.
+   * @returns Its key in the `nodes` option.
+   *
+   * @example Naming where a user is
+   * ```ts ignore
+   * const node = await nodes.user(42).node();
+   * console.log(node && nodes.keyOf(node)); // "hungry"
+   * ```
    */
-  #hold(lease: Lease): void {
-    this.#held.set(lease, { renewing: false, reported: false });
-    if (this.#sweeper === undefined) {
-      this.#sweeper = setInterval(
-        () => this.#renewAll(),
-        Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER),
-      );
-    }
-  }
-
-  #unhold(lease: Lease): void {
-    this.#held.delete(lease);
-    if (this.#held.size === 0 && this.#sweeper !== undefined) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-  }
-
-  #renewAll(): void {
-    for (const [lease, renewal] of this.#held) {
-      if (renewal.renewing) continue; // the last renewal is still on its way
-      renewal.renewing = true;
-      let renewed: Promise<boolean>;
-      try {
-        renewed = this.#store.renew(lease);
-      } catch (error) {
-        renewed = Promise.reject(error);
-      }
-      renewed.then(
-        (held) => {
-          renewal.renewing = false;
-          if (!held) this.#renewFailed(lease, renewal, undefined);
-        },
-        (error: unknown) => {
-          renewal.renewing = false;
-          this.#renewFailed(lease, renewal, error);
-        },
-      );
-    }
-  }
-
-  /** Reports a lease that could not be renewed, once; the commit decides. */
-  #renewFailed(lease: Lease, renewal: Renewal, error: unknown): void {
-    if (renewal.reported || !this.#held.has(lease)) return;
-    renewal.reported = true;
-    const why = error === undefined ? "it was lost" : "the store failed";
-    this.#logger.warn(
-      `Cannot keep the lease of user "${lease.userId}": ${why}; its commit is refused if another handler changed the state meanwhile`,
-      ...(error === undefined ? [] : [error]),
-    );
+  keyOf(node: Node<Ctx, Event, UserId>): string | undefined {
+    return this.#registry.keyOf(node);
   }
 }
-
-/** A call's place in its user's queue: `done` resolves when its turn is over. */
-interface Turn {
-  readonly done: Promise<void>;
-}
-
-/** The renewal of one held lease. */
-interface Renewal {
-  renewing: boolean;
-  reported: boolean;
-}
-
-/** The transition the running code is inside of, and the ones around it. */
-interface Inside {
-  readonly nodes: object;
-  readonly id: string;
-  active: boolean;
-  readonly outer: Inside | undefined;
-}
-
-function within(inside: Inside | undefined, nodes: object, id: string) {
-  for (let at = inside; at !== undefined; at = at.outer) {
-    if (at.active && at.nodes === nodes && at.id === id) return true;
-  }
-  return false;
-}
-
-/** What `AsyncLocalStorage` offers that re-entry detection uses. */
-interface AsyncScope<T> {
-  getStore(): T | undefined;
-  run<R, A extends unknown[]>(store: T, fn: (...args: A) => R, ...args: A): R;
-}
-
-/**
- * Where re-entry is detected: `AsyncLocalStorage`, found by feature
- * (`process.getBuiltinModule`, on Deno, Bun and Node 20.16+) so that this
- * module imports nothing runtime-specific. Without it, a re-entrant call
- * waits behind its own handler and fails with `LeaseTimeoutError` after the
- * store's `wait`.
- */
-const scope: AsyncScope<Inside> | undefined = (() => {
-  try {
-    const hooks = (globalThis as {
-      process?: { getBuiltinModule?(id: string): unknown };
-    }).process?.getBuiltinModule?.("node:async_hooks") as
-      | { AsyncLocalStorage?: new () => AsyncScope<Inside> }
-      | undefined;
-    return hooks?.AsyncLocalStorage ? new hooks.AsyncLocalStorage() : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
-/** The longest delay timers take (a longer one would fire at once). */
-const MAX_TIMER = 2_147_483_647;
 
 /** The longest user id, in UTF-16 code units. */
 const MAX_ID_LENGTH = 1_024;
@@ -735,93 +591,4 @@ function userKey(id: unknown): string {
       id === null ? "null" : typeof id
     }": it must be a string or a number`,
   );
-}
-
-/**
- * One user's state, from outside a handler: returned by `nodes.user(id)`.
- * `to` and `reset` wait their turn behind that user's events, like `route`.
- *
- * @typeParam Ctx The shared context type.
- * @typeParam Event The event type.
- * @typeParam UserId The type of the user ids.
- *
- * @example Reading where a user is
- * ```ts ignore
- * const node = await nodes.user(42).node();
- * if (node instanceof Hungry) console.log(node.data.order);
- * ```
- */
-export class UserHandle<Ctx, Event, UserId extends string | number> {
-  /** The user. */
-  readonly userId: UserId;
-  readonly #ops: UserOps<Ctx, Event, UserId>;
-
-  /**
-   * Made by `Nodes.user`; not meant to be built directly.
-   *
-   * @param userId The user.
-   * @param ops The operations, bound to a `Nodes`.
-   */
-  constructor(userId: UserId, ops: UserOps<Ctx, Event, UserId>) {
-    this.userId = userId;
-    this.#ops = ops;
-  }
-
-  /**
-   * The node the user is on, restored from the store, or `undefined` when the
-   * user has no state. Takes no lease: a snapshot. Invalid stored state goes
-   * through the `onInvalidState` hook (nothing is written here).
-   */
-  node(): Promise<Node<Ctx, Event, UserId> | undefined> {
-    return this.#ops.node();
-  }
-
-  /**
-   * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
-   * user's pending events in this process.
-   *
-   * Called from inside this user's own handler it fails at once with an
-   * `Error` (it would wait for the handler that awaits it); where
-   * `AsyncLocalStorage` is missing (a runtime without
-   * `process.getBuiltinModule`) it fails with `LeaseTimeoutError` after the
-   * store's `wait` instead.
-   *
-   * @param node The node to put the user on.
-   * @throws {UnregisteredNodeError} When the node's class is not registered.
-   * @throws {NodeDataError} When the node's data may not be stored.
-   * @throws {LeaseTimeoutError} When the user stayed busy for the store's
-   * `wait`.
-   */
-  to(node: Node<Ctx, Event, UserId>): Promise<void> {
-    return this.#ops.to(node);
-  }
-
-  /**
-   * Deletes the user's state: their next event enters the start node. Waits
-   * behind the user's pending events, and fails at once from inside this
-   * user's own handler, like {@linkcode UserHandle.to}.
-   */
-  reset(): Promise<void> {
-    return this.#ops.reset();
-  }
-
-  /**
-   * The raw stored values that could not be restored and were replaced,
-   * newest first: nothing unreadable is ever lost.
-   */
-  aside(): Promise<string[]> {
-    return this.#ops.aside();
-  }
-}
-
-/** The operations behind a {@linkcode UserHandle}. */
-export interface UserOps<Ctx, Event, UserId extends string | number> {
-  /** See {@linkcode UserHandle.node}. */
-  node(): Promise<Node<Ctx, Event, UserId> | undefined>;
-  /** See {@linkcode UserHandle.to}. */
-  to(node: Node<Ctx, Event, UserId>): Promise<void>;
-  /** See {@linkcode UserHandle.reset}. */
-  reset(): Promise<void>;
-  /** See {@linkcode UserHandle.aside}. */
-  aside(): Promise<string[]>;
 }

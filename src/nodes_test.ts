@@ -2,13 +2,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   InvalidStateError,
-  LeaseTimeoutError,
   NodeDataError,
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
 import { Nodes } from "./nodes.ts";
-import type { Lease, StateStore } from "./store.ts";
+import type { StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
 import {
   Cart,
@@ -523,46 +522,6 @@ describe("Nodes.user", () => {
   });
 });
 
-describe("waiting in one process", () => {
-  it(
-    "fails an event queued behind a slow handler after the store's wait, never runs it, and keeps the order of the rest",
-    {
-      timeout: 20_000,
-    },
-    async () => {
-      const { nodes, ctx } = makeBot({ store: new MemoryStore({ wait: 50 }) });
-      await nodes.route(at(1, "hi"));
-      const gate = deferred();
-      const held = deferred();
-      ctx.hook = (where) => {
-        if (where !== "menu.onEvent" || ctx.log.at(-1) !== "1 menu got slow") {
-          return;
-        }
-        held.resolve();
-        return gate.promise;
-      };
-      const slow = nodes.route(at(1, "slow"));
-      await held.promise;
-      await assert.rejects(nodes.route(at(1, "late")), (error: unknown) => {
-        assert.ok(error instanceof LeaseTimeoutError);
-        assert.equal(error.userId, "1");
-        assert.equal(error.waited, 50);
-        return true;
-      });
-      const next = nodes.route(at(1, "next")); // queued behind the slow one
-      gate.resolve();
-      await Promise.all([slow, next]);
-      assert.deepEqual(ctx.log, [
-        "1 enter menu 0",
-        "1 menu got slow",
-        "1 enter menu 1",
-        "1 menu got next",
-        "1 enter menu 2",
-      ]);
-    },
-  );
-});
-
 describe("calls for a user from inside their own handler", () => {
   it("fail at once instead of waiting for themselves forever", {
     timeout: 20_000,
@@ -617,123 +576,6 @@ describe("calls for a user from inside their own handler", () => {
       "1 enter menu 7",
     ]);
   });
-});
-
-describe("a handler slower than the lease", () => {
-  /** A store that counts renewals and can make them fail. */
-  function spied(
-    store: StateStore,
-    renew: (lease: Lease) => Promise<boolean> = (lease) => store.renew(lease),
-  ) {
-    let renewals = 0;
-    const waiting: { count: number; resolve: () => void }[] = [];
-    const spy: StateStore = {
-      get: (id) => store.get(id),
-      begin: (id, options) => store.begin(id, options),
-      commit: (lease, state, options) => store.commit(lease, state, options),
-      release: (lease) => store.release(lease),
-      aside: (id) => store.aside(id),
-      renew: (lease) => {
-        renewals++;
-        for (const w of waiting) if (renewals >= w.count) w.resolve();
-        return renew(lease);
-      },
-      timing: store.timing,
-    };
-    /** Resolves once renew was called `count` times. */
-    const renewed = (count: number) => {
-      const d = deferred();
-      waiting.push({ count, resolve: d.resolve });
-      return d.promise;
-    };
-    return { spy, renewed, renewals: () => renewals };
-  }
-
-  const cartBot = (store: StateStore, warnings: string[] = []) => {
-    const ctx: Ctx = { log: [], hook: () => {} };
-    const nodes = new Nodes<Ctx, Event, number>({
-      store,
-      nodes: { menu: Menu, cart: Cart },
-      start: () => new Cart([]),
-      ctx,
-      userId: (event) => event.from,
-      logger: { warn: (message) => warnings.push(message) },
-    });
-    return { nodes, ctx };
-  };
-
-  it(
-    "keeps the lease while it runs 3x longer: a second Nodes waits, then runs on its state",
-    {
-      timeout: 30_000,
-    },
-    async () => {
-      const store = new MemoryStore({ leaseTtl: 300, wait: 20_000 });
-      const { spy, renewed, renewals } = spied(store);
-      const a = cartBot(spy);
-      const b = cartBot(store);
-      await a.nodes.route(at(1, "hi"));
-      const order: string[] = [];
-      const aRunning = deferred();
-      const bRunning = deferred();
-      // 9 renewals, one every 100 ms: the handler runs 3 lease times
-      const threeLeases = renewed(9);
-      a.ctx.hook = async (where) => {
-        if (where !== "cart.onEvent") return;
-        order.push("a runs");
-        aRunning.resolve();
-        await Promise.race([threeLeases, bRunning.promise]);
-        order.push("a done");
-      };
-      b.ctx.hook = (where) => {
-        if (where !== "cart.onEvent") return;
-        order.push("b runs");
-        bRunning.resolve();
-      };
-      const first = a.nodes.route(at(1, "a"));
-      await aRunning.promise;
-      const second = b.nodes.route(at(1, "b"));
-      await first; // committed: the lease was never lost
-      await second;
-      assert.deepEqual(order, ["a runs", "a done", "b runs"]);
-      assert.ok(renewals() >= 9);
-      assert.deepEqual(JSON.parse((await store.get("1"))!).data.items, [
-        "a",
-        "b",
-      ]);
-    },
-  );
-
-  for (const failure of ["returns false", "throws"]) {
-    it(`reports a renewal that ${failure} once, and goes on to commit`, {
-      timeout: 30_000,
-    }, async () => {
-      const store = new MemoryStore({ leaseTtl: 30 });
-      const { spy, renewed } = spied(
-        store,
-        () =>
-          failure === "throws"
-            ? Promise.reject(new Error("store down"))
-            : Promise.resolve(false),
-      );
-      const warnings: string[] = [];
-      const { nodes, ctx } = cartBot(spy, warnings);
-      await nodes.route(at(1, "hi"));
-      const three = renewed(3);
-      ctx.hook = (where) => where === "cart.onEvent" ? three : undefined;
-      await nodes.route(at(1, "tea"));
-      assert.equal(warnings.length, 1, warnings.join("\n"));
-      assert.match(
-        warnings[0]!,
-        failure === "throws"
-          ? /^Cannot keep the lease of user "1": the store failed/
-          : /^Cannot keep the lease of user "1": it was lost/,
-      );
-      assert.deepEqual(JSON.parse((await store.get("1"))!).data.items, [
-        "tea",
-      ]);
-    });
-  }
 });
 
 describe("user ids", () => {

@@ -1,4 +1,13 @@
+/**
+ * The node registry and the state codec: which class each stored key names,
+ * and how a node becomes the stored string and back (checked by the class's
+ * schema both ways, JSON-faithful).
+ *
+ * @module
+ */
+
 import { InvalidStateError, NodeDataError } from "./errors.ts";
+import { isPromise } from "./maybe_promise.ts";
 import type { Node, NodeClass } from "./node.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 
@@ -379,10 +388,4 @@ function validationFailed(
     cause,
     issues: [{ message: String(cause) }],
   });
-}
-
-/** Whether a value is a promise (or any thenable). */
-export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return value !== null && typeof value === "object" &&
-    typeof (value as { then?: unknown }).then === "function";
 }
