@@ -38,55 +38,58 @@ export interface Logger {
  * to make `route` throw (nothing is written). In every case but the throw the
  * raw value is kept aside by the store: see `user(id).aside()`.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
  * @example Sending users with outdated state to a dedicated node
  * ```ts ignore
- * const onInvalidState: InvalidStateHook<Ctx, Event, number> = (error) =>
+ * const onInvalidState: InvalidStateHook<Shared, Event, number> = (error) =>
  *   error.reason === "invalid-data" ? new Outdated() : undefined;
  * ```
  */
 export type InvalidStateHook<
-  Ctx,
+  Shared,
   Event,
   UserId extends string | number,
 > = (
   error: InvalidStateError,
   event: Event | undefined,
-) => MaybePromise<Node<Ctx, Event, UserId> | undefined | void>;
+) => MaybePromise<Node<Shared, Event, UserId> | undefined | void>;
 
 /**
  * Options of {@linkcode Nodes}.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
  * @example The options of a bot whose events are plain messages
  * ```ts ignore
- * const options: NodesOptions<Ctx, Message, number> = {
+ * const options: NodesOptions<Shared, Message, number> = {
  *   store: new MemoryStore(),
  *   nodes: { start: Start, hungry: Hungry },
  *   start: () => new Start(),
- *   ctx: { send },
+ *   shared: { send },
  *   userId: (message) => message.from?.id,
  * };
  * ```
  */
-export interface NodesOptions<Ctx, Event, UserId extends string | number> {
+export interface NodesOptions<Shared, Event, UserId extends string | number> {
   /** Where state lives: a `RedisStore`, or a `MemoryStore` in tests. */
   readonly store: StateStore;
   /**
    * Every node class, under the key it is stored with. The keys are the
    * stored identity of a node: never change or reuse them once deployed.
    */
-  readonly nodes: Readonly<Record<string, NodeClass<Ctx, Event, UserId>>>;
+  readonly nodes: Readonly<Record<string, NodeClass<Shared, Event, UserId>>>;
   /** The node a user with no state enters; gets the user's first event. */
-  readonly start: (event: Event) => MaybePromise<Node<Ctx, Event, UserId>>;
-  /** The shared context every `onEnter` and `onEvent` receives. */
-  readonly ctx: Ctx;
+  readonly start: (event: Event) => MaybePromise<Node<Shared, Event, UserId>>;
+  /**
+   * What every `onEnter` and `onEvent` receives: your services (`bot.api`, a
+   * database, a logger).
+   */
+  readonly shared: Shared;
   /**
    * The id of the user an event is from, or `undefined` when the event is not
    * for `Nodes` (then `route` touches nothing).
@@ -102,13 +105,13 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
    * to `logger` and treat the user as new.
    */
   readonly onInvalidState?:
-    | InvalidStateHook<Ctx, Event, UserId>
+    | InvalidStateHook<Shared, Event, UserId>
     | undefined;
   /** Where reports go. Default `console`. */
   readonly logger?: Logger | undefined;
   /**
    * The id of an event, to handle each event once even when it is delivered
-   * again (a webhook retry): grammY's `ctx.update.update_id`. A redelivered
+   * again (a webhook retry): grammY's `shared.update.update_id`. A redelivered
    * event whose first delivery was committed is skipped (`route` returns
    * `{ handled: false, reason: "duplicate" }`); the id is remembered in the
    * same atomic commit as the state, among the last `seenEvents` of the
@@ -128,7 +131,7 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
 /**
  * What `route` did with an event.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
@@ -138,7 +141,7 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
  * if (result.handled) console.log(result.userId, "is now on", result.key);
  * ```
  */
-export type RouteResult<Ctx, Event, UserId extends string | number> =
+export type RouteResult<Shared, Event, UserId extends string | number> =
   | {
     /** The event was not for `Nodes`: `userId` returned `undefined`. */
     readonly handled: false;
@@ -159,9 +162,9 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
     /** The user the event was from. */
     readonly userId: UserId;
     /** The node the user was on, or `undefined` if they had no state. */
-    readonly previous: Node<Ctx, Event, UserId> | undefined;
+    readonly previous: Node<Shared, Event, UserId> | undefined;
     /** The node the user is on now (entered and committed). */
-    readonly node: Node<Ctx, Event, UserId>;
+    readonly node: Node<Shared, Event, UserId>;
     /** The registry key of `node`. */
     readonly key: string;
   };
@@ -170,7 +173,7 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  * One user's state, from outside a handler: returned by `nodes.user(id)`.
  * `to` and `reset` wait their turn behind that user's events, like `route`.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
@@ -180,7 +183,7 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  * if (node instanceof Hungry) console.log(node.data.order);
  * ```
  */
-export interface UserHandle<Ctx, Event, UserId extends string | number> {
+export interface UserHandle<Shared, Event, UserId extends string | number> {
   /** The user. */
   readonly userId: UserId;
 
@@ -189,7 +192,7 @@ export interface UserHandle<Ctx, Event, UserId extends string | number> {
    * user has no state. Takes no lease: a snapshot. Invalid stored state goes
    * through the `onInvalidState` hook (nothing is written here).
    */
-  node(): Promise<Node<Ctx, Event, UserId> | undefined>;
+  node(): Promise<Node<Shared, Event, UserId> | undefined>;
 
   /**
    * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
@@ -207,7 +210,7 @@ export interface UserHandle<Ctx, Event, UserId extends string | number> {
    * @throws {LeaseTimeoutError} When the user stayed busy for the store's
    * `wait`.
    */
-  to(node: Node<Ctx, Event, UserId>): Promise<void>;
+  to(node: Node<Shared, Event, UserId>): Promise<void>;
 
   /**
    * Deletes the user's state: their next event enters the start node. Waits
@@ -249,7 +252,8 @@ export interface UserHandle<Ctx, Event, UserId extends string | number> {
  * busy user longer than the store's `wait`, in this process or another,
  * fails with `LeaseTimeoutError` and never runs.
  *
- * @typeParam Ctx The shared context every handler receives.
+ * @typeParam Shared What every handler receives: your services (the
+ * `shared` option).
  * @typeParam Event The type of one incoming event.
  * @typeParam UserId The type of the user ids.
  *
@@ -258,52 +262,52 @@ export interface UserHandle<Ctx, Event, UserId extends string | number> {
  * import { Node, Nodes } from "@botnodes/core";
  * import { MemoryStore } from "@botnodes/core/testing";
  *
- * type Ctx = { replies: string[] };
+ * type Shared = { replies: string[] };
  * type Event = { from: string; text: string };
  *
- * class Menu extends Node<Ctx, Event, string, null> {
+ * class Menu extends Node<Shared, Event, string, null> {
  *   constructor() {
  *     super(null);
  *   }
- *   override onEnter(_user: string, ctx: Ctx) {
- *     ctx.replies.push("Hungry?");
+ *   override onEnter(_user: string, shared: Shared) {
+ *     shared.replies.push("Hungry?");
  *   }
  *   onEvent(_user: string, event: Event): Menu | Order {
  *     return event.text === "Yes" ? new Order() : new Menu();
  *   }
  * }
- * class Order extends Node<Ctx, Event, string, null> {
+ * class Order extends Node<Shared, Event, string, null> {
  *   constructor() {
  *     super(null);
  *   }
- *   override onEnter(_user: string, ctx: Ctx) {
- *     ctx.replies.push("What will it be?");
+ *   override onEnter(_user: string, shared: Shared) {
+ *     shared.replies.push("What will it be?");
  *   }
  *   onEvent(): Menu {
  *     return new Menu();
  *   }
  * }
  *
- * const ctx: Ctx = { replies: [] };
- * const nodes = new Nodes<Ctx, Event, string>({
+ * const shared: Shared = { replies: [] };
+ * const nodes = new Nodes<Shared, Event, string>({
  *   store: new MemoryStore(),
  *   nodes: { menu: Menu, order: Order },
  *   start: () => new Menu(),
- *   ctx,
+ *   shared,
  *   userId: (event) => event.from,
  * });
  * await nodes.route({ from: "ann", text: "hi" });
  * await nodes.route({ from: "ann", text: "Yes" });
- * ctx.replies; // ["Hungry?", "What will it be?"]
+ * shared.replies; // ["Hungry?", "What will it be?"]
  * ```
  */
-export class Nodes<Ctx, Event, UserId extends string | number> {
+export class Nodes<Shared, Event, UserId extends string | number> {
   readonly #store: StateStore;
-  readonly #registry: Registry<Ctx, Event, UserId>;
-  readonly #start: (event: Event) => MaybePromise<Node<Ctx, Event, UserId>>;
-  readonly #ctx: Ctx;
+  readonly #registry: Registry<Shared, Event, UserId>;
+  readonly #start: (event: Event) => MaybePromise<Node<Shared, Event, UserId>>;
+  readonly #shared: Shared;
   readonly #userId: (event: Event) => UserId | undefined;
-  readonly #onInvalidState: InvalidStateHook<Ctx, Event, UserId>;
+  readonly #onInvalidState: InvalidStateHook<Shared, Event, UserId>;
   readonly #logger: Logger;
   readonly #eventId:
     | ((event: Event) => string | number | undefined)
@@ -315,12 +319,12 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
   /**
    * Makes the manager.
    *
-   * @param options The store, the node registry, the start node, the shared
-   * context and how to get a user id from an event.
+   * @param options The store, the node registry, the start node, your
+   * services (`shared`) and how to get a user id from an event.
    * @throws {TypeError} When the registry is empty, a class is registered
-   * twice, or a required option is missing.
+   * twice, a required option is missing, or `ctx` is given for `shared`.
    */
-  constructor(options: NodesOptions<Ctx, Event, UserId>) {
+  constructor(options: NodesOptions<Shared, Event, UserId>) {
     if (options === null || typeof options !== "object") {
       throw new TypeError("Cannot create Nodes: options must be an object");
     }
@@ -330,6 +334,11 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
           `Cannot create Nodes: option "${name}" must be a function`,
         );
       }
+    }
+    if ("ctx" in options && !("shared" in options)) {
+      throw new TypeError(
+        'Cannot create Nodes: option "ctx" is now called "shared"',
+      );
     }
     const store = options.store;
     if (
@@ -343,7 +352,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     this.#store = store;
     this.#registry = new Registry(options.nodes);
     this.#start = options.start;
-    this.#ctx = options.ctx;
+    this.#shared = options.shared;
     this.#userId = options.userId;
     this.#logger = options.logger ?? console;
     this.#queue = new UserQueue(store, this.#logger);
@@ -382,7 +391,9 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * (see {@linkcode NodesOptions.userId}). An `Error` when called for a user
    * from inside that user's own handler, where it would wait for itself.
    */
-  readonly route = (event: Event): Promise<RouteResult<Ctx, Event, UserId>> => {
+  readonly route = (
+    event: Event,
+  ): Promise<RouteResult<Shared, Event, UserId>> => {
     let userId: UserId | undefined;
     let eventId: string | number | undefined;
     let key: string;
@@ -409,14 +420,14 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     lease: Lease,
     id: UserId,
     event: Event,
-  ): Promise<RouteResult<Ctx, Event, UserId>> {
+  ): Promise<RouteResult<Shared, Event, UserId>> {
     if (lease.duplicate) {
       return { handled: false, reason: "duplicate", userId: id };
     }
     // each step awaits only what is really a promise: this is the hot path
     let current = this.#restore(lease);
     if (isPromise(current)) current = await current;
-    let next: MaybePromise<Node<Ctx, Event, UserId> | undefined | void>;
+    let next: MaybePromise<Node<Shared, Event, UserId> | undefined | void>;
     if (current instanceof InvalidStateError) {
       next = this.#onInvalidState(current, event);
       if (isPromise(next)) next = await next;
@@ -424,12 +435,12 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     } else if (current === undefined) {
       next = this.#start(event);
     } else {
-      next = current.onEvent(id, event, this.#ctx);
+      next = current.onEvent(id, event, this.#shared);
     }
     if (isPromise(next)) next = await next;
-    const key = this.#keyOf(next as Node<Ctx, Event, UserId>);
-    const node = next as Node<Ctx, Event, UserId>;
-    const entered = node.onEnter(id, this.#ctx);
+    const key = this.#keyOf(next as Node<Shared, Event, UserId>);
+    const node = next as Node<Shared, Event, UserId>;
+    const entered = node.onEnter(id, this.#shared);
     if (isPromise(entered)) await entered;
     let state = this.#encode(node, key);
     if (isPromise(state)) state = await state;
@@ -446,14 +457,14 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
   /** Restores the leased state: a node, nothing, or why it is invalid. */
   #restore(
     lease: Lease,
-  ): MaybePromise<Node<Ctx, Event, UserId> | InvalidStateError | undefined> {
+  ): MaybePromise<Node<Shared, Event, UserId> | InvalidStateError | undefined> {
     return lease.state === undefined
       ? undefined
       : this.#registry.decode(lease.userId, lease.state);
   }
 
   /** The registry key of a node's class; refuses an unregistered one. */
-  #keyOf(node: Node<Ctx, Event, UserId>): string {
+  #keyOf(node: Node<Shared, Event, UserId>): string {
     const key = this.#registry.keyOf(node);
     if (key === undefined) {
       const name = (node as { constructor?: { name?: string } } | null)
@@ -465,7 +476,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
 
   /** Encodes a node for the store, within the size limit. */
   #encode(
-    node: Node<Ctx, Event, UserId>,
+    node: Node<Shared, Event, UserId>,
     key: string,
   ): string | Promise<string> {
     const state = this.#registry.encode(node, key);
@@ -489,7 +500,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
   #commit(
     lease: Lease,
     state: string | undefined,
-    replaced: Node<Ctx, Event, UserId> | InvalidStateError | undefined,
+    replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
   ): Promise<void> {
     return this.#queue.commit(
       lease,
@@ -517,7 +528,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * await nodes.user(42).to(new Paid(orderId));
    * ```
    */
-  user(userId: UserId): UserHandle<Ctx, Event, UserId> {
+  user(userId: UserId): UserHandle<Shared, Event, UserId> {
     const id = userKey(userId);
     return {
       userId,
@@ -531,7 +542,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       to: (node) =>
         this.#queue.run(id, async (lease) => {
           const key = this.#keyOf(node);
-          await node.onEnter(userId, this.#ctx);
+          await node.onEnter(userId, this.#shared);
           const state = await this.#encode(node, key);
           await this.#commit(lease, state, await this.#restore(lease));
         }),
@@ -557,7 +568,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * console.log(node && nodes.keyOf(node)); // "hungry"
    * ```
    */
-  keyOf(node: Node<Ctx, Event, UserId>): string | undefined {
+  keyOf(node: Node<Shared, Event, UserId>): string | undefined {
     return this.#registry.keyOf(node);
   }
 }

@@ -24,7 +24,7 @@ function bot(store: RedisStore, warnings: string[] = []) {
     store,
     nodes: { appending: Appending },
     start: (event) => new Appending({ events: [event.id] }),
-    ctx: { during: () => {} },
+    shared: { during: () => {} },
     userId: (event) => event.user,
     eventId: (event) => event.id,
     logger: { warn: (message) => void warnings.push(message) },

@@ -22,11 +22,11 @@ interface Stored {
  * Encodes nodes to stored strings and decodes them back, checking data with
  * each class's schema both ways.
  */
-export class Registry<Ctx, Event, UserId extends string | number> {
-  readonly #classes = new Map<string, NodeClass<Ctx, Event, UserId>>();
+export class Registry<Shared, Event, UserId extends string | number> {
+  readonly #classes = new Map<string, NodeClass<Shared, Event, UserId>>();
   readonly #keys = new Map<unknown, string>();
 
-  constructor(nodes: Record<string, NodeClass<Ctx, Event, UserId>>) {
+  constructor(nodes: Record<string, NodeClass<Shared, Event, UserId>>) {
     if (nodes === null || typeof nodes !== "object") {
       throw new TypeError(
         'Cannot create Nodes: option "nodes" must be an object of node classes',
@@ -55,7 +55,7 @@ export class Registry<Ctx, Event, UserId extends string | number> {
   }
 
   /** The registry key of a node's class, or `undefined` when unregistered. */
-  keyOf(node: Node<Ctx, Event, UserId>): string | undefined {
+  keyOf(node: Node<Shared, Event, UserId>): string | undefined {
     return node === null || typeof node !== "object"
       ? undefined
       : this.#keys.get(node.constructor);
@@ -73,7 +73,7 @@ export class Registry<Ctx, Event, UserId extends string | number> {
    * {@linkcode faithfulness}); otherwise throws `NodeDataError`.
    */
   encode(
-    node: Node<Ctx, Event, UserId>,
+    node: Node<Shared, Event, UserId>,
     key: string,
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
@@ -94,9 +94,9 @@ export class Registry<Ctx, Event, UserId extends string | number> {
     userId: string,
     raw: string,
   ):
-    | Node<Ctx, Event, UserId>
+    | Node<Shared, Event, UserId>
     | InvalidStateError
-    | Promise<Node<Ctx, Event, UserId> | InvalidStateError> {
+    | Promise<Node<Shared, Event, UserId> | InvalidStateError> {
     let stored: unknown;
     try {
       stored = JSON.parse(raw);
