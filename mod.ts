@@ -16,23 +16,23 @@
  * import { MemoryStore } from "@botnodes/core/testing";
  *
  * type Event = { from: number; text: string };
- * type Ctx = { say(to: number, text: string): void };
+ * type Shared = { say(to: number, text: string): void };
  *
- * class Counter extends Node<Ctx, Event, number, { count: number }> {
+ * class Counter extends Node<Shared, Event, number, { count: number }> {
  *   static override schema = z.object({ count: z.number() });
- *   override onEnter(user: number, ctx: Ctx) {
- *     ctx.say(user, `count: ${this.data.count}`);
+ *   override onEnter(user: number, shared: Shared) {
+ *     shared.say(user, `count: ${this.data.count}`);
  *   }
  *   onEvent(): Counter {
  *     return new Counter({ count: this.data.count + 1 });
  *   }
  * }
  *
- * const nodes = new Nodes<Ctx, Event, number>({
+ * const nodes = new Nodes<Shared, Event, number>({
  *   store: new MemoryStore(),
  *   nodes: { counter: Counter },
  *   start: () => new Counter({ count: 0 }),
- *   ctx: { say: (to, text) => console.log(to, text) },
+ *   shared: { say: (to, text) => console.log(to, text) },
  *   userId: (event) => event.from,
  * });
  * await nodes.route({ from: 1, text: "hi" }); // 1 count: 0
@@ -50,8 +50,7 @@ export {
   Nodes,
   type NodesOptions,
   type RouteResult,
-  UserHandle,
-  type UserOps,
+  type UserHandle,
 } from "./src/nodes.ts";
 
 // Errors
@@ -90,5 +89,5 @@ export {
 } from "./src/redis_store.ts";
 
 // Types
-export type { MaybePromise } from "./src/node.ts";
+export type { MaybePromise } from "./src/maybe_promise.ts";
 export type { StandardSchemaV1 } from "./src/standard_schema.ts";

@@ -63,7 +63,7 @@ function botnodesBot(redis: Redis) {
     store: new RedisStore(redis, { prefix: "len" }),
     nodes: { counting: Counting },
     start: () => new Counting({ count: 0 }),
-    ctx: null,
+    shared: null,
     userId: (ctx) => ctx.from?.id,
   });
   bot.on("message", nodes.route);

@@ -22,7 +22,7 @@ export async function runSimulate(): Promise<number> {
     store: new MemoryStore(),
     nodes: { echo: Echo },
     start: () => new Echo({ count: 0 }),
-    ctx: outbox,
+    shared: outbox,
     userId: (event) => event.from,
   });
   const sim = createSimulator({

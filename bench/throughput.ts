@@ -107,7 +107,7 @@ function handler(
         }),
         nodes: { appending: Appending },
         start: () => new Appending({ items: [] }),
-        ctx: null,
+        shared: null,
         userId: (event) => event.user,
       });
       return (i) => nodes.route({ user: user(i), text: `e${i}` });

@@ -2,15 +2,9 @@
  * botnodes with grammY: the middleware, and user and update ids from grammY
  * contexts.
  *
- * grammY and botnodes both have a "ctx", and they are different things:
- *
- * | botnodes                          | grammY                          |
- * | --------------------------------- | ------------------------------- |
- * | the event (`onEvent`'s 2nd arg)   | `ctx`, the per-update `Context` |
- * | the shared ctx (`Nodes` `ctx`)    | (none: your services, `bot.api`) |
- *
- * In the examples the grammY context is called `update` inside nodes and the
- * shared context `shared`, so a reader never mixes them up.
+ * With grammY, the event `Nodes` routes is grammY's per-update `Context`
+ * (its `ctx`), and the `shared` option holds your services (`bot.api`, a
+ * database, a logger).
  *
  * Install `Nodes` with {@linkcode nodesMiddleware}:
  * `bot.on("message", nodesMiddleware(nodes))`. Updates that are not for
@@ -47,7 +41,7 @@
  *   store: new RedisStore(new Redis(process.env.REDIS_URL!)),
  *   nodes: { start: Start, hungry: Hungry, hold: Hold },
  *   start: (update) => new Start(update.from?.first_name, true),
- *   ctx: { api: bot.api, foodApi, logger: console },
+ *   shared: { api: bot.api, foodApi, logger: console },
  *   userId: privateChatUserId,
  *   eventId: updateId, // a redelivered update is handled once
  * });
@@ -226,7 +220,7 @@ export type NodesMiddleware<C> = (
  *   store: new MemoryStore(),
  *   nodes: { echo: Echo },
  *   start: () => new Echo(),
- *   ctx: null,
+ *   shared: null,
  *   userId: privateChatUserId,
  * });
  * tg.bot.on("message", nodesMiddleware(nodes));

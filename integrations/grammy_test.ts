@@ -26,7 +26,7 @@ function echoNodes() {
     store: new MemoryStore(),
     nodes: { echo: Echo },
     start: () => new Echo({ n: 0 }),
-    ctx: null,
+    shared: null,
     userId: privateChatUserId,
     eventId: updateId,
   });
@@ -106,7 +106,7 @@ describe("nodesMiddleware", () => {
         seen.push(ctx.update.update_id);
         return new Echo({ n: 0 });
       },
-      ctx: null,
+      shared: null,
       userId,
     });
     const later: string[] = [];

@@ -10,7 +10,12 @@ import { BotnodesError, InvalidStateError } from "./errors.ts";
 import { Nodes } from "./nodes.ts";
 import type { StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
-import { Cart, type Ctx, type Event, Menu } from "../test_support/shop_bot.ts";
+import {
+  Cart,
+  type Event,
+  Menu,
+  type Shared,
+} from "../test_support/shop_bot.ts";
 import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
 
@@ -90,11 +95,11 @@ const raw = fc.oneof(
 
 function bot(store: StateStore, rethrow: boolean) {
   const seen: InvalidStateError[] = [];
-  const nodes = new Nodes<Ctx, Event, number>({
+  const nodes = new Nodes<Shared, Event, number>({
     store,
     nodes: { menu: Menu, cart: Cart },
     start: () => new Menu(0),
-    ctx: { log: [], hook: () => {} },
+    shared: { log: [], hook: () => {} },
     userId: (event) => event.from,
     onInvalidState: (error) => {
       seen.push(error);

@@ -50,7 +50,6 @@ describe("mod.ts", () => {
       "StateTooLargeError",
       "StoreError",
       "UnregisteredNodeError",
-      "UserHandle",
       "systemClock",
     ]);
   });

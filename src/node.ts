@@ -4,10 +4,8 @@
  * @module
  */
 
+import type { MaybePromise } from "./maybe_promise.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
-
-/** A value or a promise of it. */
-export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * A place a user can be in a conversation: a small class with typed `data`,
@@ -25,7 +23,7 @@ export type MaybePromise<T> = T | Promise<T>;
  * Returning a node from `onEvent` always enters it: `onEnter` runs even when it
  * is a node of the same class (this is how "stay here and say it again" reads).
  *
- * @typeParam Ctx What every handler receives: your bot's shared services.
+ * @typeParam Shared What every handler receives: your bot's shared services.
  * @typeParam Event One incoming event (a grammY `Context`, a message, ...).
  * @typeParam UserId The type of the user ids.
  * @typeParam Data The stored data of this node: what JSON carries as is
@@ -36,10 +34,10 @@ export type MaybePromise<T> = T | Promise<T>;
  * import { z } from "zod";
  * import { Node } from "@botnodes/core";
  *
- * type Ctx = { send(userId: number, text: string): Promise<void> };
+ * type Shared = { send(userId: number, text: string): Promise<void> };
  * type Event = { userId: number; text: string; name: string };
  *
- * class Start extends Node<Ctx, Event, number, { greeted: number }> {
+ * class Start extends Node<Shared, Event, number, { greeted: number }> {
  *   static override schema = z.object({ greeted: z.number() });
  *   // not stored: only set when the node is built with `new`
  *   name?: string;
@@ -49,8 +47,8 @@ export type MaybePromise<T> = T | Promise<T>;
  *     this.name = name;
  *   }
  *
- *   override async onEnter(userId: number, ctx: Ctx) {
- *     await ctx.send(userId, this.name ? `Hello, ${this.name}!` : "Main menu");
+ *   override async onEnter(userId: number, shared: Shared) {
+ *     await shared.send(userId, this.name ? `Hello, ${this.name}!` : "Main menu");
  *   }
  *
  *   onEvent(_userId: number, event: Event) {
@@ -60,7 +58,7 @@ export type MaybePromise<T> = T | Promise<T>;
  * ```
  */
 export abstract class Node<
-  Ctx = unknown,
+  Shared = unknown,
   Event = unknown,
   UserId extends string | number = string | number,
   Data = unknown,
@@ -99,9 +97,9 @@ export abstract class Node<
    * they were on. The default does nothing.
    *
    * @param userId The user who arrives.
-   * @param ctx The shared context given to `Nodes`.
+   * @param shared The `shared` option of `Nodes`: your services.
    */
-  onEnter(_userId: UserId, _ctx: Ctx): MaybePromise<void> {}
+  onEnter(_userId: UserId, _shared: Shared): MaybePromise<void> {}
 
   /**
    * Handles one event for a user on this node and returns the node to go to
@@ -110,21 +108,21 @@ export abstract class Node<
    *
    * @param userId The user the event is from.
    * @param event The event.
-   * @param ctx The shared context given to `Nodes`.
+   * @param shared The `shared` option of `Nodes`: your services.
    * @returns The next node.
    */
   abstract onEvent(
     userId: UserId,
     event: Event,
-    ctx: Ctx,
-  ): MaybePromise<Node<Ctx, Event, UserId>>;
+    shared: Shared,
+  ): MaybePromise<Node<Shared, Event, UserId>>;
 }
 
 /**
  * A registrable node class: a class extending `Node`, with its optional
  * `static schema`.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
@@ -132,14 +130,14 @@ export abstract class Node<
  * ```ts ignore
  * import type { NodeClass } from "@botnodes/core";
  *
- * const registry: Record<string, NodeClass<Ctx, Event, number>> = { start: Start };
+ * const registry: Record<string, NodeClass<Shared, Event, number>> = { start: Start };
  * ```
  */
 export type NodeClass<
-  Ctx = unknown,
+  Shared = unknown,
   Event = unknown,
   UserId extends string | number = string | number,
 > =
   // deno-lint-ignore no-explicit-any
-  & (abstract new (...args: any[]) => Node<Ctx, Event, UserId>)
+  & (abstract new (...args: any[]) => Node<Shared, Event, UserId>)
   & { schema?: StandardSchemaV1 | undefined };

@@ -33,7 +33,7 @@ function holder(schema?: StandardSchemaV1) {
     store,
     nodes: { holder: Holder, loose: Loose },
     start: (event) => new Holder(event.value),
-    ctx: {},
+    shared: {},
     userId: (event) => event.from,
     logger: { warn: (message) => warnings.push(message) },
   });

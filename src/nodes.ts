@@ -6,13 +6,14 @@
 
 import {
   InvalidStateError,
-  LeaseTimeoutError,
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
-import type { MaybePromise, Node, NodeClass } from "./node.ts";
+import { isPromise, type MaybePromise } from "./maybe_promise.ts";
+import type { Node, NodeClass } from "./node.ts";
+import { Registry } from "./registry.ts";
 import type { Lease, StateStore } from "./store.ts";
-import { isPromise, Registry } from "./_state.ts";
+import { UserQueue } from "./user_queue.ts";
 
 /**
  * Where botnodes reports what it handled on its own (invalid stored state, a
@@ -37,55 +38,58 @@ export interface Logger {
  * to make `route` throw (nothing is written). In every case but the throw the
  * raw value is kept aside by the store: see `user(id).aside()`.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
  * @example Sending users with outdated state to a dedicated node
  * ```ts ignore
- * const onInvalidState: InvalidStateHook<Ctx, Event, number> = (error) =>
+ * const onInvalidState: InvalidStateHook<Shared, Event, number> = (error) =>
  *   error.reason === "invalid-data" ? new Outdated() : undefined;
  * ```
  */
 export type InvalidStateHook<
-  Ctx,
+  Shared,
   Event,
   UserId extends string | number,
 > = (
   error: InvalidStateError,
   event: Event | undefined,
-) => MaybePromise<Node<Ctx, Event, UserId> | undefined | void>;
+) => MaybePromise<Node<Shared, Event, UserId> | undefined | void>;
 
 /**
  * Options of {@linkcode Nodes}.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
  * @example The options of a bot whose events are plain messages
  * ```ts ignore
- * const options: NodesOptions<Ctx, Message, number> = {
+ * const options: NodesOptions<Shared, Message, number> = {
  *   store: new MemoryStore(),
  *   nodes: { start: Start, hungry: Hungry },
  *   start: () => new Start(),
- *   ctx: { send },
+ *   shared: { send },
  *   userId: (message) => message.from?.id,
  * };
  * ```
  */
-export interface NodesOptions<Ctx, Event, UserId extends string | number> {
+export interface NodesOptions<Shared, Event, UserId extends string | number> {
   /** Where state lives: a `RedisStore`, or a `MemoryStore` in tests. */
   readonly store: StateStore;
   /**
    * Every node class, under the key it is stored with. The keys are the
    * stored identity of a node: never change or reuse them once deployed.
    */
-  readonly nodes: Readonly<Record<string, NodeClass<Ctx, Event, UserId>>>;
+  readonly nodes: Readonly<Record<string, NodeClass<Shared, Event, UserId>>>;
   /** The node a user with no state enters; gets the user's first event. */
-  readonly start: (event: Event) => MaybePromise<Node<Ctx, Event, UserId>>;
-  /** The shared context every `onEnter` and `onEvent` receives. */
-  readonly ctx: Ctx;
+  readonly start: (event: Event) => MaybePromise<Node<Shared, Event, UserId>>;
+  /**
+   * What every `onEnter` and `onEvent` receives: your services (`bot.api`, a
+   * database, a logger).
+   */
+  readonly shared: Shared;
   /**
    * The id of the user an event is from, or `undefined` when the event is not
    * for `Nodes` (then `route` touches nothing).
@@ -101,13 +105,13 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
    * to `logger` and treat the user as new.
    */
   readonly onInvalidState?:
-    | InvalidStateHook<Ctx, Event, UserId>
+    | InvalidStateHook<Shared, Event, UserId>
     | undefined;
   /** Where reports go. Default `console`. */
   readonly logger?: Logger | undefined;
   /**
    * The id of an event, to handle each event once even when it is delivered
-   * again (a webhook retry): grammY's `ctx.update.update_id`. A redelivered
+   * again (a webhook retry): grammY's `shared.update.update_id`. A redelivered
    * event whose first delivery was committed is skipped (`route` returns
    * `{ handled: false, reason: "duplicate" }`); the id is remembered in the
    * same atomic commit as the state, among the last `seenEvents` of the
@@ -127,7 +131,7 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
 /**
  * What `route` did with an event.
  *
- * @typeParam Ctx The shared context type.
+ * @typeParam Shared What every handler receives: your services.
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
@@ -137,7 +141,7 @@ export interface NodesOptions<Ctx, Event, UserId extends string | number> {
  * if (result.handled) console.log(result.userId, "is now on", result.key);
  * ```
  */
-export type RouteResult<Ctx, Event, UserId extends string | number> =
+export type RouteResult<Shared, Event, UserId extends string | number> =
   | {
     /** The event was not for `Nodes`: `userId` returned `undefined`. */
     readonly handled: false;
@@ -158,12 +162,69 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
     /** The user the event was from. */
     readonly userId: UserId;
     /** The node the user was on, or `undefined` if they had no state. */
-    readonly previous: Node<Ctx, Event, UserId> | undefined;
+    readonly previous: Node<Shared, Event, UserId> | undefined;
     /** The node the user is on now (entered and committed). */
-    readonly node: Node<Ctx, Event, UserId>;
+    readonly node: Node<Shared, Event, UserId>;
     /** The registry key of `node`. */
     readonly key: string;
   };
+
+/**
+ * One user's state, from outside a handler: returned by `nodes.user(id)`.
+ * `to` and `reset` wait their turn behind that user's events, like `route`.
+ *
+ * @typeParam Shared What every handler receives: your services.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example Reading where a user is
+ * ```ts ignore
+ * const node = await nodes.user(42).node();
+ * if (node instanceof Hungry) console.log(node.data.order);
+ * ```
+ */
+export interface UserHandle<Shared, Event, UserId extends string | number> {
+  /** The user. */
+  readonly userId: UserId;
+
+  /**
+   * The node the user is on, restored from the store, or `undefined` when the
+   * user has no state. Takes no lease: a snapshot. Invalid stored state goes
+   * through the `onInvalidState` hook (nothing is written here).
+   */
+  node(): Promise<Node<Shared, Event, UserId> | undefined>;
+
+  /**
+   * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
+   * user's pending events in this process.
+   *
+   * Called from inside this user's own handler it fails at once with an
+   * `Error` (it would wait for the handler that awaits it); where
+   * `AsyncLocalStorage` is missing (a runtime without
+   * `process.getBuiltinModule`) it fails with `LeaseTimeoutError` after the
+   * store's `wait` instead.
+   *
+   * @param node The node to put the user on.
+   * @throws {UnregisteredNodeError} When the node's class is not registered.
+   * @throws {NodeDataError} When the node's data may not be stored.
+   * @throws {LeaseTimeoutError} When the user stayed busy for the store's
+   * `wait`.
+   */
+  to(node: Node<Shared, Event, UserId>): Promise<void>;
+
+  /**
+   * Deletes the user's state: their next event enters the start node. Waits
+   * behind the user's pending events, and fails at once from inside this
+   * user's own handler, like {@linkcode UserHandle.to}.
+   */
+  reset(): Promise<void>;
+
+  /**
+   * The raw stored values that could not be restored and were replaced,
+   * newest first: nothing unreadable is ever lost.
+   */
+  aside(): Promise<string[]>;
+}
 
 /**
  * Routes each incoming event to the node its user is on, and commits the
@@ -191,7 +252,8 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  * busy user longer than the store's `wait`, in this process or another,
  * fails with `LeaseTimeoutError` and never runs.
  *
- * @typeParam Ctx The shared context every handler receives.
+ * @typeParam Shared What every handler receives: your services (the
+ * `shared` option).
  * @typeParam Event The type of one incoming event.
  * @typeParam UserId The type of the user ids.
  *
@@ -200,74 +262,69 @@ export type RouteResult<Ctx, Event, UserId extends string | number> =
  * import { Node, Nodes } from "@botnodes/core";
  * import { MemoryStore } from "@botnodes/core/testing";
  *
- * type Ctx = { replies: string[] };
+ * type Shared = { replies: string[] };
  * type Event = { from: string; text: string };
  *
- * class Menu extends Node<Ctx, Event, string, null> {
+ * class Menu extends Node<Shared, Event, string, null> {
  *   constructor() {
  *     super(null);
  *   }
- *   override onEnter(_user: string, ctx: Ctx) {
- *     ctx.replies.push("Hungry?");
+ *   override onEnter(_user: string, shared: Shared) {
+ *     shared.replies.push("Hungry?");
  *   }
  *   onEvent(_user: string, event: Event): Menu | Order {
  *     return event.text === "Yes" ? new Order() : new Menu();
  *   }
  * }
- * class Order extends Node<Ctx, Event, string, null> {
+ * class Order extends Node<Shared, Event, string, null> {
  *   constructor() {
  *     super(null);
  *   }
- *   override onEnter(_user: string, ctx: Ctx) {
- *     ctx.replies.push("What will it be?");
+ *   override onEnter(_user: string, shared: Shared) {
+ *     shared.replies.push("What will it be?");
  *   }
  *   onEvent(): Menu {
  *     return new Menu();
  *   }
  * }
  *
- * const ctx: Ctx = { replies: [] };
- * const nodes = new Nodes<Ctx, Event, string>({
+ * const shared: Shared = { replies: [] };
+ * const nodes = new Nodes<Shared, Event, string>({
  *   store: new MemoryStore(),
  *   nodes: { menu: Menu, order: Order },
  *   start: () => new Menu(),
- *   ctx,
+ *   shared,
  *   userId: (event) => event.from,
  * });
  * await nodes.route({ from: "ann", text: "hi" });
  * await nodes.route({ from: "ann", text: "Yes" });
- * ctx.replies; // ["Hungry?", "What will it be?"]
+ * shared.replies; // ["Hungry?", "What will it be?"]
  * ```
  */
-export class Nodes<Ctx, Event, UserId extends string | number> {
+export class Nodes<Shared, Event, UserId extends string | number> {
   readonly #store: StateStore;
-  readonly #registry: Registry<Ctx, Event, UserId>;
-  readonly #start: (event: Event) => MaybePromise<Node<Ctx, Event, UserId>>;
-  readonly #ctx: Ctx;
+  readonly #registry: Registry<Shared, Event, UserId>;
+  readonly #start: (event: Event) => MaybePromise<Node<Shared, Event, UserId>>;
+  readonly #shared: Shared;
   readonly #userId: (event: Event) => UserId | undefined;
-  readonly #onInvalidState: InvalidStateHook<Ctx, Event, UserId>;
+  readonly #onInvalidState: InvalidStateHook<Shared, Event, UserId>;
   readonly #logger: Logger;
   readonly #eventId:
     | ((event: Event) => string | number | undefined)
     | undefined;
   readonly #maxStateBytes: number;
-  /** The tail of each user's queue of events in this process. */
-  readonly #queues = new Map<string, Turn>();
-  /** Leases whose commit succeeded (so they need no release). */
-  readonly #committed = new WeakSet<Lease>();
-  /** The leases held now, kept alive by one sweep timer. */
-  readonly #held = new Map<Lease, Renewal>();
-  #sweeper: ReturnType<typeof setInterval> | undefined;
+  /** Runs each user's events one at a time, with their lease. */
+  readonly #queue: UserQueue;
 
   /**
    * Makes the manager.
    *
-   * @param options The store, the node registry, the start node, the shared
-   * context and how to get a user id from an event.
+   * @param options The store, the node registry, the start node, your
+   * services (`shared`) and how to get a user id from an event.
    * @throws {TypeError} When the registry is empty, a class is registered
-   * twice, or a required option is missing.
+   * twice, a required option is missing, or `ctx` is given for `shared`.
    */
-  constructor(options: NodesOptions<Ctx, Event, UserId>) {
+  constructor(options: NodesOptions<Shared, Event, UserId>) {
     if (options === null || typeof options !== "object") {
       throw new TypeError("Cannot create Nodes: options must be an object");
     }
@@ -277,6 +334,11 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
           `Cannot create Nodes: option "${name}" must be a function`,
         );
       }
+    }
+    if ("ctx" in options && !("shared" in options)) {
+      throw new TypeError(
+        'Cannot create Nodes: option "ctx" is now called "shared"',
+      );
     }
     const store = options.store;
     if (
@@ -290,9 +352,10 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     this.#store = store;
     this.#registry = new Registry(options.nodes);
     this.#start = options.start;
-    this.#ctx = options.ctx;
+    this.#shared = options.shared;
     this.#userId = options.userId;
     this.#logger = options.logger ?? console;
+    this.#queue = new UserQueue(store, this.#logger);
     this.#eventId = options.eventId;
     this.#maxStateBytes = options.maxStateBytes ?? 1_048_576;
     if (!(this.#maxStateBytes > 0)) {
@@ -328,7 +391,9 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * (see {@linkcode NodesOptions.userId}). An `Error` when called for a user
    * from inside that user's own handler, where it would wait for itself.
    */
-  readonly route = (event: Event): Promise<RouteResult<Ctx, Event, UserId>> => {
+  readonly route = (
+    event: Event,
+  ): Promise<RouteResult<Shared, Event, UserId>> => {
     let userId: UserId | undefined;
     let eventId: string | number | undefined;
     let key: string;
@@ -343,7 +408,7 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       return Promise.reject(error);
     }
     const id = userId;
-    return this.#exclusive(
+    return this.#queue.run(
       key,
       (lease) => this.#transition(lease, id, event),
       eventId === undefined ? undefined : String(eventId),
@@ -355,14 +420,14 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     lease: Lease,
     id: UserId,
     event: Event,
-  ): Promise<RouteResult<Ctx, Event, UserId>> {
+  ): Promise<RouteResult<Shared, Event, UserId>> {
     if (lease.duplicate) {
       return { handled: false, reason: "duplicate", userId: id };
     }
     // each step awaits only what is really a promise: this is the hot path
     let current = this.#restore(lease);
     if (isPromise(current)) current = await current;
-    let next: MaybePromise<Node<Ctx, Event, UserId> | undefined | void>;
+    let next: MaybePromise<Node<Shared, Event, UserId> | undefined | void>;
     if (current instanceof InvalidStateError) {
       next = this.#onInvalidState(current, event);
       if (isPromise(next)) next = await next;
@@ -370,12 +435,12 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
     } else if (current === undefined) {
       next = this.#start(event);
     } else {
-      next = current.onEvent(id, event, this.#ctx);
+      next = current.onEvent(id, event, this.#shared);
     }
     if (isPromise(next)) next = await next;
-    const key = this.#keyOf(next as Node<Ctx, Event, UserId>);
-    const node = next as Node<Ctx, Event, UserId>;
-    const entered = node.onEnter(id, this.#ctx);
+    const key = this.#keyOf(next as Node<Shared, Event, UserId>);
+    const node = next as Node<Shared, Event, UserId>;
+    const entered = node.onEnter(id, this.#shared);
     if (isPromise(entered)) await entered;
     let state = this.#encode(node, key);
     if (isPromise(state)) state = await state;
@@ -387,6 +452,61 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
       node,
       key,
     };
+  }
+
+  /** Restores the leased state: a node, nothing, or why it is invalid. */
+  #restore(
+    lease: Lease,
+  ): MaybePromise<Node<Shared, Event, UserId> | InvalidStateError | undefined> {
+    return lease.state === undefined
+      ? undefined
+      : this.#registry.decode(lease.userId, lease.state);
+  }
+
+  /** The registry key of a node's class; refuses an unregistered one. */
+  #keyOf(node: Node<Shared, Event, UserId>): string {
+    const key = this.#registry.keyOf(node);
+    if (key === undefined) {
+      const name = (node as { constructor?: { name?: string } } | null)
+        ?.constructor?.name ?? String(node);
+      throw new UnregisteredNodeError(name, this.#registry.keys);
+    }
+    return key;
+  }
+
+  /** Encodes a node for the store, within the size limit. */
+  #encode(
+    node: Node<Shared, Event, UserId>,
+    key: string,
+  ): string | Promise<string> {
+    const state = this.#registry.encode(node, key);
+    return isPromise(state)
+      ? state.then((encoded) => this.#withinLimit(encoded, key))
+      : this.#withinLimit(state, key);
+  }
+
+  #withinLimit(state: string, key: string): string {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: count only when it matters
+    if (state.length * 3 > this.#maxStateBytes) {
+      const bytes = new TextEncoder().encode(state).length;
+      if (bytes > this.#maxStateBytes) {
+        throw new StateTooLargeError(key, bytes, this.#maxStateBytes);
+      }
+    }
+    return state;
+  }
+
+  /** Commits, keeping an invalid state being replaced aside. */
+  #commit(
+    lease: Lease,
+    state: string | undefined,
+    replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
+  ): Promise<void> {
+    return this.#queue.commit(
+      lease,
+      state,
+      replaced instanceof InvalidStateError ? { aside: replaced.raw } : {},
+    );
   }
 
   /**
@@ -408,9 +528,10 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * await nodes.user(42).to(new Paid(orderId));
    * ```
    */
-  user(userId: UserId): UserHandle<Ctx, Event, UserId> {
+  user(userId: UserId): UserHandle<Shared, Event, UserId> {
     const id = userKey(userId);
-    return new UserHandle(userId, {
+    return {
+      userId,
       node: async () => {
         const raw = await this.#store.get(id);
         if (raw === undefined) return undefined;
@@ -419,19 +540,19 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
         return (await this.#onInvalidState(node, undefined)) ?? undefined;
       },
       to: (node) =>
-        this.#exclusive(id, async (lease) => {
+        this.#queue.run(id, async (lease) => {
           const key = this.#keyOf(node);
-          await node.onEnter(userId, this.#ctx);
+          await node.onEnter(userId, this.#shared);
           const state = await this.#encode(node, key);
           await this.#commit(lease, state, await this.#restore(lease));
         }),
       reset: () =>
-        this.#exclusive(id, async (lease) => {
+        this.#queue.run(id, async (lease) => {
           if (lease.state === undefined) return;
           await this.#commit(lease, undefined, await this.#restore(lease));
         }),
       aside: () => this.#store.aside(id),
-    });
+    };
   }
 
   /**
@@ -447,264 +568,10 @@ export class Nodes<Ctx, Event, UserId extends string | number> {
    * console.log(node && nodes.keyOf(node)); // "hungry"
    * ```
    */
-  keyOf(node: Node<Ctx, Event, UserId>): string | undefined {
+  keyOf(node: Node<Shared, Event, UserId>): string | undefined {
     return this.#registry.keyOf(node);
   }
-
-  #keyOf(node: Node<Ctx, Event, UserId>): string {
-    const key = this.#registry.keyOf(node);
-    if (key === undefined) {
-      const name = (node as { constructor?: { name?: string } } | null)
-        ?.constructor?.name ?? String(node);
-      throw new UnregisteredNodeError(name, this.#registry.keys);
-    }
-    return key;
-  }
-
-  /** Encodes a node for the store, within the size limit. */
-  #encode(
-    node: Node<Ctx, Event, UserId>,
-    key: string,
-  ): string | Promise<string> {
-    const state = this.#registry.encode(node, key);
-    return isPromise(state)
-      ? state.then((encoded) => this.#withinLimit(encoded, key))
-      : this.#withinLimit(state, key);
-  }
-
-  #withinLimit(state: string, key: string): string {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: count only when it matters
-    if (state.length * 3 > this.#maxStateBytes) {
-      const bytes = new TextEncoder().encode(state).length;
-      if (bytes > this.#maxStateBytes) {
-        throw new StateTooLargeError(key, bytes, this.#maxStateBytes);
-      }
-    }
-    return state;
-  }
-
-  /** Restores the leased state: a node, nothing, or why it is invalid. */
-  #restore(
-    lease: Lease,
-  ): MaybePromise<Node<Ctx, Event, UserId> | InvalidStateError | undefined> {
-    return lease.state === undefined
-      ? undefined
-      : this.#registry.decode(lease.userId, lease.state);
-  }
-
-  /** Commits, keeping an invalid state being replaced aside. */
-  async #commit(
-    lease: Lease,
-    state: string | undefined,
-    replaced: Node<Ctx, Event, UserId> | InvalidStateError | undefined,
-  ): Promise<void> {
-    await this.#store.commit(
-      lease,
-      state,
-      replaced instanceof InvalidStateError ? { aside: replaced.raw } : {},
-    );
-    this.#committed.add(lease);
-  }
-
-  /**
-   * Runs `fn` with the user's lease, after every earlier call for the same
-   * user in this process; releases the lease if `fn` does not commit. A call
-   * that waits behind the others longer than the store's `wait` fails with
-   * `LeaseTimeoutError` and never runs; the calls behind it keep their
-   * order. A call for a user from inside that user's own handler fails at
-   * once: it would wait for itself.
-   */
-  #exclusive<T>(
-    id: string,
-    fn: (lease: Lease) => Promise<T>,
-    eventId?: string,
-  ): Promise<T> {
-    if (scope && within(scope.getStore(), this, id)) {
-      return Promise.reject(
-        new Error(
-          `Cannot wait for user "${id}" from inside their own handler: it would wait for itself forever (return the next node from onEvent instead, or call this after route returns)`,
-        ),
-      );
-    }
-    const previous = this.#queues.get(id);
-    let finish!: () => void;
-    const turn: Turn = {
-      done: new Promise<void>((resolve) => (finish = resolve)),
-    };
-    // the turn is over: pass it on, and the last in line leaves no queue
-    const over = () => {
-      if (this.#queues.get(id) === turn) this.#queues.delete(id);
-      finish();
-    };
-    this.#queues.set(id, turn);
-    if (previous === undefined) {
-      const result = this.#leased(id, fn, eventId);
-      result.then(over, over);
-      return result;
-    }
-    const wait = this.#store.timing.wait;
-    return new Promise<T>((resolve, reject) => {
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        reject(new LeaseTimeoutError(id, wait));
-      }, Math.min(wait, MAX_TIMER));
-      previous.done.then(() => {
-        if (timedOut) return over(); // never runs: the next may go
-        clearTimeout(timer);
-        const result = this.#leased(id, fn, eventId);
-        result.then(resolve, reject);
-        result.then(over, over);
-      });
-    });
-  }
-
-  /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
-  async #leased<T>(
-    id: string,
-    fn: (lease: Lease) => Promise<T>,
-    eventId: string | undefined,
-  ): Promise<T> {
-    const lease = await this.#store.begin(
-      id,
-      eventId === undefined ? {} : { eventId },
-    );
-    if (lease.duplicate) return fn(lease);
-    this.#hold(lease);
-    const inside: Inside = {
-      nodes: this,
-      id,
-      active: true,
-      outer: scope?.getStore(),
-    };
-    try {
-      return await (scope ? scope.run(inside, fn, lease) : fn(lease));
-    } finally {
-      inside.active = false;
-      this.#unhold(lease);
-      if (!this.#committed.has(lease)) {
-        await this.#store.release(lease).catch((error: unknown) =>
-          this.#logger.warn(
-            `Cannot release the lease of user "${id}"; it expires on its own`,
-            error,
-          )
-        );
-      }
-    }
-  }
-
-  /**
-   * Keeps `lease` alive until `#unhold`: one timer renews every held lease
-   * every third of the store's `leaseTtl`, and runs only while some lease is
-   * held.
-   */
-  #hold(lease: Lease): void {
-    this.#held.set(lease, { renewing: false, reported: false });
-    if (this.#sweeper === undefined) {
-      this.#sweeper = setInterval(
-        () => this.#renewAll(),
-        Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER),
-      );
-    }
-  }
-
-  #unhold(lease: Lease): void {
-    this.#held.delete(lease);
-    if (this.#held.size === 0 && this.#sweeper !== undefined) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-  }
-
-  #renewAll(): void {
-    for (const [lease, renewal] of this.#held) {
-      if (renewal.renewing) continue; // the last renewal is still on its way
-      renewal.renewing = true;
-      let renewed: Promise<boolean>;
-      try {
-        renewed = this.#store.renew(lease);
-      } catch (error) {
-        renewed = Promise.reject(error);
-      }
-      renewed.then(
-        (held) => {
-          renewal.renewing = false;
-          if (!held) this.#renewFailed(lease, renewal, undefined);
-        },
-        (error: unknown) => {
-          renewal.renewing = false;
-          this.#renewFailed(lease, renewal, error);
-        },
-      );
-    }
-  }
-
-  /** Reports a lease that could not be renewed, once; the commit decides. */
-  #renewFailed(lease: Lease, renewal: Renewal, error: unknown): void {
-    if (renewal.reported || !this.#held.has(lease)) return;
-    renewal.reported = true;
-    const why = error === undefined ? "it was lost" : "the store failed";
-    this.#logger.warn(
-      `Cannot keep the lease of user "${lease.userId}": ${why}; its commit is refused if another handler changed the state meanwhile`,
-      ...(error === undefined ? [] : [error]),
-    );
-  }
 }
-
-/** A call's place in its user's queue: `done` resolves when its turn is over. */
-interface Turn {
-  readonly done: Promise<void>;
-}
-
-/** The renewal of one held lease. */
-interface Renewal {
-  renewing: boolean;
-  reported: boolean;
-}
-
-/** The transition the running code is inside of, and the ones around it. */
-interface Inside {
-  readonly nodes: object;
-  readonly id: string;
-  active: boolean;
-  readonly outer: Inside | undefined;
-}
-
-function within(inside: Inside | undefined, nodes: object, id: string) {
-  for (let at = inside; at !== undefined; at = at.outer) {
-    if (at.active && at.nodes === nodes && at.id === id) return true;
-  }
-  return false;
-}
-
-/** What `AsyncLocalStorage` offers that re-entry detection uses. */
-interface AsyncScope<T> {
-  getStore(): T | undefined;
-  run<R, A extends unknown[]>(store: T, fn: (...args: A) => R, ...args: A): R;
-}
-
-/**
- * Where re-entry is detected: `AsyncLocalStorage`, found by feature
- * (`process.getBuiltinModule`, on Deno, Bun and Node 20.16+) so that this
- * module imports nothing runtime-specific. Without it, a re-entrant call
- * waits behind its own handler and fails with `LeaseTimeoutError` after the
- * store's `wait`.
- */
-const scope: AsyncScope<Inside> | undefined = (() => {
-  try {
-    const hooks = (globalThis as {
-      process?: { getBuiltinModule?(id: string): unknown };
-    }).process?.getBuiltinModule?.("node:async_hooks") as
-      | { AsyncLocalStorage?: new () => AsyncScope<Inside> }
-      | undefined;
-    return hooks?.AsyncLocalStorage ? new hooks.AsyncLocalStorage() : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
-/** The longest delay timers take (a longer one would fire at once). */
-const MAX_TIMER = 2_147_483_647;
 
 /** The longest user id, in UTF-16 code units. */
 const MAX_ID_LENGTH = 1_024;
@@ -735,93 +602,4 @@ function userKey(id: unknown): string {
       id === null ? "null" : typeof id
     }": it must be a string or a number`,
   );
-}
-
-/**
- * One user's state, from outside a handler: returned by `nodes.user(id)`.
- * `to` and `reset` wait their turn behind that user's events, like `route`.
- *
- * @typeParam Ctx The shared context type.
- * @typeParam Event The event type.
- * @typeParam UserId The type of the user ids.
- *
- * @example Reading where a user is
- * ```ts ignore
- * const node = await nodes.user(42).node();
- * if (node instanceof Hungry) console.log(node.data.order);
- * ```
- */
-export class UserHandle<Ctx, Event, UserId extends string | number> {
-  /** The user. */
-  readonly userId: UserId;
-  readonly #ops: UserOps<Ctx, Event, UserId>;
-
-  /**
-   * Made by `Nodes.user`; not meant to be built directly.
-   *
-   * @param userId The user.
-   * @param ops The operations, bound to a `Nodes`.
-   */
-  constructor(userId: UserId, ops: UserOps<Ctx, Event, UserId>) {
-    this.userId = userId;
-    this.#ops = ops;
-  }
-
-  /**
-   * The node the user is on, restored from the store, or `undefined` when the
-   * user has no state. Takes no lease: a snapshot. Invalid stored state goes
-   * through the `onInvalidState` hook (nothing is written here).
-   */
-  node(): Promise<Node<Ctx, Event, UserId> | undefined> {
-    return this.#ops.node();
-  }
-
-  /**
-   * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
-   * user's pending events in this process.
-   *
-   * Called from inside this user's own handler it fails at once with an
-   * `Error` (it would wait for the handler that awaits it); where
-   * `AsyncLocalStorage` is missing (a runtime without
-   * `process.getBuiltinModule`) it fails with `LeaseTimeoutError` after the
-   * store's `wait` instead.
-   *
-   * @param node The node to put the user on.
-   * @throws {UnregisteredNodeError} When the node's class is not registered.
-   * @throws {NodeDataError} When the node's data may not be stored.
-   * @throws {LeaseTimeoutError} When the user stayed busy for the store's
-   * `wait`.
-   */
-  to(node: Node<Ctx, Event, UserId>): Promise<void> {
-    return this.#ops.to(node);
-  }
-
-  /**
-   * Deletes the user's state: their next event enters the start node. Waits
-   * behind the user's pending events, and fails at once from inside this
-   * user's own handler, like {@linkcode UserHandle.to}.
-   */
-  reset(): Promise<void> {
-    return this.#ops.reset();
-  }
-
-  /**
-   * The raw stored values that could not be restored and were replaced,
-   * newest first: nothing unreadable is ever lost.
-   */
-  aside(): Promise<string[]> {
-    return this.#ops.aside();
-  }
-}
-
-/** The operations behind a {@linkcode UserHandle}. */
-export interface UserOps<Ctx, Event, UserId extends string | number> {
-  /** See {@linkcode UserHandle.node}. */
-  node(): Promise<Node<Ctx, Event, UserId> | undefined>;
-  /** See {@linkcode UserHandle.to}. */
-  to(node: Node<Ctx, Event, UserId>): Promise<void>;
-  /** See {@linkcode UserHandle.reset}. */
-  reset(): Promise<void>;
-  /** See {@linkcode UserHandle.aside}. */
-  aside(): Promise<string[]>;
 }

@@ -2,21 +2,20 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
   InvalidStateError,
-  LeaseTimeoutError,
   NodeDataError,
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
 import { Nodes } from "./nodes.ts";
-import type { Lease, StateStore } from "./store.ts";
+import type { StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
 import {
   Cart,
-  type Ctx,
   deferred,
   type Event,
   makeBot,
   Menu,
+  type Shared,
   Stray,
 } from "../test_support/shop_bot.ts";
 
@@ -24,9 +23,9 @@ const at = (from: number, text: string): Event => ({ from, text });
 
 describe("Nodes.route", () => {
   it("enters the start node for a new user without calling onEvent", async () => {
-    const { nodes, ctx, store } = makeBot();
+    const { nodes, shared, store } = makeBot();
     const result = await nodes.route(at(1, "hi"));
-    assert.deepEqual(ctx.log, ["1 enter menu 0"]);
+    assert.deepEqual(shared.log, ["1 enter menu 0"]);
     assert.ok(result.handled);
     assert.equal(result.key, "menu");
     assert.equal(result.previous, undefined);
@@ -39,14 +38,14 @@ describe("Nodes.route", () => {
   });
 
   it("runs onEvent on a known user's node, then enters the next node, then commits", async () => {
-    const { nodes, ctx, store } = makeBot();
+    const { nodes, shared, store } = makeBot();
     await nodes.route(at(1, "hi"));
     let storedDuringEnter: string | undefined;
-    ctx.hook = async (where) => {
+    shared.hook = async (where) => {
       if (where === "cart.onEnter") storedDuringEnter = await store.get("1");
     };
     const result = await nodes.route(at(1, "shop"));
-    assert.deepEqual(ctx.log, [
+    assert.deepEqual(shared.log, [
       "1 enter menu 0",
       "1 menu got shop",
       "1 enter cart ",
@@ -57,25 +56,25 @@ describe("Nodes.route", () => {
   });
 
   it("enters a node of the same class again when onEvent returns one", async () => {
-    const { nodes, ctx } = makeBot();
+    const { nodes, shared } = makeBot();
     await nodes.route(at(1, "hi"));
     await nodes.route(at(1, "again"));
-    assert.deepEqual(ctx.log.at(-1), "1 enter menu 1");
+    assert.deepEqual(shared.log.at(-1), "1 enter menu 1");
   });
 
   for (const where of ["menu.onEvent", "cart.onEnter", "menu.onEnter"]) {
     it(`writes nothing and rethrows the same error when ${where} throws`, async () => {
-      const { nodes, ctx, store } = makeBot();
+      const { nodes, shared, store } = makeBot();
       if (where !== "menu.onEnter") await nodes.route(at(1, "hi"));
       const before = await store.get("1");
       const boom = new Error(`boom in ${where}`);
-      ctx.hook = (w) => {
+      shared.hook = (w) => {
         if (w === where) throw boom;
       };
       await assert.rejects(nodes.route(at(1, "shop")), (e) => e === boom);
       assert.equal(await store.get("1"), before);
       // the lease was released: the next event runs at once
-      ctx.hook = () => {};
+      shared.hook = () => {};
       const result = await nodes.route(at(1, "shop"));
       assert.ok(result.handled);
     });
@@ -93,12 +92,12 @@ describe("Nodes.route", () => {
   });
 
   it("releases the lease after a throw, without waiting for it to expire", async () => {
-    const { nodes, ctx, clock } = makeBot();
-    ctx.hook = () => {
+    const { nodes, shared, clock } = makeBot();
+    shared.hook = () => {
       throw new Error("x");
     };
     await assert.rejects(nodes.route(at(1, "hi")));
-    ctx.hook = () => {};
+    shared.hook = () => {};
     const t0 = clock.now();
     await nodes.route(at(1, "hi"));
     assert.equal(clock.now(), t0);
@@ -111,11 +110,11 @@ describe("Nodes.route", () => {
         return () => assert.fail(`store.${String(name)} used`);
       },
     });
-    const nodes = new Nodes<Ctx, Event | { system: true }, number>({
+    const nodes = new Nodes<Shared, Event | { system: true }, number>({
       store: untouchable,
       nodes: { menu: Menu },
       start: () => new Menu(),
-      ctx: { log: [], hook: () => {} },
+      shared: { log: [], hook: () => {} },
       userId: (event) => ("from" in event ? event.from : undefined),
     });
     assert.deepEqual(await nodes.route({ system: true }), {
@@ -125,10 +124,10 @@ describe("Nodes.route", () => {
   });
 
   it("works as a bare callback", async () => {
-    const { nodes, ctx } = makeBot();
+    const { nodes, shared } = makeBot();
     const { route } = nodes;
     await [at(1, "hi")].map(route)[0];
-    assert.deepEqual(ctx.log, ["1 enter menu 0"]);
+    assert.deepEqual(shared.log, ["1 enter menu 0"]);
   });
 
   it("applies 1,000 concurrent events of one user, all, in arrival order", async () => {
@@ -146,16 +145,16 @@ describe("Nodes.route", () => {
   });
 
   it("runs different users concurrently", async () => {
-    const { nodes, ctx } = makeBot();
+    const { nodes, shared } = makeBot();
     const gate = deferred();
-    ctx.hook = async (where) => {
-      if (where === "menu.onEnter" && ctx.log.at(-1) === "1 enter menu 0") {
+    shared.hook = async (where) => {
+      if (where === "menu.onEnter" && shared.log.at(-1) === "1 enter menu 0") {
         await gate.promise;
       }
     };
     const first = nodes.route(at(1, "hi"));
     await nodes.route(at(2, "hi")); // finishes while user 1 is held
-    assert.deepEqual(ctx.log, ["1 enter menu 0", "2 enter menu 0"]);
+    assert.deepEqual(shared.log, ["1 enter menu 0", "2 enter menu 0"]);
     gate.resolve();
     await first;
   });
@@ -163,11 +162,11 @@ describe("Nodes.route", () => {
   it("keeps one user's events in order across two Nodes on one store", async () => {
     const store = new MemoryStore();
     const make = () =>
-      new Nodes<Ctx, Event, number>({
+      new Nodes<Shared, Event, number>({
         store,
         nodes: { menu: Menu, cart: Cart },
         start: () => new Cart([]),
-        ctx: {
+        shared: {
           log: [],
           hook: () => new Promise((resolve) => setTimeout(resolve, 0)),
         },
@@ -214,7 +213,7 @@ describe("Nodes.route", () => {
   });
 
   it("throws UnregisteredNodeError naming the class and keys, writing nothing", async () => {
-    const { nodes, store, ctx } = makeBot();
+    const { nodes, store, shared } = makeBot();
     await nodes.route(at(1, "hi"));
     const before = await store.get("1");
     await assert.rejects(nodes.route(at(1, "stray")), (error: unknown) => {
@@ -225,7 +224,7 @@ describe("Nodes.route", () => {
       return true;
     });
     assert.equal(await store.get("1"), before);
-    assert.ok(!ctx.log.some((line) => line.includes("stray enter")));
+    assert.ok(!shared.log.some((line) => line.includes("stray enter")));
     const fromStart = makeBot({ start: () => new Stray() });
     await assert.rejects(
       fromStart.nodes.route(at(1, "hi")),
@@ -253,28 +252,31 @@ describe("Nodes.route", () => {
 describe("duplicate deliveries with eventId", () => {
   type Delivery = Event & { updateId: number };
   const setup = (store = new MemoryStore()) => {
-    const ctx: Ctx = { log: [], hook: () => {} };
-    const nodes = new Nodes<Ctx, Delivery, number>({
+    const shared: Shared = { log: [], hook: () => {} };
+    const nodes = new Nodes<Shared, Delivery, number>({
       store,
       nodes: { menu: Menu, cart: Cart },
       start: () => new Cart([]),
-      ctx,
+      shared,
       userId: (event) => event.from,
       eventId: (event) => event.updateId,
     });
-    return { nodes, ctx, store };
+    return { nodes, shared, store };
   };
   const items = async (store: MemoryStore) =>
     JSON.parse((await store.get("1"))!).data.items;
 
   it("skips an event delivered again after it was committed", async () => {
-    const { nodes, store, ctx } = setup();
+    const { nodes, store, shared } = setup();
     await nodes.route({ from: 1, text: "hi", updateId: 1 });
     await nodes.route({ from: 1, text: "tea", updateId: 2 });
     const again = await nodes.route({ from: 1, text: "tea", updateId: 2 });
     assert.deepEqual(again, { handled: false, reason: "duplicate", userId: 1 });
     assert.deepEqual(await items(store), ["tea"]);
-    assert.equal(ctx.log.filter((l) => l.includes("cart got tea")).length, 1);
+    assert.equal(
+      shared.log.filter((l) => l.includes("cart got tea")).length,
+      1,
+    );
   });
 
   it("applies once when the same event arrives concurrently, on two Nodes", async () => {
@@ -291,13 +293,13 @@ describe("duplicate deliveries with eventId", () => {
   });
 
   it("runs a redelivery again when the first delivery failed", async () => {
-    const { nodes, store, ctx } = setup();
+    const { nodes, store, shared } = setup();
     await nodes.route({ from: 1, text: "hi", updateId: 1 });
-    ctx.hook = () => {
+    shared.hook = () => {
       throw new Error("network");
     };
     await assert.rejects(nodes.route({ from: 1, text: "tea", updateId: 2 }));
-    ctx.hook = () => {};
+    shared.hook = () => {};
     const retried = await nodes.route({ from: 1, text: "tea", updateId: 2 });
     assert.ok(retried.handled);
     assert.deepEqual(await items(store), ["tea"]);
@@ -348,13 +350,13 @@ describe("Nodes options", () => {
   const base = {
     store: new MemoryStore(),
     start: () => new Menu(),
-    ctx: { log: [], hook: () => {} },
+    shared: { log: [], hook: () => {} },
     userId: (event: Event) => event.from,
   };
 
   it("rejects an empty registry", () => {
     assert.throws(
-      () => new Nodes<Ctx, Event, number>({ ...base, nodes: {} }),
+      () => new Nodes<Shared, Event, number>({ ...base, nodes: {} }),
       (e: unknown) =>
         e instanceof TypeError && /registers no node/.test(e.message),
     );
@@ -363,10 +365,24 @@ describe("Nodes options", () => {
   it("rejects a class registered under two keys", () => {
     assert.throws(
       () =>
-        new Nodes<Ctx, Event, number>({ ...base, nodes: { a: Menu, b: Menu } }),
+        new Nodes<Shared, Event, number>({
+          ...base,
+          nodes: { a: Menu, b: Menu },
+        }),
       (e: unknown) =>
         e instanceof TypeError &&
         /"Menu" as "b".*already registered as "a"/.test(e.message),
+    );
+  });
+
+  it("names the option ctx by its new name, shared", () => {
+    const { shared, ...rest } = base;
+    assert.throws(
+      () => new Nodes({ ...rest, nodes: { menu: Menu }, ctx: shared } as never),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        e.message ===
+          'Cannot create Nodes: option "ctx" is now called "shared"',
     );
   });
 
@@ -400,12 +416,12 @@ describe("invalid stored state", () => {
 
   for (const [reason, raw] of cases) {
     it(`by default reports ${reason}, keeps ${raw} aside and starts over`, async () => {
-      const { nodes, store, warnings, ctx } = makeBot();
+      const { nodes, store, warnings, shared } = makeBot();
       await plant(store, raw);
       const result = await nodes.route(at(1, "hi"));
       assert.ok(result.handled && result.previous === undefined);
       assert.equal(result.key, "menu");
-      assert.deepEqual(ctx.log, ["1 enter menu 0"]);
+      assert.deepEqual(shared.log, ["1 enter menu 0"]);
       assert.equal(warnings.length, 1);
       assert.match(warnings[0]!, /Cannot restore the state of user "1"/);
       assert.deepEqual(await nodes.user(1).aside(), [raw]);
@@ -468,9 +484,9 @@ describe("Nodes.user", () => {
   });
 
   it("moves a user with to(): enters the node and commits it", async () => {
-    const { nodes, ctx } = makeBot();
+    const { nodes, shared } = makeBot();
     await nodes.user(4).to(new Cart(["gift"]));
-    assert.deepEqual(ctx.log, ["4 enter cart gift"]);
+    assert.deepEqual(shared.log, ["4 enter cart gift"]);
     const node = await nodes.user(4).node();
     assert.ok(node instanceof Cart);
     await nodes.route(at(4, "more"));
@@ -481,10 +497,10 @@ describe("Nodes.user", () => {
   });
 
   it("writes nothing when to()'s onEnter throws", async () => {
-    const { nodes, ctx, store } = makeBot();
+    const { nodes, shared, store } = makeBot();
     await nodes.route(at(4, "hi"));
     const before = await store.get("4");
-    ctx.hook = () => {
+    shared.hook = () => {
       throw new Error("no");
     };
     await assert.rejects(nodes.user(4).to(new Cart([])), /no/);
@@ -492,28 +508,29 @@ describe("Nodes.user", () => {
   });
 
   it("reset() deletes the state so the next event starts over", async () => {
-    const { nodes, ctx } = makeBot();
+    const { nodes, shared } = makeBot();
     await nodes.route(at(4, "hi"));
     await nodes.route(at(4, "shop"));
     await nodes.user(4).reset();
     assert.equal(await nodes.user(4).node(), undefined);
     await nodes.user(4).reset(); // nothing to reset: still fine
     await nodes.route(at(4, "hi"));
-    assert.equal(ctx.log.at(-1), "4 enter menu 0");
+    assert.equal(shared.log.at(-1), "4 enter menu 0");
   });
 
   it("to() and reset() wait behind the user's pending events", async () => {
-    const { nodes, ctx } = makeBot();
+    const { nodes, shared } = makeBot();
     await nodes.route(at(5, "hi"));
     const gate = deferred();
-    ctx.hook = (where) => where === "menu.onEvent" ? gate.promise : undefined;
+    shared.hook = (where) =>
+      where === "menu.onEvent" ? gate.promise : undefined;
     const event = nodes.route(at(5, "shop"));
     const moved = nodes.user(5).to(new Menu(9));
     const reset = nodes.user(5).reset();
     const after = nodes.route(at(5, "hi"));
     gate.resolve();
     await Promise.all([event, moved, reset, after]);
-    assert.deepEqual(ctx.log, [
+    assert.deepEqual(shared.log, [
       "5 enter menu 0",
       "5 menu got shop",
       "5 enter cart ",
@@ -523,54 +540,14 @@ describe("Nodes.user", () => {
   });
 });
 
-describe("waiting in one process", () => {
-  it(
-    "fails an event queued behind a slow handler after the store's wait, never runs it, and keeps the order of the rest",
-    {
-      timeout: 20_000,
-    },
-    async () => {
-      const { nodes, ctx } = makeBot({ store: new MemoryStore({ wait: 50 }) });
-      await nodes.route(at(1, "hi"));
-      const gate = deferred();
-      const held = deferred();
-      ctx.hook = (where) => {
-        if (where !== "menu.onEvent" || ctx.log.at(-1) !== "1 menu got slow") {
-          return;
-        }
-        held.resolve();
-        return gate.promise;
-      };
-      const slow = nodes.route(at(1, "slow"));
-      await held.promise;
-      await assert.rejects(nodes.route(at(1, "late")), (error: unknown) => {
-        assert.ok(error instanceof LeaseTimeoutError);
-        assert.equal(error.userId, "1");
-        assert.equal(error.waited, 50);
-        return true;
-      });
-      const next = nodes.route(at(1, "next")); // queued behind the slow one
-      gate.resolve();
-      await Promise.all([slow, next]);
-      assert.deepEqual(ctx.log, [
-        "1 enter menu 0",
-        "1 menu got slow",
-        "1 enter menu 1",
-        "1 menu got next",
-        "1 enter menu 2",
-      ]);
-    },
-  );
-});
-
 describe("calls for a user from inside their own handler", () => {
   it("fail at once instead of waiting for themselves forever", {
     timeout: 20_000,
   }, async () => {
-    const { nodes, ctx, store } = makeBot();
+    const { nodes, shared, store } = makeBot();
     await nodes.route(at(1, "hi"));
     const errors: unknown[] = [];
-    ctx.hook = async (where) => {
+    shared.hook = async (where) => {
       if (where !== "menu.onEvent") return;
       for (
         const call of [
@@ -596,12 +573,14 @@ describe("calls for a user from inside their own handler", () => {
   });
 
   it("still run for other users, and after the handler's transition", async () => {
-    const { nodes, ctx } = makeBot();
+    const { nodes, shared } = makeBot();
     await nodes.route(at(1, "hi"));
     const after = deferred();
     let later: Promise<void> | undefined;
-    ctx.hook = async (where) => {
-      if (where !== "menu.onEvent" || ctx.log.at(-1) !== "1 menu got x") return;
+    shared.hook = async (where) => {
+      if (where !== "menu.onEvent" || shared.log.at(-1) !== "1 menu got x") {
+        return;
+      }
       await nodes.route(at(2, "hi")); // another user: runs now
       // scheduled from inside the handler, runs once it is over
       later = after.promise.then(() => nodes.user(1).to(new Menu(7)));
@@ -609,7 +588,7 @@ describe("calls for a user from inside their own handler", () => {
     await nodes.route(at(1, "x"));
     after.resolve();
     await later;
-    assert.deepEqual(ctx.log, [
+    assert.deepEqual(shared.log, [
       "1 enter menu 0",
       "1 menu got x",
       "2 enter menu 0",
@@ -619,134 +598,17 @@ describe("calls for a user from inside their own handler", () => {
   });
 });
 
-describe("a handler slower than the lease", () => {
-  /** A store that counts renewals and can make them fail. */
-  function spied(
-    store: StateStore,
-    renew: (lease: Lease) => Promise<boolean> = (lease) => store.renew(lease),
-  ) {
-    let renewals = 0;
-    const waiting: { count: number; resolve: () => void }[] = [];
-    const spy: StateStore = {
-      get: (id) => store.get(id),
-      begin: (id, options) => store.begin(id, options),
-      commit: (lease, state, options) => store.commit(lease, state, options),
-      release: (lease) => store.release(lease),
-      aside: (id) => store.aside(id),
-      renew: (lease) => {
-        renewals++;
-        for (const w of waiting) if (renewals >= w.count) w.resolve();
-        return renew(lease);
-      },
-      timing: store.timing,
-    };
-    /** Resolves once renew was called `count` times. */
-    const renewed = (count: number) => {
-      const d = deferred();
-      waiting.push({ count, resolve: d.resolve });
-      return d.promise;
-    };
-    return { spy, renewed, renewals: () => renewals };
-  }
-
-  const cartBot = (store: StateStore, warnings: string[] = []) => {
-    const ctx: Ctx = { log: [], hook: () => {} };
-    const nodes = new Nodes<Ctx, Event, number>({
-      store,
-      nodes: { menu: Menu, cart: Cart },
-      start: () => new Cart([]),
-      ctx,
-      userId: (event) => event.from,
-      logger: { warn: (message) => warnings.push(message) },
-    });
-    return { nodes, ctx };
-  };
-
-  it(
-    "keeps the lease while it runs 3x longer: a second Nodes waits, then runs on its state",
-    {
-      timeout: 30_000,
-    },
-    async () => {
-      const store = new MemoryStore({ leaseTtl: 300, wait: 20_000 });
-      const { spy, renewed, renewals } = spied(store);
-      const a = cartBot(spy);
-      const b = cartBot(store);
-      await a.nodes.route(at(1, "hi"));
-      const order: string[] = [];
-      const aRunning = deferred();
-      const bRunning = deferred();
-      // 9 renewals, one every 100 ms: the handler runs 3 lease times
-      const threeLeases = renewed(9);
-      a.ctx.hook = async (where) => {
-        if (where !== "cart.onEvent") return;
-        order.push("a runs");
-        aRunning.resolve();
-        await Promise.race([threeLeases, bRunning.promise]);
-        order.push("a done");
-      };
-      b.ctx.hook = (where) => {
-        if (where !== "cart.onEvent") return;
-        order.push("b runs");
-        bRunning.resolve();
-      };
-      const first = a.nodes.route(at(1, "a"));
-      await aRunning.promise;
-      const second = b.nodes.route(at(1, "b"));
-      await first; // committed: the lease was never lost
-      await second;
-      assert.deepEqual(order, ["a runs", "a done", "b runs"]);
-      assert.ok(renewals() >= 9);
-      assert.deepEqual(JSON.parse((await store.get("1"))!).data.items, [
-        "a",
-        "b",
-      ]);
-    },
-  );
-
-  for (const failure of ["returns false", "throws"]) {
-    it(`reports a renewal that ${failure} once, and goes on to commit`, {
-      timeout: 30_000,
-    }, async () => {
-      const store = new MemoryStore({ leaseTtl: 30 });
-      const { spy, renewed } = spied(
-        store,
-        () =>
-          failure === "throws"
-            ? Promise.reject(new Error("store down"))
-            : Promise.resolve(false),
-      );
-      const warnings: string[] = [];
-      const { nodes, ctx } = cartBot(spy, warnings);
-      await nodes.route(at(1, "hi"));
-      const three = renewed(3);
-      ctx.hook = (where) => where === "cart.onEvent" ? three : undefined;
-      await nodes.route(at(1, "tea"));
-      assert.equal(warnings.length, 1, warnings.join("\n"));
-      assert.match(
-        warnings[0]!,
-        failure === "throws"
-          ? /^Cannot keep the lease of user "1": the store failed/
-          : /^Cannot keep the lease of user "1": it was lost/,
-      );
-      assert.deepEqual(JSON.parse((await store.get("1"))!).data.items, [
-        "tea",
-      ]);
-    });
-  }
-});
-
 describe("user ids", () => {
   it('keys a user by the string form of the id: 42 and "42" are one user', async () => {
     const nodes = new Nodes<
-      Ctx,
+      Shared,
       Event | { id: string | number },
       string | number
     >({
       store: new MemoryStore(),
       nodes: { menu: Menu },
       start: () => new Menu(),
-      ctx: { log: [], hook: () => {} },
+      shared: { log: [], hook: () => {} },
       userId: (event) => ("id" in event ? event.id : event.from),
     });
     await nodes.route({ id: 42 });

@@ -109,7 +109,7 @@ describe("the documented ACL user", { skip: skipRedis }, () => {
       nodes: { appending: Appending },
       start: (event: { user: string; id: string }) =>
         new Appending({ events: [event.id] }),
-      ctx: { during: () => {} },
+      shared: { during: () => {} },
       userId: (event) => event.user,
       eventId: (event) => event.id,
       logger: { warn: () => {} },
@@ -203,7 +203,7 @@ describe("no secret in an error or a warning", () => {
       store,
       nodes: { appending: Appending },
       start: () => new Appending({ events: [] }),
-      ctx: { during: () => {} },
+      shared: { during: () => {} },
       userId: (event: { user: string; id: string }) => event.user,
       logger: {
         warn: (message, ...details) =>

@@ -24,7 +24,7 @@ function bot(store: RedisStore, warnings: string[] = []) {
     store,
     nodes: { appending: Appending },
     start: (event) => new Appending({ events: [event.id] }),
-    ctx: { during: () => {} },
+    shared: { during: () => {} },
     userId: (event) => event.user,
     eventId: (event) => event.id,
     logger: { warn: (message) => void warnings.push(message) },
@@ -242,7 +242,7 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
       store: s,
       nodes: { appending: Appending },
       start: (event) => new Appending({ events: [event.id] }),
-      ctx: { during: () => {} },
+      shared: { during: () => {} },
       userId: (event) => event.user,
     });
     await nodes.route({ user: "u", id: "1" });

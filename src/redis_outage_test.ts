@@ -58,7 +58,7 @@ describe("Redis outage", { skip: skipRedis }, () => {
       store,
       nodes: { log: Log },
       start: () => new Log({ texts: [] }),
-      ctx: null,
+      shared: null,
       userId: (ctx) => ctx.from?.id,
     });
     tg.bot.on("message", nodes.route);

@@ -4,35 +4,35 @@ import { z } from "zod";
 import { Node, Nodes, type StateStore } from "../mod.ts";
 
 export type AppendEvent = { user: string; id: string };
-export interface AppendCtx {
+export interface AppendShared {
   /** Runs inside each handler: a delay, a crash, a count. */
   during(event: AppendEvent): void | Promise<void>;
 }
 
 export class Appending
-  extends Node<AppendCtx, AppendEvent, string, { events: string[] }> {
+  extends Node<AppendShared, AppendEvent, string, { events: string[] }> {
   static override schema = z.object({ events: z.array(z.string()) });
 
   async onEvent(
     _user: string,
     event: AppendEvent,
-    ctx: AppendCtx,
+    shared: AppendShared,
   ): Promise<Appending> {
-    await ctx.during(event);
+    await shared.during(event);
     return new Appending({ events: [...this.data.events, event.id] });
   }
 }
 
 export function appendBot(
   store: StateStore,
-  during: AppendCtx["during"] = () => {},
-): Nodes<AppendCtx, AppendEvent, string> {
-  return new Nodes<AppendCtx, AppendEvent, string>({
+  during: AppendShared["during"] = () => {},
+): Nodes<AppendShared, AppendEvent, string> {
+  return new Nodes<AppendShared, AppendEvent, string>({
     store,
     nodes: { appending: Appending },
     // a new user's first event is recorded too
     start: (event) => new Appending({ events: [event.id] }),
-    ctx: { during },
+    shared: { during },
     userId: (event) => event.user,
   });
 }

@@ -4,13 +4,13 @@ import { Node, Nodes, type NodesOptions } from "../mod.ts";
 import { FakeClock, MemoryStore } from "../testing/mod.ts";
 
 export type Event = { from: number; text: string };
-export interface Ctx {
+export interface Shared {
   log: string[];
   /** Replaced by tests to fail or block a handler. */
   hook: (where: string) => void | Promise<void>;
 }
 
-export class Menu extends Node<Ctx, Event, number, { visits: number }> {
+export class Menu extends Node<Shared, Event, number, { visits: number }> {
   static override schema = z.object({ visits: z.number().int() });
   static built = 0;
   greeting?: string;
@@ -21,21 +21,21 @@ export class Menu extends Node<Ctx, Event, number, { visits: number }> {
     if (greeting !== undefined) this.greeting = greeting;
   }
 
-  override async onEnter(user: number, ctx: Ctx) {
-    ctx.log.push(`${user} enter menu ${this.data.visits}`);
-    await ctx.hook("menu.onEnter");
+  override async onEnter(user: number, shared: Shared) {
+    shared.log.push(`${user} enter menu ${this.data.visits}`);
+    await shared.hook("menu.onEnter");
   }
 
-  async onEvent(user: number, event: Event, ctx: Ctx) {
-    ctx.log.push(`${user} menu got ${event.text}`);
-    await ctx.hook("menu.onEvent");
+  async onEvent(user: number, event: Event, shared: Shared) {
+    shared.log.push(`${user} menu got ${event.text}`);
+    await shared.hook("menu.onEvent");
     if (event.text === "shop") return new Cart([]);
     if (event.text === "stray") return new Stray();
     return new Menu(this.data.visits + 1);
   }
 }
 
-export class Cart extends Node<Ctx, Event, number, { items: string[] }> {
+export class Cart extends Node<Shared, Event, number, { items: string[] }> {
   static override schema = z.object({
     items: z.array(z.string()),
     note: z.string().default("none"),
@@ -45,14 +45,14 @@ export class Cart extends Node<Ctx, Event, number, { items: string[] }> {
     super({ items });
   }
 
-  override onEnter(user: number, ctx: Ctx) {
-    ctx.log.push(`${user} enter cart ${this.data.items.join(",")}`);
-    return ctx.hook("cart.onEnter");
+  override onEnter(user: number, shared: Shared) {
+    shared.log.push(`${user} enter cart ${this.data.items.join(",")}`);
+    return shared.hook("cart.onEnter");
   }
 
-  async onEvent(user: number, event: Event, ctx: Ctx) {
-    ctx.log.push(`${user} cart got ${event.text}`);
-    await ctx.hook("cart.onEvent");
+  async onEvent(user: number, event: Event, shared: Shared) {
+    shared.log.push(`${user} cart got ${event.text}`);
+    await shared.hook("cart.onEvent");
     if (event.text === "done") return new Menu(1);
     if (event.text === "bad") return new Cart([42 as unknown as string]);
     return new Cart([...this.data.items, event.text]);
@@ -60,32 +60,32 @@ export class Cart extends Node<Ctx, Event, number, { items: string[] }> {
 }
 
 /** Never registered. */
-export class Stray extends Node<Ctx, Event, number, null> {
+export class Stray extends Node<Shared, Event, number, null> {
   constructor() {
     super(null);
   }
-  onEvent(): Node<Ctx, Event, number> {
+  onEvent(): Node<Shared, Event, number> {
     return this;
   }
 }
 
 export function makeBot(
-  overrides: Partial<NodesOptions<Ctx, Event, number>> = {},
+  overrides: Partial<NodesOptions<Shared, Event, number>> = {},
 ) {
   const clock = new FakeClock();
   const store = new MemoryStore({ clock });
-  const ctx: Ctx = { log: [], hook: () => {} };
+  const shared: Shared = { log: [], hook: () => {} };
   const warnings: string[] = [];
-  const nodes = new Nodes<Ctx, Event, number>({
+  const nodes = new Nodes<Shared, Event, number>({
     store,
     nodes: { menu: Menu, cart: Cart },
     start: () => new Menu(0, "hello"),
-    ctx,
+    shared,
     userId: (event) => event.from,
     logger: { warn: (message) => warnings.push(message) },
     ...overrides,
   });
-  return { nodes, store, ctx, clock, warnings };
+  return { nodes, store, shared, clock, warnings };
 }
 
 /** A promise with its resolve function, to hold a handler at a point. */

@@ -24,7 +24,7 @@ function counterBot() {
     store: new MemoryStore(),
     nodes: { counter: Counter },
     start: () => new Counter({ n: 0 }),
-    ctx: { count: 0 },
+    shared: { count: 0 },
     userId: privateChatUserId,
     eventId: updateId,
   });

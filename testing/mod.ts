@@ -31,7 +31,7 @@
  *   store: new MemoryStore(),
  *   nodes: { ask: Ask },
  *   start: () => new Ask(),
- *   ctx: outbox,
+ *   shared: outbox,
  *   userId: (event) => event.from,
  * });
  * const sim = createSimulator({

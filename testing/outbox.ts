@@ -30,7 +30,7 @@ export interface OutgoingMessage {
  * `send` (or use the grammY preset, which fills it from the Bot API calls);
  * `simulate` takes the messages of each step with `take`.
  *
- * @example A shared context whose "send" lands in an outbox
+ * @example A `shared` whose "send" lands in an outbox
  * ```ts
  * import { Outbox } from "@botnodes/core/testing";
  *

@@ -220,7 +220,7 @@ export interface Simulator<UserId, Input> {
  *   store: new MemoryStore(),
  *   nodes: { echo: Echo },
  *   start: () => new Echo(),
- *   ctx: { outbox },
+ *   shared: { outbox },
  *   userId: (event) => event.from,
  * });
  * const sim = createSimulator({

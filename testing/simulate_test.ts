@@ -38,7 +38,7 @@ function setup() {
     store: new MemoryStore(),
     nodes: { lobby: Lobby, game: Game },
     start: () => new Lobby({ seen: 0 }),
-    ctx: { outbox, say: (to, text) => outbox.send({ to, text }) },
+    shared: { outbox, say: (to, text) => outbox.send({ to, text }) },
     userId: (event) => event.from,
   });
   const sim = createSimulator({

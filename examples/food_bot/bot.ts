@@ -21,7 +21,7 @@ export function createFoodNodes(
     store,
     nodes: foodNodes,
     start: (update) => new Start(nameOf(update), true),
-    ctx: shared,
+    shared,
     userId: privateChatUserId, // private chats only, like the seed's filter
     eventId: updateId, // a webhook retry of the same update runs once
   });

@@ -24,8 +24,8 @@ export interface FoodApi {
 }
 
 /**
- * The shared context every node receives: the seed's `Ctx`. Not grammY's
- * `ctx` (that one is the `Update` above).
+ * What every node receives, the `shared` option of `Nodes`: your services
+ * (the seed's `ctx`).
  */
 export interface Shared {
   /** Sends a message; grammY's `bot.api` is one. */

@@ -1,4 +1,13 @@
+/**
+ * The node registry and the state codec: which class each stored key names,
+ * and how a node becomes the stored string and back (checked by the class's
+ * schema both ways, JSON-faithful).
+ *
+ * @module
+ */
+
 import { InvalidStateError, NodeDataError } from "./errors.ts";
+import { isPromise } from "./maybe_promise.ts";
 import type { Node, NodeClass } from "./node.ts";
 import type { StandardSchemaV1 } from "./standard_schema.ts";
 
@@ -13,11 +22,11 @@ interface Stored {
  * Encodes nodes to stored strings and decodes them back, checking data with
  * each class's schema both ways.
  */
-export class Registry<Ctx, Event, UserId extends string | number> {
-  readonly #classes = new Map<string, NodeClass<Ctx, Event, UserId>>();
+export class Registry<Shared, Event, UserId extends string | number> {
+  readonly #classes = new Map<string, NodeClass<Shared, Event, UserId>>();
   readonly #keys = new Map<unknown, string>();
 
-  constructor(nodes: Record<string, NodeClass<Ctx, Event, UserId>>) {
+  constructor(nodes: Record<string, NodeClass<Shared, Event, UserId>>) {
     if (nodes === null || typeof nodes !== "object") {
       throw new TypeError(
         'Cannot create Nodes: option "nodes" must be an object of node classes',
@@ -46,7 +55,7 @@ export class Registry<Ctx, Event, UserId extends string | number> {
   }
 
   /** The registry key of a node's class, or `undefined` when unregistered. */
-  keyOf(node: Node<Ctx, Event, UserId>): string | undefined {
+  keyOf(node: Node<Shared, Event, UserId>): string | undefined {
     return node === null || typeof node !== "object"
       ? undefined
       : this.#keys.get(node.constructor);
@@ -64,7 +73,7 @@ export class Registry<Ctx, Event, UserId extends string | number> {
    * {@linkcode faithfulness}); otherwise throws `NodeDataError`.
    */
   encode(
-    node: Node<Ctx, Event, UserId>,
+    node: Node<Shared, Event, UserId>,
     key: string,
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
@@ -85,9 +94,9 @@ export class Registry<Ctx, Event, UserId extends string | number> {
     userId: string,
     raw: string,
   ):
-    | Node<Ctx, Event, UserId>
+    | Node<Shared, Event, UserId>
     | InvalidStateError
-    | Promise<Node<Ctx, Event, UserId> | InvalidStateError> {
+    | Promise<Node<Shared, Event, UserId> | InvalidStateError> {
     let stored: unknown;
     try {
       stored = JSON.parse(raw);
@@ -379,10 +388,4 @@ function validationFailed(
     cause,
     issues: [{ message: String(cause) }],
   });
-}
-
-/** Whether a value is a promise (or any thenable). */
-export function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
-  return value !== null && typeof value === "object" &&
-    typeof (value as { then?: unknown }).then === "function";
 }

@@ -1,0 +1,272 @@
+/**
+ * `UserQueue`: runs a function with a user's lease, one at a time per user in
+ * this process.
+ *
+ * @module
+ */
+
+import { LeaseTimeoutError } from "./errors.ts";
+import type { Logger } from "./nodes.ts";
+import type { CommitOptions, Lease, StateStore } from "./store.ts";
+
+/**
+ * Runs functions with a user's lease from the store: for each user one at a
+ * time and in call order within this process (the store's lease does the
+ * same across processes), different users concurrently.
+ *
+ * - A call that waits behind the others in this process longer than the
+ *   store's `wait` fails with `LeaseTimeoutError` and never runs; the calls
+ *   behind it keep their order.
+ * - A call for a user from inside that user's own running function fails at
+ *   once: it would wait for itself (detected with `AsyncLocalStorage` where
+ *   the runtime has it).
+ * - A held lease is renewed every third of the store's `leaseTtl` while its
+ *   function runs, and released afterwards unless it was committed with
+ *   {@linkcode UserQueue.commit}.
+ */
+export class UserQueue {
+  readonly #store: StateStore;
+  readonly #logger: Logger;
+  /** The tail of each user's queue of calls in this process. */
+  readonly #queues = new Map<string, Turn>();
+  /** Leases whose commit succeeded (so they need no release). */
+  readonly #committed = new WeakSet<Lease>();
+  /** The leases held now, kept alive by one sweep timer. */
+  readonly #held = new Map<Lease, Renewal>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
+
+  /**
+   * Makes a queue on a store.
+   *
+   * @param store Where leases come from.
+   * @param logger Where a release or renewal that failed is reported.
+   */
+  constructor(store: StateStore, logger: Logger) {
+    this.#store = store;
+    this.#logger = logger;
+  }
+
+  /**
+   * Runs `fn` with the user's lease, after every earlier call for the same
+   * user on this queue; releases the lease afterwards if `fn` did not
+   * {@linkcode UserQueue.commit} it.
+   *
+   * @param id The user's key.
+   * @param fn What to run with the lease; a duplicate lease (`eventId` seen
+   * before) is passed as is, neither renewed nor released.
+   * @param eventId The event's id, for the store's deduplication.
+   * @returns What `fn` returned.
+   * @throws {LeaseTimeoutError} When the call waited longer than the store's
+   * `wait`, here or in the store.
+   * @throws {Error} When called for a user from inside that user's `fn`.
+   */
+  run<T>(
+    id: string,
+    fn: (lease: Lease) => Promise<T>,
+    eventId?: string,
+  ): Promise<T> {
+    if (scope && within(scope.getStore(), this, id)) {
+      return Promise.reject(
+        new Error(
+          `Cannot wait for user "${id}" from inside their own handler: it would wait for itself forever (return the next node from onEvent instead, or call this after route returns)`,
+        ),
+      );
+    }
+    const previous = this.#queues.get(id);
+    let finish!: () => void;
+    const turn: Turn = {
+      done: new Promise<void>((resolve) => (finish = resolve)),
+    };
+    // the turn is over: pass it on, and the last in line leaves no queue
+    const over = () => {
+      if (this.#queues.get(id) === turn) this.#queues.delete(id);
+      finish();
+    };
+    this.#queues.set(id, turn);
+    if (previous === undefined) {
+      const result = this.#leased(id, fn, eventId);
+      result.then(over, over);
+      return result;
+    }
+    const wait = this.#store.timing.wait;
+    return new Promise<T>((resolve, reject) => {
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        reject(new LeaseTimeoutError(id, wait));
+      }, Math.min(wait, MAX_TIMER));
+      previous.done.then(() => {
+        if (timedOut) return over(); // never runs: the next may go
+        clearTimeout(timer);
+        const result = this.#leased(id, fn, eventId);
+        result.then(resolve, reject);
+        result.then(over, over);
+      });
+    });
+  }
+
+  /**
+   * Commits through the store, and marks the lease as done with: it is not
+   * released after its function returns.
+   *
+   * @param lease The lease `run` passed.
+   * @param state The new state, or `undefined` to delete it.
+   * @param options What the store's `commit` takes besides.
+   * @throws Whatever the store's `commit` throws (then the lease is released
+   * as usual).
+   */
+  async commit(
+    lease: Lease,
+    state: string | undefined,
+    options?: CommitOptions,
+  ): Promise<void> {
+    await this.#store.commit(lease, state, options);
+    this.#committed.add(lease);
+  }
+
+  /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
+  async #leased<T>(
+    id: string,
+    fn: (lease: Lease) => Promise<T>,
+    eventId: string | undefined,
+  ): Promise<T> {
+    const lease = await this.#store.begin(
+      id,
+      eventId === undefined ? {} : { eventId },
+    );
+    if (lease.duplicate) return fn(lease);
+    this.#hold(lease);
+    const inside: Inside = {
+      queue: this,
+      id,
+      active: true,
+      outer: scope?.getStore(),
+    };
+    try {
+      return await (scope ? scope.run(inside, fn, lease) : fn(lease));
+    } finally {
+      inside.active = false;
+      this.#unhold(lease);
+      if (!this.#committed.has(lease)) {
+        await this.#store.release(lease).catch((error: unknown) =>
+          this.#logger.warn(
+            `Cannot release the lease of user "${id}"; it expires on its own`,
+            error,
+          )
+        );
+      }
+    }
+  }
+
+  /**
+   * Keeps `lease` alive until `#unhold`: one timer renews every held lease
+   * every third of the store's `leaseTtl`, and runs only while some lease is
+   * held.
+   */
+  #hold(lease: Lease): void {
+    this.#held.set(lease, { renewing: false, reported: false });
+    if (this.#sweeper === undefined) {
+      this.#sweeper = setInterval(
+        () => this.#renewAll(),
+        Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER),
+      );
+    }
+  }
+
+  #unhold(lease: Lease): void {
+    this.#held.delete(lease);
+    if (this.#held.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
+  }
+
+  #renewAll(): void {
+    for (const [lease, renewal] of this.#held) {
+      if (renewal.renewing) continue; // the last renewal is still on its way
+      renewal.renewing = true;
+      let renewed: Promise<boolean>;
+      try {
+        renewed = this.#store.renew(lease);
+      } catch (error) {
+        renewed = Promise.reject(error);
+      }
+      renewed.then(
+        (held) => {
+          renewal.renewing = false;
+          if (!held) this.#renewFailed(lease, renewal, undefined);
+        },
+        (error: unknown) => {
+          renewal.renewing = false;
+          this.#renewFailed(lease, renewal, error);
+        },
+      );
+    }
+  }
+
+  /** Reports a lease that could not be renewed, once; the commit decides. */
+  #renewFailed(lease: Lease, renewal: Renewal, error: unknown): void {
+    if (renewal.reported || !this.#held.has(lease)) return;
+    renewal.reported = true;
+    const why = error === undefined ? "it was lost" : "the store failed";
+    this.#logger.warn(
+      `Cannot keep the lease of user "${lease.userId}": ${why}; its commit is refused if another handler changed the state meanwhile`,
+      ...(error === undefined ? [] : [error]),
+    );
+  }
+}
+
+/** A call's place in its user's queue: `done` resolves when its turn is over. */
+interface Turn {
+  readonly done: Promise<void>;
+}
+
+/** The renewal of one held lease. */
+interface Renewal {
+  renewing: boolean;
+  reported: boolean;
+}
+
+/** The call the running code is inside of, and the ones around it. */
+interface Inside {
+  readonly queue: UserQueue;
+  readonly id: string;
+  active: boolean;
+  readonly outer: Inside | undefined;
+}
+
+function within(inside: Inside | undefined, queue: UserQueue, id: string) {
+  for (let at = inside; at !== undefined; at = at.outer) {
+    if (at.active && at.queue === queue && at.id === id) return true;
+  }
+  return false;
+}
+
+/** What `AsyncLocalStorage` offers that re-entry detection uses. */
+interface AsyncScope<T> {
+  getStore(): T | undefined;
+  run<R, A extends unknown[]>(store: T, fn: (...args: A) => R, ...args: A): R;
+}
+
+/**
+ * Where re-entry is detected: `AsyncLocalStorage`, found by feature
+ * (`process.getBuiltinModule`, on Deno, Bun and Node 20.16+) so that this
+ * module imports nothing runtime-specific. Without it, a re-entrant call
+ * waits behind its own function and fails with `LeaseTimeoutError` after the
+ * store's `wait`.
+ */
+const scope: AsyncScope<Inside> | undefined = (() => {
+  try {
+    const hooks = (globalThis as {
+      process?: { getBuiltinModule?(id: string): unknown };
+    }).process?.getBuiltinModule?.("node:async_hooks") as
+      | { AsyncLocalStorage?: new () => AsyncScope<Inside> }
+      | undefined;
+    return hooks?.AsyncLocalStorage ? new hooks.AsyncLocalStorage() : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** The longest delay timers take (a longer one would fire at once). */
+const MAX_TIMER = 2_147_483_647;

@@ -1,0 +1,276 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { LeaseTimeoutError } from "./errors.ts";
+import type { Lease, StateStore } from "./store.ts";
+import { UserQueue } from "./user_queue.ts";
+import { MemoryStore } from "../testing/memory_store.ts";
+import { deferred } from "../test_support/shop_bot.ts";
+
+/** A queue on `store` whose warnings are kept. */
+function queueOn(store: StateStore = new MemoryStore()) {
+  const warnings: string[] = [];
+  const queue = new UserQueue(store, {
+    warn: (message) => warnings.push(message),
+  });
+  return { queue, store, warnings };
+}
+
+/** The items stored for a user as a JSON array, and a commit adding one. */
+const items = (lease: Lease): string[] =>
+  lease.state === undefined ? [] : JSON.parse(lease.state);
+const append = (queue: UserQueue, lease: Lease, item: string) =>
+  queue.commit(lease, JSON.stringify([...items(lease), item]));
+
+/** A store that counts calls and can make renewals fail. */
+function spied(
+  store: StateStore,
+  renew: (lease: Lease) => Promise<boolean> = (lease) => store.renew(lease),
+) {
+  const calls = { renew: 0, release: 0 };
+  const waiting: { count: number; resolve: () => void }[] = [];
+  const spy: StateStore = {
+    get: (id) => store.get(id),
+    begin: (id, options) => store.begin(id, options),
+    commit: (lease, state, options) => store.commit(lease, state, options),
+    release: (lease) => {
+      calls.release++;
+      return store.release(lease);
+    },
+    aside: (id) => store.aside(id),
+    renew: (lease) => {
+      calls.renew++;
+      for (const w of waiting) if (calls.renew >= w.count) w.resolve();
+      return renew(lease);
+    },
+    timing: store.timing,
+  };
+  /** Resolves once renew was called `count` times. */
+  const renewed = (count: number) => {
+    const d = deferred();
+    waiting.push({ count, resolve: d.resolve });
+    return d.promise;
+  };
+  return { spy, renewed, calls };
+}
+
+describe("UserQueue.run", () => {
+  it("runs one user's calls one at a time, in call order", async () => {
+    const { queue, store } = queueOn();
+    let running = 0;
+    const sent = Array.from({ length: 200 }, (_, i) => `${i}`);
+    await Promise.all(sent.map((item) =>
+      queue.run("1", async (lease) => {
+        assert.equal(++running, 1, "one at a time");
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        await append(queue, lease, item);
+        running--;
+      })
+    ));
+    assert.deepEqual(JSON.parse((await store.get("1"))!), sent);
+  });
+
+  it("runs different users concurrently", async () => {
+    const { queue } = queueOn();
+    const gate = deferred();
+    const log: string[] = [];
+    const first = queue.run("1", async () => {
+      log.push("1 starts");
+      await gate.promise;
+      log.push("1 ends");
+    });
+    await queue.run("2", () => Promise.resolve(log.push("2 runs")));
+    assert.deepEqual(log, ["1 starts", "2 runs"]);
+    gate.resolve();
+    await first;
+    assert.deepEqual(log, ["1 starts", "2 runs", "1 ends"]);
+  });
+
+  it("releases the lease when fn throws or does not commit, not after a commit", async () => {
+    const { spy, calls } = spied(new MemoryStore({ wait: 50 }));
+    const { queue } = queueOn(spy);
+    const boom = new Error("boom");
+    await assert.rejects(
+      queue.run("1", () => Promise.reject(boom)),
+      (e) => e === boom,
+    );
+    assert.equal(calls.release, 1);
+    await queue.run("1", () => Promise.resolve());
+    assert.equal(calls.release, 2);
+    await queue.run("1", (lease) => append(queue, lease, "x"));
+    assert.equal(calls.release, 2);
+    // every lease is free again: the store hands it out at once
+    const lease = await spy.begin("1");
+    assert.deepEqual(items(lease), ["x"]);
+  });
+
+  it("passes a duplicate event's lease as is, and neither renews nor releases it", async () => {
+    const { spy, calls } = spied(new MemoryStore());
+    const { queue } = queueOn(spy);
+    await queue.run("1", (lease) => append(queue, lease, "a"), "e1");
+    const again = await queue.run("1", (lease) => Promise.resolve(lease), "e1");
+    assert.equal(again.duplicate, true);
+    assert.equal(calls.release, 0);
+    assert.equal(calls.renew, 0);
+  });
+});
+
+describe("waiting in one process", () => {
+  it(
+    "fails a call queued behind a slow one after the store's wait, never runs it, and keeps the order of the rest",
+    { timeout: 20_000 },
+    async () => {
+      const { queue } = queueOn(new MemoryStore({ wait: 50 }));
+      const log: string[] = [];
+      const gate = deferred();
+      const held = deferred();
+      const slow = queue.run("1", async () => {
+        log.push("slow runs");
+        held.resolve();
+        await gate.promise;
+      });
+      await held.promise;
+      await assert.rejects(
+        queue.run("1", () => Promise.resolve(log.push("late runs"))),
+        (error: unknown) => {
+          assert.ok(error instanceof LeaseTimeoutError);
+          assert.equal(error.userId, "1");
+          assert.equal(error.waited, 50);
+          return true;
+        },
+      );
+      // queued behind the slow one
+      const next = queue.run("1", () => Promise.resolve(log.push("next runs")));
+      gate.resolve();
+      await Promise.all([slow, next]);
+      assert.deepEqual(log, ["slow runs", "next runs"]);
+    },
+  );
+});
+
+describe("calls for a user from inside their own function", () => {
+  const refused =
+    /^Cannot wait for user "1" from inside their own handler: it would wait for itself forever/;
+
+  it("fail at once instead of waiting for themselves forever", {
+    timeout: 20_000,
+  }, async () => {
+    const { queue } = queueOn();
+    const errors: unknown[] = [];
+    await queue.run("1", async () => {
+      await queue.run("1", () => Promise.resolve()).catch((error) =>
+        errors.push(error)
+      );
+      // also from inside another user's call inside it
+      await queue.run(
+        "2",
+        () =>
+          queue.run("1", () => Promise.resolve()).catch((error) =>
+            errors.push(error)
+          ),
+      );
+    });
+    assert.equal(errors.length, 2);
+    for (const error of errors) {
+      assert.ok(error instanceof Error);
+      assert.match(error.message, refused);
+    }
+  });
+
+  it("still run for other users, on other queues, and once the call is over", async () => {
+    const store = new MemoryStore();
+    const { queue } = queueOn(store);
+    const other = queueOn(store).queue;
+    const log: string[] = [];
+    let later: Promise<unknown> | undefined;
+    const over = deferred();
+    await queue.run("1", async () => {
+      await queue.run("2", () => Promise.resolve(log.push("2 runs")));
+      // another queue's user "1" is another lease holder: it waits for
+      // the store's lease, so it is started, not awaited, here
+      later = over.promise.then(() =>
+        Promise.all([
+          queue.run("1", () => Promise.resolve(log.push("1 runs after"))),
+          other.run("1", () => Promise.resolve(log.push("other runs"))),
+        ])
+      );
+      log.push("1 done");
+    });
+    over.resolve();
+    await later;
+    assert.deepEqual(log.slice(0, 2), ["2 runs", "1 done"]);
+    assert.deepEqual(log.slice(2).sort(), ["1 runs after", "other runs"]);
+  });
+});
+
+describe("a call slower than the lease", () => {
+  it(
+    "keeps the lease while it runs 3x longer: a second queue waits, then runs on its state",
+    { timeout: 30_000 },
+    async () => {
+      const store = new MemoryStore({ leaseTtl: 300, wait: 20_000 });
+      const { spy, renewed, calls } = spied(store);
+      const a = queueOn(spy).queue;
+      const b = queueOn(store).queue;
+      const order: string[] = [];
+      const aRunning = deferred();
+      const bRunning = deferred();
+      // 9 renewals, one every 100 ms: the call runs 3 lease times
+      const threeLeases = renewed(9);
+      const first = a.run("1", async (lease) => {
+        order.push("a runs");
+        aRunning.resolve();
+        await Promise.race([threeLeases, bRunning.promise]);
+        order.push("a done");
+        await append(a, lease, "a");
+      });
+      await aRunning.promise;
+      const second = b.run("1", async (lease) => {
+        order.push("b runs");
+        bRunning.resolve();
+        await append(b, lease, "b");
+      });
+      await first; // committed: the lease was never lost
+      await second;
+      assert.deepEqual(order, ["a runs", "a done", "b runs"]);
+      assert.ok(calls.renew >= 9);
+      assert.deepEqual(JSON.parse((await store.get("1"))!), ["a", "b"]);
+    },
+  );
+
+  for (const failure of ["returns false", "throws"]) {
+    it(`reports a renewal that ${failure} once, and goes on to commit`, {
+      timeout: 30_000,
+    }, async () => {
+      const store = new MemoryStore({ leaseTtl: 30 });
+      const { spy, renewed } = spied(
+        store,
+        () =>
+          failure === "throws"
+            ? Promise.reject(new Error("store down"))
+            : Promise.resolve(false),
+      );
+      const { queue, warnings } = queueOn(spy);
+      await queue.run("1", async (lease) => {
+        await renewed(3);
+        await append(queue, lease, "tea");
+      });
+      assert.equal(warnings.length, 1, warnings.join("\n"));
+      assert.match(
+        warnings[0]!,
+        failure === "throws"
+          ? /^Cannot keep the lease of user "1": the store failed/
+          : /^Cannot keep the lease of user "1": it was lost/,
+      );
+      assert.deepEqual(JSON.parse((await store.get("1"))!), ["tea"]);
+    });
+  }
+
+  it("renews nothing once no lease is held", async () => {
+    const { spy, calls } = spied(new MemoryStore({ leaseTtl: 30 }));
+    const { queue } = queueOn(spy);
+    await queue.run("1", () => Promise.resolve());
+    const before = calls.renew;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(calls.renew, before);
+  });
+});
