@@ -283,3 +283,113 @@ describe("node data through a transforming schema", () => {
     await refused(schema, "a", "unstable", [], /changed "a" to "a!"/);
   });
 });
+
+describe("node data a hostile review found", () => {
+  /** A value nested `depth` arrays deep. */
+  const nested = (depth: number): unknown => {
+    let value: unknown = 0;
+    for (let i = 0; i < depth; i++) value = [value];
+    return value;
+  };
+
+  it("refuses data nested deeper than 512 levels with NodeDataError", async () => {
+    const { nodes } = holder();
+    await assert.rejects(
+      nodes.route({ from: 1, value: nested(100_000) }),
+      (error: unknown) =>
+        error instanceof NodeDataError && error.reason === "not-json" &&
+        /nested deeper than 512 levels/.test(error.message),
+    );
+    await nodes.route({ from: 2, value: nested(500) });
+    await nodes.route({ from: 2, value: nested(500) });
+  });
+
+  it("starts a user over whose stored data is nested too deep, keeping it aside", async () => {
+    const { nodes, store, warnings } = holder(
+      z.object({ extra: z.unknown() }),
+    );
+    const raw = `{"v":1,"node":"holder","data":{"extra":${"[".repeat(100_000)}${
+      "]".repeat(100_000)
+    }}}`;
+    const lease = await store.begin("1");
+    await store.commit(lease, raw);
+    const routed = await nodes.route({ from: 1, value: { extra: 1 } });
+    assert.equal(routed.handled, true);
+    assert.deepEqual((await nodes.user(1).node())?.data, { extra: 1 });
+    assert.deepEqual(await nodes.user(1).aside(), [raw]);
+    assert.match(warnings.join("\n"), /nested deeper than 512 levels/);
+  });
+
+  it("refuses a transform that adds a field it changes on every restore", async () => {
+    const counting = z.object({ a: z.number() }).passthrough().transform((
+      o,
+    ) => ({ ...o, visits: ((o as { visits?: number }).visits ?? 0) + 1 }));
+    await refused(
+      counting as unknown as StandardSchemaV1,
+      { a: 1 },
+      "unstable",
+      [],
+      /changes again when given its own output/,
+    );
+  });
+
+  it("still stores defaults a schema adds", async () => {
+    const { nodes, store } = holder(
+      z.object({ a: z.number(), b: z.string().default("x") }),
+    );
+    await nodes.route({ from: 1, value: { a: 1 } });
+    await nodes.route({ from: 1, value: { a: 2 } });
+    assert.deepEqual(JSON.parse((await store.get("1"))!).data, {
+      a: 2,
+      b: "x",
+    });
+  });
+
+  it("refuses an array with a property that is no item", async () => {
+    await refused(
+      undefined,
+      Object.assign([1, 2], { note: "lost" }),
+      "not-json",
+      [],
+      /a property of an array that is no item is lost/,
+    );
+  });
+});
+
+describe("event ids", () => {
+  const bot = (eventId: (event: Event) => unknown) =>
+    new Nodes<unknown, Event, number>({
+      store: new MemoryStore(),
+      nodes: { loose: Loose },
+      start: (event) => new Loose(event.value),
+      shared: {},
+      userId: (event) => event.from,
+      eventId: eventId as (event: Event) => string,
+    });
+
+  it("refuses ids that are not strings or safe integers, and long ones", async () => {
+    for (const bad of [{}, NaN, 1.5, null, 2 ** 60]) {
+      await assert.rejects(
+        bot(() => bad).route({ from: 1, value: 1 }),
+        TypeError,
+        String(bad),
+      );
+    }
+    await assert.rejects(
+      bot(() => "e".repeat(1_025)).route({ from: 1, value: 1 }),
+      RangeError,
+    );
+  });
+
+  it("keys numbers and strings alike, as user ids", async () => {
+    let id: unknown = 7;
+    const nodes = bot(() => id);
+    assert.equal((await nodes.route({ from: 1, value: 1 })).handled, true);
+    id = "7";
+    assert.deepEqual(await nodes.route({ from: 1, value: 2 }), {
+      handled: false,
+      reason: "duplicate",
+      userId: 1,
+    });
+  });
+});

@@ -111,7 +111,9 @@ export interface NodesOptions<Shared, Event, UserId extends string | number> {
   readonly logger?: Logger | undefined;
   /**
    * The id of an event, to handle each event once even when it is delivered
-   * again (a webhook retry): grammY's `shared.update.update_id`. A redelivered
+   * again (a webhook retry): grammY's `ctx.update.update_id`. A string of at
+   * most 1,024 UTF-16 units or a safe integer (else `route` rejects with a
+   * `TypeError` or `RangeError`), keyed by its string form. A redelivered
    * event whose first delivery was committed is skipped (`route` returns
    * `{ handled: false, reason: "duplicate" }`); the id is remembered in the
    * same atomic commit as the state, among the last `seenEvents` of the
@@ -395,15 +397,16 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     event: Event,
   ): Promise<RouteResult<Shared, Event, UserId>> => {
     let userId: UserId | undefined;
-    let eventId: string | number | undefined;
+    let eventId: string | undefined;
     let key: string;
     try {
       userId = this.#userId(event);
       if (userId === undefined) {
         return Promise.resolve({ handled: false, reason: "not-ours" });
       }
-      key = userKey(userId);
-      eventId = this.#eventId?.(event);
+      key = idKey("user id", userId);
+      const given = this.#eventId?.(event);
+      eventId = given === undefined ? undefined : idKey("event id", given);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -411,7 +414,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     return this.#queue.run(
       key,
       (lease) => this.#transition(lease, id, event),
-      eventId === undefined ? undefined : String(eventId),
+      eventId,
     );
   };
 
@@ -529,7 +532,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * ```
    */
   user(userId: UserId): UserHandle<Shared, Event, UserId> {
-    const id = userKey(userId);
+    const id = idKey("user id", userId);
     return {
       userId,
       node: async () => {
@@ -573,18 +576,18 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   }
 }
 
-/** The longest user id, in UTF-16 code units. */
+/** The longest user or event id, in UTF-16 code units. */
 const MAX_ID_LENGTH = 1_024;
 
 /**
- * The key of a user id: its string form (`42` and `"42"` are one user).
- * Refuses what cannot be meant as an id.
+ * The key of a user or event id: its string form (`42` and `"42"` are one
+ * user). Refuses what cannot be meant as an id.
  */
-function userKey(id: unknown): string {
+function idKey(what: "user id" | "event id", id: unknown): string {
   if (typeof id === "string") {
     if (id.length > MAX_ID_LENGTH) {
       throw new RangeError(
-        `Cannot use a user id of ${id.length} UTF-16 units: the limit is ${MAX_ID_LENGTH}`,
+        `Cannot use a ${what} of ${id.length} UTF-16 units: the limit is ${MAX_ID_LENGTH}`,
       );
     }
     return id;
@@ -592,13 +595,13 @@ function userKey(id: unknown): string {
   if (typeof id === "number") {
     if (!Number.isSafeInteger(id)) {
       throw new TypeError(
-        `Cannot use user id ${id}: a number id must be a safe integer`,
+        `Cannot use ${what} ${id}: a number id must be a safe integer`,
       );
     }
     return String(id);
   }
   throw new TypeError(
-    `Cannot use a user id of type "${
+    `Cannot use a ${what} of type "${
       id === null ? "null" : typeof id
     }": it must be a string or a number`,
   );

@@ -78,11 +78,22 @@ export class Registry<Shared, Event, UserId extends string | number> {
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
     const data = node.data;
-    if (!schema) return checkedEncoding(key, data, { value: data });
+    if (!schema) {
+      return encodeNode(key, checkedOutput(key, data, { value: data }));
+    }
     const result = schema["~standard"].validate(data);
-    return isPromise(result)
-      ? result.then((settled) => checkedEncoding(key, data, settled))
-      : checkedEncoding(key, data, result);
+    if (isPromise(result)) {
+      return result.then((settled) => {
+        const output = checkedOutput(key, data, settled);
+        return added
+          ? stableEncoding(schema, key, output)
+          : encodeNode(key, output);
+      });
+    }
+    const output = checkedOutput(key, data, result);
+    return added
+      ? stableEncoding(schema, key, output)
+      : encodeNode(key, output);
   }
 
   /**
@@ -114,6 +125,14 @@ export class Registry<Shared, Event, UserId extends string | number> {
     if (!cls) {
       return new InvalidStateError("unknown-node", userId, raw, { node: key });
     }
+    // only a state longer than the limit can be nested deeper than it
+    if (raw.length > MAX_DEPTH && depthOver(data, MAX_DEPTH)) {
+      const message = `nested deeper than ${MAX_DEPTH} levels`;
+      return new InvalidStateError("invalid-data", userId, raw, {
+        node: key,
+        issues: [{ message }],
+      });
+    }
     if (!cls.schema) return restoreNode(cls, data);
     let result;
     try {
@@ -137,11 +156,12 @@ function encodeNode(key: string, data: unknown): string {
   return JSON.stringify({ v: 1, node: key, data });
 }
 
-function checkedEncoding(
+/** The schema's output, once checked to be storable; throws NodeDataError. */
+function checkedOutput(
   key: string,
   data: unknown,
   result: StandardSchemaV1.Result<unknown>,
-): string {
+): unknown {
   if (result.issues) throw new NodeDataError(key, result.issues);
   const output = result.value;
   const flaw = faithfulness(output, data);
@@ -150,8 +170,54 @@ function checkedEncoding(
       reason: flaw.reason,
     });
   }
-  return encodeNode(key, output);
+  return output;
 }
+
+/**
+ * The encoding of an output to which the schema added keys (defaults, or a
+ * transform that adds a field): stored only when the schema gives it back
+ * unchanged, as it will on every restore.
+ */
+function stableEncoding(
+  schema: StandardSchemaV1,
+  key: string,
+  output: unknown,
+): string | Promise<string> {
+  const encoded = encodeNode(key, output);
+  const again = schema["~standard"].validate(output);
+  const compare = (result: StandardSchemaV1.Result<unknown>): string => {
+    if (!result.issues && encodeNode(key, result.value) === encoded) {
+      return encoded;
+    }
+    throw new NodeDataError(key, [{
+      message:
+        "the schema added fields that it changes again when given its own output (a transform that adds a changing field?), so the data would not come back as committed",
+      path: [],
+    }], { reason: "unstable" });
+  };
+  return isPromise(again) ? again.then(compare) : compare(again);
+}
+
+/** How deep node data may nest. */
+const MAX_DEPTH = 512;
+
+/** Whether a parsed JSON value nests deeper than `max`, without recursion. */
+function depthOver(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [at, depth] = stack.pop()!;
+    if (at === null || typeof at !== "object") continue;
+    if (depth >= max) return true;
+    for (const item of Object.values(at)) stack.push([item, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * Whether the last walk saw the output add object keys (set by the walk:
+ * encoding is synchronous between the walk and its reading).
+ */
+let added = false;
 
 /** Why a value may not be stored, and where. */
 interface Flaw {
@@ -180,6 +246,7 @@ export function faithfulness(
   output: unknown,
   input: unknown,
 ): Flaw | undefined {
+  added = false;
   return walk(output, output === input ? NONE : input, [], []);
 }
 
@@ -229,6 +296,9 @@ function walkObject(
   if (ancestors.includes(out)) {
     return notJson(path, "a cycle: the value contains itself");
   }
+  if (ancestors.length >= MAX_DEPTH) {
+    return notJson(path, `nested deeper than ${MAX_DEPTH} levels`);
+  }
   if (out === input) input = NONE;
   const proto = Object.getPrototypeOf(out);
   let flaw: Flaw | undefined;
@@ -240,6 +310,8 @@ function walkObject(
       input !== NONE && !(Array.isArray(input) && input.length === out.length)
     ) {
       flaw = changed(path, input, out);
+    } else if (Object.keys(out).length > out.length) {
+      flaw = notJson(path, "a property of an array that is no item is lost");
     } else {
       const items = input as unknown[] | typeof NONE;
       for (let i = 0; i < out.length && !flaw; i++) {
@@ -278,6 +350,7 @@ function walkObject(
         : fields[key] === undefined
         ? NONE
         : fields[key];
+      if (before === NONE && fields !== NONE) added = true;
       flaw = walk(value, before, path, ancestors);
       if (flaw) break;
       path.pop();
