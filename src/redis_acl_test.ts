@@ -101,9 +101,9 @@ describe("the documented ACL user", { skip: skipRedis }, () => {
   it("runs every script path: dedupe, idle TTL, foreign values, reset", async () => {
     // the ACL's prefix is the store's: prefix-specific keys only
     const store = new RedisStore(client, { prefix, ttl: 60_000 });
-    const [state, , aside] = store.keys("u");
+    const [state, leaseKey] = store.keys("u");
     await admin.set(state, "foreign");
-    await admin.set(aside, "foreign aside");
+    await admin.hset(leaseKey, "f", "a foreign lease");
     const nodes = new Nodes({
       store,
       nodes: { appending: Appending },

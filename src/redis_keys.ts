@@ -4,13 +4,8 @@
  * @module
  */
 
-/** A user's keys: state hash, lease, aside list, recent event ids. */
-export type UserKeys = readonly [
-  state: string,
-  lease: string,
-  aside: string,
-  events: string,
-];
+/** A user's keys: the state hash and the lease. */
+export type UserKeys = readonly [state: string, lease: string];
 
 /**
  * What a user id may not hold as is in a key: `%` (the escape), braces (the
@@ -41,8 +36,8 @@ const CACHE_SIZE = 4_096;
 const MAX_CACHED_ID = 256;
 
 /**
- * Names the keys of users under a prefix: `<prefix>:{<id>}` and the same
- * with `:lease`, `:aside` and `:events`, where `<id>` is the user id with
+ * Names the keys of users under a prefix: `<prefix>:{<id>}` and
+ * `<prefix>:{<id>}:lease`, where `<id>` is the user id with
  * `%`, braces and lone surrogates percent-encoded (the empty id written `%`),
  * so that no id reaches another user's keys and all of a user's keys share
  * one hash tag (one Cluster slot).
@@ -70,7 +65,7 @@ export class KeyNamer {
     if (keys === undefined) {
       const id = userId === "" ? "%" : escapeId(userId);
       const state = `${this.#prefix}:{${id}}`;
-      keys = [state, `${state}:lease`, `${state}:aside`, `${state}:events`];
+      keys = [state, `${state}:lease`];
       if (userId.length <= MAX_CACHED_ID) {
         if (this.#cache.size >= CACHE_SIZE) this.#cache.clear();
         this.#cache.set(userId, keys);

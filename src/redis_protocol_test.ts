@@ -40,9 +40,9 @@ describe("RedisStore protocol", { skip: skipRedis }, () => {
     await server.stop();
   });
 
-  it("sends exactly 2 script calls per uncontended event", async () => {
+  it("sends exactly 2 script calls per uncontended event, 5 commands inside", async () => {
     const { client, sent } = counting(redis);
-    const store = new RedisStore(client, { prefix: "count" });
+    const store = new RedisStore(client, { prefix: "count", batch: false });
     const bot = appendBot(store);
     await bot.route({ user: "warm-up", id: "0" }); // loads the scripts
     await admin.config("RESETSTAT");
@@ -57,14 +57,23 @@ describe("RedisStore protocol", { skip: skipRedis }, () => {
     assert.equal(calls.evalsha, 100, JSON.stringify(calls));
     assert.equal(calls.eval, undefined, JSON.stringify(calls));
     assert.deepEqual(sent, { eval: 0, evalsha: 100 });
+    // BEGIN: SET NX, HMGET; COMMIT's fast path: GET, HSET, DEL
+    const { evalsha: _, "config|resetstat": __, ...inside } = calls;
+    assert.deepEqual(inside, {
+      set: 50,
+      hmget: 50,
+      get: 50,
+      hset: 50,
+      del: 50,
+    });
     for (const user of users) {
       assert.deepEqual(await appended(store, user), ["0", "1", "2", "3", "4"]);
     }
   });
 
-  it("with batch, sends the scripts of users handled at once together", async () => {
+  it("by default, sends the scripts of users handled at once together", async () => {
     const { client, sent } = counting(redis);
-    const store = new RedisStore(client, { prefix: "batch", batch: true });
+    const store = new RedisStore(client, { prefix: "batch" });
     const bot = appendBot(store);
     await bot.route({ user: "warm-up", id: "0" });
     sent.eval = sent.evalsha = 0;

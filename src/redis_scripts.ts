@@ -2,27 +2,46 @@
  * The Lua scripts of `RedisStore`, and beside each the functions that build
  * its `KEYS` and `ARGV`, so that the layout a script reads is written once.
  *
- * The keys of a user, all in the same Cluster slot, go to every script as a
- * group of four (`UserKeys`): the state hash (fields `s` state, `v`
- * version), the lease, the aside list, the list of recent committed event
- * ids. BEGIN and COMMIT take the groups of one or more users (batching) and
- * treat each user exactly as if alone: each user's part runs under its own
+ * A user has two keys in one Cluster slot (`UserKeys`): the state hash and
+ * the lease. The hash holds everything that lives as long as the state, so
+ * that one write and one expiry cover it all:
+ *
+ * - `s`: the state (absent when there is none);
+ * - `v`: the version, the token of the lease that wrote it last, with `~`
+ *   appended when the key has an idle TTL (so a commit knows, without a read,
+ *   whether it must remove one);
+ * - `e`: the user's recent event ids, newest first, one per line (escaped);
+ * - `a`: the raw values kept aside, newest first, a JSON array.
+ *
+ * BEGIN and COMMIT take the keys of one or more users (coalescing) and treat
+ * each user exactly as if alone: each user's part runs under its own
  * `pcall`, so a user whose keys fail cannot fail the others, and each part
  * checks what can fail before its first write, so it is written whole or not
  * at all.
  *
- * Versions: the `v` field holds the token of the lease that wrote it last.
- * Tokens are unique to their lease (a random tag per store instance and a
- * counter), so a version never repeats for a user; deleting a state keeps the
- * hash with its version (a tombstone without `s`), so that a delete does not
- * bring back a version a stale lease still holds.
+ * Versions never repeat for a user: tokens are unique to their lease (a
+ * random tag per store instance and a counter), and deleting a state keeps
+ * the hash with its version (a tombstone without `s`).
+ *
+ * The fast path of COMMIT, and why it is safe. When the lease key still holds
+ * exactly this handler's token, nobody can have written since BEGIN read the
+ * state: every writer either holds the lease or takes the slow path below,
+ * which marks a live holder's lease. So the fast path writes without reading
+ * the version. The slow path (the lease is not ours as it was: expired, taken
+ * by another, or marked) checks the version: a commit whose version changed
+ * is fenced; one whose version is unchanged (a late commit of an expired
+ * lease that nobody overtook) is written, and if another handler holds the
+ * lease by then, its lease is marked (`!` appended, same expiry), so that its
+ * holder's commit takes the slow path and is fenced instead of overwriting
+ * the late one. RELEASE and RENEW accept a marked lease of their own.
  *
  * A key that holds another Redis type than ours (written by something else)
  * never blocks a user: the state key reads as its raw value (a string's
  * content, or a description) under the version FOREIGN, which the commit that
- * replaces it expects; the aside and events lists are moved out of the way.
- * Nothing is deleted that the user could want back: a foreign value other
- * than a string is renamed to `<key>:foreign:<token>`.
+ * replaces it expects; something foreign at the lease key is moved out of
+ * the way. Nothing is deleted unseen: a foreign value other than a string
+ * (whose content the commit keeps aside) is renamed to
+ * `<key>:foreign:<token>`.
  *
  * @module
  */
@@ -40,32 +59,29 @@ export interface ScriptSource {
 /** Lua shared by the scripts. */
 const PRELUDE = `
 local FOREIGN = '!foreign'
--- what a lease token looks like (see RedisStore): hex tag, dot, counter
-local TOKEN = '^%x+%.%d+$'
--- the state and version of a user, whatever the key holds; token: the
--- lease that would replace a foreign value, to name where it goes
+-- what a lease of ours holds: a token (hex tag, dot, counter), maybe marked
+local LEASE = '^%x+%.%d+!?$'
+-- the state, version and recent events of a user, whatever the key holds;
+-- token: the lease that would replace a foreign value, to name where it goes
 local function load(key, token)
-  local sv = redis.pcall('HMGET', key, 's', 'v')
-  if not sv.err then return sv[1], sv[2] end
+  local r = redis.pcall('HMGET', key, 's', 'v', 'e')
+  if not r.err then return r[1], r[2], r[3] end
   local kind = redis.call('TYPE', key).ok
-  if kind == 'string' then return redis.call('GET', key), FOREIGN end
+  if kind == 'string' then return redis.call('GET', key), FOREIGN, false end
   local text = 'a Redis ' .. kind .. ' at ' .. key
   if token then text = text .. ', moved to ' .. key .. ':foreign:' .. token ..
     ' when replaced' end
-  return text, FOREIGN
+  return text, FOREIGN, false
+end
+-- whether the newline-separated list holds the id
+local function holds(list, id)
+  return list and string.find('\\n' .. list .. '\\n', '\\n' .. id .. '\\n', 1,
+    true) ~= nil
 end
 -- the message of an error caught by pcall
 local function message(e)
   if type(e) == 'table' then return e.err or 'ERR unknown' end
   return tostring(e)
-end
--- pushes a value on a list of ours, first moving aside a key of another type
-local function push(key, value, keep, token)
-  if type(redis.pcall('LPUSH', key, value)) == 'table' then
-    redis.call('RENAME', key, key .. ':foreign:' .. token)
-    redis.call('LPUSH', key, value)
-  end
-  redis.call('LTRIM', key, 0, keep - 1)
 end
 `;
 
@@ -83,14 +99,14 @@ const BEGIN_ARITY = 2;
 export const BEGIN: ScriptSource = {
   width: 3,
   source: PRELUDE + `
-local function begin(state, lease, events, token, event)
+local function begin(state, lease, token, event)
   if not redis.call('SET', lease, token, 'NX', 'PX', ARGV[1]) then
     local holder = redis.pcall('GET', lease)
     if holder ~= token then
-      -- a lease of ours holds a token and always expires; anything else
-      -- there is foreign: moved out of the way, never waited for
+      -- a lease of ours always expires; anything else there is foreign:
+      -- moved out of the way, never waited for
       local pttl = redis.call('PTTL', lease)
-      if type(holder) == 'string' and string.match(holder, TOKEN) then
+      if type(holder) == 'string' and string.match(holder, LEASE) then
         if pttl ~= -1 then return {0, pttl, false} end
       else
         redis.call('RENAME', lease, lease .. ':foreign:' .. token)
@@ -98,20 +114,18 @@ local function begin(state, lease, events, token, event)
       redis.call('SET', lease, token, 'PX', ARGV[1])
     end
   end
-  if event ~= '' then
-    if type(redis.pcall('LPOS', events, event)) == 'number' then
-      redis.call('DEL', lease)
-      return {2, false, false}
-    end
+  local s, v, e = load(state, token)
+  if event ~= '' and holds(e, event) then
+    redis.call('DEL', lease)
+    return {2, false, false}
   end
-  local s, v = load(state, token)
   return {1, s, v}
 end
 local out = {}
-for i = 0, #KEYS / 4 - 1 do
+for i = 0, #KEYS / 2 - 1 do
   local a = 1 + i * ${BEGIN_ARITY}
-  local ok, r = pcall(begin, KEYS[i * 4 + 1], KEYS[i * 4 + 2],
-    KEYS[i * 4 + 4], ARGV[a + 1], ARGV[a + 2])
+  local ok, r = pcall(begin, KEYS[i * 2 + 1], KEYS[i * 2 + 2], ARGV[a + 1],
+    ARGV[a + 2])
   if not ok then r = {3, message(r), false} end
   out[#out + 1] = r[1]; out[#out + 1] = r[2]; out[#out + 1] = r[3]
 end
@@ -126,7 +140,7 @@ export function beginHead(leaseTtl: number): string[] {
 
 /**
  * One user's arguments of BEGIN: the new lease's token and the event id (''
- * for none, ':' + id otherwise, so that an empty id is an id too).
+ * for none).
  */
 export function beginArgs(
   token: string,
@@ -135,81 +149,118 @@ export function beginArgs(
   return [token, eventArg(eventId)];
 }
 
-/** An event id as the scripts take it: '' for none; escaped, after ':'. */
+/**
+ * An event id as the scripts take it: '' for none; otherwise ':' and the id
+ * escaped (`%`, braces, lone surrogates and newlines), so that an empty id is
+ * an id too, two ids never meet in UTF-8, and ids separate by newlines.
+ */
 function eventArg(eventId: string | undefined): string {
-  return eventId === undefined ? "" : `:${escapeId(eventId)}`;
+  return eventId === undefined
+    ? ""
+    : `:${escapeId(eventId).replaceAll("\n", "%0A")}`;
 }
 
 /** COMMIT's arguments per user (see {@linkcode commitArgs}). */
-const COMMIT_ARITY = 7;
+const COMMIT_ARITY = 6;
 
 /**
  * Writes or deletes the state of one or more users and releases their
  * leases. ARGV[1] is the idle TTL or '', ARGV[2] the aside limit, ARGV[3] the
  * event id limit ({@linkcode commitHead}); then {@linkcode commitArgs} per
- * user. Per user: 1 at once when this very commit was applied already (a
- * client that resent it after a lost reply); when fenced (the version
- * changed), 0 if this lease expired, -1 if it is still held (a holder whose
- * lease had expired wrote meanwhile); else writes or deletes the state, keeps
- * the value aside, remembers the event, refreshes every key's idle TTL,
- * releases the lease if still ours, 1. A part that failed is its error
+ * user. Per user: 1 when written (or when this very commit was applied
+ * already: a client that resent it after a lost reply); when fenced (the
+ * version changed), 0 if this lease expired, -1 if it is still held (a late
+ * commit of an expired lease overtook it). A part that failed is its error
  * message.
  */
 export const COMMIT: ScriptSource = {
   width: 1,
   source: PRELUDE + `
-local function commit(state, lease, aside, events, a)
+local TTL, ASIDE, EVENTS = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- the first n lines of a newline-separated list
+local function first(list, n)
+  local at = 0
+  for _ = 1, n do
+    at = string.find(list, '\\n', at + 1, true)
+    if not at then return list end
+  end
+  return string.sub(list, 1, at - 1)
+end
+local function commit(state, lease, a)
   local token, expected = ARGV[a + 1], ARGV[a + 2]
   local write, value = ARGV[a + 3] == '1', ARGV[a + 4]
-  local keep, kept, event = ARGV[a + 5] == '1', ARGV[a + 6], ARGV[a + 7]
-  local version = redis.pcall('HGET', state, 'v')
-  local foreign = type(version) == 'table'
-  if foreign then version = FOREIGN end
-  version = version or ''
-  if version == token then return 1 end
-  if version ~= expected then
-    -- this very commit, sent again after another one followed it: its event
-    -- was remembered in it
-    if event ~= '' and type(redis.pcall('LPOS', events, event)) == 'number'
-    then return 1 end
-    if redis.pcall('GET', lease) == token then return -1 end
-    return 0
+  local kept, event = ARGV[a + 5], ARGV[a + 6]
+  local holder = redis.pcall('GET', lease)
+  local foreign = expected == FOREIGN
+  if holder ~= token or foreign then
+    -- the slow path: the version decides
+    local version = redis.pcall('HGET', state, 'v')
+    if type(version) == 'table' then version = FOREIGN end
+    version = version or ''
+    if version == token or version == token .. '~' then return 1 end
+    if version ~= expected then
+      -- this very commit, sent again after another one followed it: its
+      -- event was remembered in it
+      local e = redis.pcall('HGET', state, 'e')
+      if event ~= '' and type(e) == 'string' and holds(e, event) then
+        return 1
+      end
+      if holder == token or holder == token .. '!' then return -1 end
+      return 0
+    end
+    foreign = version == FOREIGN
+    -- a live holder of the lease read the state this commit replaces: mark
+    -- its lease, so that its commit is fenced
+    if type(holder) == 'string' and holder ~= token and
+        holder ~= token .. '!' and string.sub(holder, -1) ~= '!' and
+        string.match(holder, LEASE) then
+      redis.call('SET', lease, holder .. '!', 'KEEPTTL')
+    end
   end
-  -- the writes that could meet a key of another type come first
-  if keep then push(aside, kept, ARGV[2], token) end
-  if event ~= '' then push(events, event, ARGV[3], token) end
   if foreign then
     if redis.call('TYPE', state).ok == 'string' then redis.call('DEL', state)
     else redis.call('RENAME', state, state .. ':foreign:' .. token) end
   end
+  local fields = {'v', TTL ~= '' and token .. '~' or token}
+  if event ~= '' or kept ~= '' then
+    local old = redis.call('HMGET', state, 'e', 'a')
+    if event ~= '' then
+      local e = event
+      if old[1] and EVENTS > 1 then
+        e = event .. '\\n' .. first(old[1], EVENTS - 1)
+      end
+      fields[#fields + 1] = 'e'; fields[#fields + 1] = e
+    end
+    if kept ~= '' then
+      local list = {}
+      if old[2] then
+        local ok, decoded = pcall(cjson.decode, old[2])
+        if ok and type(decoded) == 'table' then list = decoded
+        else list = {old[2]} end
+      end
+      table.insert(list, 1, string.sub(kept, 2))
+      while #list > ASIDE do table.remove(list) end
+      fields[#fields + 1] = 'a'; fields[#fields + 1] = cjson.encode(list)
+    end
+  end
   if write then
-    redis.call('HSET', state, 's', value, 'v', token)
+    fields[#fields + 1] = 's'; fields[#fields + 1] = value
+    redis.call('HSET', state, unpack(fields))
   else
-    redis.call('HSET', state, 'v', token)
+    redis.call('HSET', state, unpack(fields))
     redis.call('HDEL', state, 's')
   end
-  if ARGV[1] ~= '' then
-    redis.call('PEXPIRE', state, ARGV[1])
-    -- the lists expire with the state; something foreign there is left be
-    if event ~= '' or redis.call('TYPE', events).ok == 'list' then
-      redis.call('PEXPIRE', events, ARGV[1])
-    end
-    if keep or redis.call('TYPE', aside).ok == 'list' then
-      redis.call('PEXPIRE', aside, ARGV[1])
-    end
-  else
-    redis.call('PERSIST', state)
-    if event ~= '' then redis.call('PERSIST', events) end
-    if keep then redis.call('PERSIST', aside) end
+  if TTL ~= '' then redis.call('PEXPIRE', state, TTL)
+  elseif string.sub(expected, -1) == '~' then redis.call('PERSIST', state) end
+  if holder == token or holder == token .. '!' then
+    redis.call('DEL', lease)
   end
-  if redis.pcall('GET', lease) == token then redis.call('DEL', lease) end
   return 1
 end
 local out = {}
-for i = 0, #KEYS / 4 - 1 do
-  local k = i * 4
-  local ok, r = pcall(commit, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3],
-    KEYS[k + 4], 3 + i * ${COMMIT_ARITY})
+for i = 0, #KEYS / 2 - 1 do
+  local ok, r = pcall(commit, KEYS[i * 2 + 1], KEYS[i * 2 + 2],
+    3 + i * ${COMMIT_ARITY})
   if ok then out[i + 1] = r else out[i + 1] = message(r) end
 end
 return out
@@ -225,15 +276,15 @@ export function commitHead(
   return [
     ttl === undefined ? "" : String(ttl),
     String(asideLimit),
-    String(
-      seenEvents,
-    ),
+    String(seenEvents),
   ];
 }
 
 /**
  * One user's arguments of COMMIT, in the order the script reads them (its
- * `a + 1` to `a + 7`).
+ * `a + 1` to `a + 6`): token, version read at begin, '1' to write or '0' to
+ * delete, the state, the value to keep aside ('' for none, ':' + value
+ * otherwise), the event id.
  */
 export function commitArgs(
   token: string,
@@ -248,17 +299,19 @@ export function commitArgs(
     version ?? "",
     state === undefined ? "0" : "1",
     state ?? "",
-    aside === undefined ? "0" : "1",
-    aside ?? "",
+    aside === undefined ? "" : `:${aside}`,
     eventArg(eventId),
   ];
 }
 
-/** Releases the lease if it is still ours: ARGV[1] the token. */
+/** Releases the lease if it is still ours (marked or not): ARGV[1] the token. */
 export const RELEASE: ScriptSource = {
   width: 1,
   source: `
-if redis.pcall('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+local holder = redis.pcall('GET', KEYS[2])
+if holder == ARGV[1] or holder == ARGV[1] .. '!' then
+  redis.call('DEL', KEYS[2])
+end
 return 1
 `,
 };
@@ -267,7 +320,8 @@ return 1
 export const RENEW: ScriptSource = {
   width: 1,
   source: `
-if redis.pcall('GET', KEYS[2]) == ARGV[1] then
+local holder = redis.pcall('GET', KEYS[2])
+if holder == ARGV[1] or holder == ARGV[1] .. '!' then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
   return 1
 end
@@ -275,17 +329,17 @@ return 0
 `,
 };
 
-/** Reads the state, or the aside list when ARGV[1] = 'aside'. */
+/**
+ * Reads the state, or when ARGV[1] = 'aside' the values kept aside (a JSON
+ * array, or false for none).
+ */
 export const READ: ScriptSource = {
   width: 1,
   source: PRELUDE + `
 if ARGV[1] == 'aside' then
-  local kept = redis.pcall('LRANGE', KEYS[3], 0, -1)
-  if not kept.err then return kept end
-  -- something foreign there, moved aside by the next commit that keeps one
-  local kind = redis.call('TYPE', KEYS[3]).ok
-  if kind == 'string' then return {redis.call('GET', KEYS[3])} end
-  return {'a Redis ' .. kind .. ' at ' .. KEYS[3]}
+  local kept = redis.pcall('HGET', KEYS[1], 'a')
+  if type(kept) == 'table' then return false end
+  return kept
 end
 local s = load(KEYS[1], nil)
 return s

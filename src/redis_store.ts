@@ -90,9 +90,12 @@ export interface RedisStoreOptions extends StoreOptions {
   /**
    * Send the lease scripts of users whose events run at the same moment
    * together, as one script call per event-loop turn instead of one per
-   * user. Each event still takes two round trips and stays atomic; Redis and
-   * the client do less work per event. Standalone Redis only: on a Cluster
-   * users live in different slots. Default `false`.
+   * user (coalescing). Each event still takes two round trips, and each user
+   * is committed or fails alone, atomically; Redis and the client do far
+   * less work per event. Default: on, except for a Cluster client (whose
+   * users live in different slots), which sends one call per user; a client
+   * that turns out to be a Cluster (a `CROSSSLOT` answer) makes the store
+   * send one call per user from then on. `true` with a Cluster client throws.
    */
   readonly batch?: boolean | undefined;
 }
@@ -109,17 +112,17 @@ function randomTag(): string {
 }
 
 /**
- * A `StateStore` in Redis: one hash per user, a lease key and a list of
- * values kept aside, all sharing the user's `{...}` hash tag so that they live
- * in one Redis Cluster slot. An uncontended event costs exactly two round
- * trips: one script takes the lease and reads the state, one checks the
- * version, writes and releases.
+ * A `StateStore` in Redis: one hash per user and a lease key, sharing the
+ * user's `{...}` hash tag so that they live in one Redis Cluster slot. An
+ * uncontended event costs exactly two round trips: one script takes the
+ * lease and reads the state, one writes and releases (5 commands inside
+ * Redis when no event id is given, 6 with one), and the scripts of users
+ * handled at the same moment go as one call.
  *
- * Keys: `<prefix>:{<id>}` (hash: `s` state, `v` version),
- * `<prefix>:{<id>}:lease`, `<prefix>:{<id>}:aside` and
- * `<prefix>:{<id>}:events` (recent event ids), where `<id>` is the user
- * id with `%`, `{`, `}` and lone surrogates percent-encoded (and the empty id
- * written `%`), so no id reaches another user's keys.
+ * Keys: `<prefix>:{<id>}`, a hash (`s` state, `v` version, `e` recent event
+ * ids, `a` values kept aside), and `<prefix>:{<id>}:lease`, where `<id>` is
+ * the user id with `%`, `{`, `}` and lone surrogates percent-encoded (and the
+ * empty id written `%`), so no id reaches another user's keys.
  *
  * A commit that fails with a `StoreError` because the connection broke may or
  * may not have been applied (Redis ran the script or not, never half of it).
@@ -170,17 +173,17 @@ export class RedisStore implements StateStore {
     }
     this.#names = new KeyNamer(options.prefix ?? "botnodes");
     this.#options = resolveStoreOptions(options);
-    this.#scripts = new ScriptRunner(redis, options.batch ?? false);
+    this.#scripts = new ScriptRunner(redis, options.batch ?? !redis.isCluster);
     const { leaseTtl, ttl, seenEvents } = this.#options;
     this.#beginHead = beginHead(leaseTtl);
     this.#commitHead = commitHead(ttl, ASIDE_LIMIT, seenEvents);
   }
 
   /**
-   * The keys of a user: state, lease, aside list and recent event ids.
+   * The keys of a user: the state hash and the lease.
    *
    * @param userId The user.
-   * @returns The four keys.
+   * @returns The two keys.
    *
    * @example
    * ```ts
@@ -191,14 +194,10 @@ export class RedisStore implements StateStore {
    * assert.deepEqual(new RedisStore(fake, { prefix: "bot" }).keys("a{b}"), [
    *   "bot:{a%7Bb%7D}",
    *   "bot:{a%7Bb%7D}:lease",
-   *   "bot:{a%7Bb%7D}:aside",
-   *   "bot:{a%7Bb%7D}:events",
    * ]);
    * ```
    */
-  keys(
-    userId: string,
-  ): [state: string, lease: string, aside: string, events: string] {
+  keys(userId: string): [state: string, lease: string] {
     return [...this.#names.keys(userId)];
   }
 
@@ -310,8 +309,14 @@ export class RedisStore implements StateStore {
   /** {@inheritDoc StateStore.aside} */
   async aside(userId: string): Promise<string[]> {
     const reply = await this.#run("aside", userId, READ, ["aside"]);
-    if (!Array.isArray(reply)) throw this.#unexpected("aside", userId, reply);
-    return reply.map(String);
+    if (typeof reply !== "string") return [];
+    try {
+      const kept: unknown = JSON.parse(reply);
+      if (Array.isArray(kept)) return kept.map(String);
+    } catch {
+      // not written by botnodes: shown as it is
+    }
+    return [reply];
   }
 
   /** Runs one user's script, failures as `StoreError`. */

@@ -44,21 +44,24 @@ describe("RedisStore", { skip: skipRedis }, () => {
     assert.ok(new RedisStore(client));
   });
 
-  it("stores each user under one hash-tagged key per kind", async () => {
+  it("stores each user in one hash-tagged hash, beside the lease", async () => {
     const prefix = randomPrefix();
     const store = new RedisStore(redis, { prefix });
-    await store.commit(await store.begin("a:b"), "state", { aside: "old" });
+    await store.commit(
+      await store.begin("a:b", { eventId: "e1" }),
+      "state",
+      { aside: "old" },
+    );
     assert.deepEqual(store.keys("a:b"), [
       `${prefix}:{a:b}`,
       `${prefix}:{a:b}:lease`,
-      `${prefix}:{a:b}:aside`,
-      `${prefix}:{a:b}:events`,
     ]);
-    assert.deepEqual((await redis.keys(`${prefix}:*`)).sort(), [
-      `${prefix}:{a:b}`,
-      `${prefix}:{a:b}:aside`,
-    ]);
-    assert.equal(await redis.hget(`${prefix}:{a:b}`, "s"), "state");
+    assert.deepEqual(await redis.keys(`${prefix}:*`), [`${prefix}:{a:b}`]);
+    const hash = await redis.hgetall(`${prefix}:{a:b}`);
+    assert.deepEqual(Object.keys(hash).sort(), ["a", "e", "s", "v"]);
+    assert.equal(hash.s, "state");
+    assert.equal(hash.e, ":e1");
+    assert.deepEqual(JSON.parse(hash.a!), ["old"]);
     await redis.del(...store.keys("a:b"));
   });
 
@@ -68,13 +71,11 @@ describe("RedisStore", { skip: skipRedis }, () => {
     const all = ids.flatMap((id) => store.keys(id));
     assert.equal(new Set(all).size, all.length);
     for (const id of ids) {
-      const [state, lease, aside, events] = store.keys(id);
+      const [state, lease] = store.keys(id);
       const tag = (key: string) =>
         key.slice(key.indexOf("{") + 1, key.indexOf("}"));
       assert.ok(tag(state).length > 0, `empty tag for ${JSON.stringify(id)}`);
       assert.equal(tag(lease), tag(state));
-      assert.equal(tag(aside), tag(state));
-      assert.equal(tag(events), tag(state));
     }
   });
 
