@@ -11,6 +11,7 @@
  *
  * @example A counter bot on the in-memory store
  * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import { Node, Nodes } from "@botnodes/core";
  * import { MemoryStore } from "@botnodes/core/testing";
@@ -28,15 +29,17 @@
  *   }
  * }
  *
+ * const said: string[] = [];
  * const nodes = new Nodes<Shared, Event, number>({
  *   store: new MemoryStore(),
  *   nodes: { counter: Counter },
  *   start: () => new Counter({ count: 0 }),
- *   shared: { say: (to, text) => console.log(to, text) },
+ *   shared: { say: (to, text) => said.push(`${to}: ${text}`) },
  *   userId: (event) => event.from,
  * });
- * await nodes.route({ from: 1, text: "hi" }); // 1 count: 0
- * await nodes.route({ from: 1, text: "again" }); // 1 count: 1
+ * await nodes.route({ from: 1, text: "hi" });
+ * await nodes.route({ from: 1, text: "again" });
+ * assert.deepEqual(said, ["1: count: 0", "1: count: 1"]);
  * ```
  *
  * @module

@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts ignore
+ * // ignored: connect() needs a Redis server (see fromNodeRedis for a run)
  * import { createClient } from "redis";
  * import { RedisStore } from "@botnodes/core";
  * import { fromNodeRedis } from "@botnodes/core/node-redis";
@@ -31,11 +32,16 @@ export interface NodeRedisEvalOptions {
  * The methods of a node-redis client (or cluster) that the adapter calls.
  *
  * @example
- * ```ts ignore
- * import { createClient } from "redis";
- * import type { NodeRedisLike } from "@botnodes/core/node-redis";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createClient, createCluster } from "redis";
+ * import { fromNodeRedis, type NodeRedisLike } from "@botnodes/core/node-redis";
  *
+ * // neither connects before its connect()
  * const client: NodeRedisLike = createClient();
+ * const cluster: NodeRedisLike = createCluster({ rootNodes: [] });
+ * assert.equal(fromNodeRedis(client).isCluster, false);
+ * assert.equal(fromNodeRedis(cluster).isCluster, true); // RedisStore won't batch
  * ```
  */
 export interface NodeRedisLike {
@@ -53,9 +59,31 @@ export interface NodeRedisLike {
  * @param client A connected node-redis client.
  * @returns The client as a `RedisLike`.
  *
- * @example
- * ```ts ignore
- * const store = new RedisStore(fromNodeRedis(client));
+ * @example What the adapter sends, on a fake client
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RedisStore } from "@botnodes/core";
+ * import {
+ *   fromNodeRedis,
+ *   type NodeRedisEvalOptions,
+ *   type NodeRedisLike,
+ * } from "@botnodes/core/node-redis";
+ *
+ * // records each call and answers as an empty Redis
+ * const calls: NodeRedisEvalOptions[] = [];
+ * const record = (_script: string, options: NodeRedisEvalOptions) => {
+ *   calls.push(options);
+ *   return Promise.resolve(null);
+ * };
+ * const client: NodeRedisLike = { eval: record, evalSha: record };
+ *
+ * const redis = fromNodeRedis(client);
+ * assert.equal(redis.isCluster, false);
+ * await redis.evalsha("<sha1>", 2, "key1", "key2", "arg");
+ * assert.deepEqual(calls, [{ keys: ["key1", "key2"], arguments: ["arg"] }]);
+ *
+ * const store = new RedisStore(redis, { prefix: "mybot" });
+ * assert.equal(await store.get("42"), undefined);
  * ```
  */
 export function fromNodeRedis(client: NodeRedisLike): RedisLike {

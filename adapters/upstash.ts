@@ -7,6 +7,7 @@
  *
  * @example
  * ```ts ignore
+ * // ignored: needs your database's URL and token (see fromUpstash for a run)
  * import { Redis } from "@upstash/redis";
  * import { RedisStore } from "@botnodes/core";
  * import { fromUpstash } from "@botnodes/core/upstash";
@@ -28,11 +29,16 @@ import type { RedisLike } from "../mod.ts";
  * The methods of an `@upstash/redis` client that the adapter calls.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { Redis } from "@upstash/redis";
  * import type { UpstashLike } from "@botnodes/core/upstash";
  *
- * const client: UpstashLike = new Redis({ url, token, automaticDeserialization: false });
+ * // the constructor only keeps its settings: no request is made here
+ * const client: UpstashLike = new Redis({
+ *   url: "https://example.upstash.io",
+ *   token: "<token>",
+ *   automaticDeserialization: false,
+ * });
  * ```
  */
 export interface UpstashLike {
@@ -54,9 +60,29 @@ export interface UpstashLike {
  * `automaticDeserialization: false`.
  * @returns The client as a `RedisLike`.
  *
- * @example
- * ```ts ignore
- * const store = new RedisStore(fromUpstash(redis));
+ * @example What the adapter sends and refuses, on fake clients
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { RedisStore } from "@botnodes/core";
+ * import { fromUpstash, type UpstashLike } from "@botnodes/core/upstash";
+ *
+ * // answers every script with its keys and arguments
+ * const echo = (_script: string, keys: string[], args: string[]) =>
+ *   Promise.resolve([...keys, ...args]);
+ * const client: UpstashLike = { eval: echo, evalsha: echo };
+ * const redis = fromUpstash(client);
+ * assert.deepEqual(
+ *   await redis.evalsha("<sha1>", 2, "key1", "key2", "arg"),
+ *   ["key1", "key2", "arg"],
+ * );
+ *
+ * // a client that decodes JSON (automaticDeserialization left on)
+ * const decoding: UpstashLike = {
+ *   eval: () => Promise.resolve({ v: 1 }),
+ *   evalsha: () => Promise.resolve({ v: 1 }),
+ * };
+ * const store = new RedisStore(fromUpstash(decoding));
+ * await assert.rejects(store.get("42"), /automaticDeserialization: false/);
  * ```
  */
 export function fromUpstash(client: UpstashLike): RedisLike {

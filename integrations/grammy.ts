@@ -27,6 +27,8 @@
  *
  * @example A grammY bot with state in Redis
  * ```ts ignore
+ * // ignored: needs a bot token and a Redis server; Start, Hungry, Hold,
+ * // Shared and foodApi are your bot's (see nodesMiddleware for a run)
  * import { Bot, type Context } from "grammy";
  * import { Redis } from "ioredis";
  * import { Nodes, RedisStore } from "@botnodes/core";
@@ -60,9 +62,11 @@
  *
  * @example
  * ```ts
- * import type { GrammyContextLike } from "@botnodes/core/grammy";
+ * import assert from "node:assert/strict";
+ * import { type GrammyContextLike, userId } from "@botnodes/core/grammy";
  *
  * const ctx: GrammyContextLike = { from: { id: 1 }, chat: { type: "private" } };
+ * assert.equal(userId(ctx), 1);
  * ```
  */
 export interface GrammyContextLike {
@@ -83,10 +87,11 @@ export interface GrammyContextLike {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { userId } from "@botnodes/core/grammy";
  *
- * userId({ from: { id: 42 } }); // 42
- * userId({}); // undefined
+ * assert.equal(userId({ from: { id: 42 } }), 42);
+ * assert.equal(userId({}), undefined); // a channel post
  * ```
  */
 export function userId(ctx: GrammyContextLike): number | undefined {
@@ -104,10 +109,12 @@ export function userId(ctx: GrammyContextLike): number | undefined {
  *
  * @example
  * ```ts
- * import { privateChatUserId, updateId } from "@botnodes/core/grammy";
+ * import assert from "node:assert/strict";
+ * import { privateChatUserId } from "@botnodes/core/grammy";
  *
- * privateChatUserId({ from: { id: 42 }, chat: { type: "private" } }); // 42
- * privateChatUserId({ from: { id: 42 }, chat: { type: "group" } }); // undefined
+ * const from = { id: 42 };
+ * assert.equal(privateChatUserId({ from, chat: { type: "private" } }), 42);
+ * assert.equal(privateChatUserId({ from, chat: { type: "group" } }), undefined);
  * ```
  */
 export function privateChatUserId(ctx: GrammyContextLike): number | undefined {
@@ -124,9 +131,10 @@ export function privateChatUserId(ctx: GrammyContextLike): number | undefined {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { updateId } from "@botnodes/core/grammy";
  *
- * updateId({ update: { update_id: 901 } }); // 901
+ * assert.equal(updateId({ update: { update_id: 901 } }), 901);
  * ```
  */
 export function updateId(ctx: GrammyContextLike): number | undefined {
@@ -138,9 +146,19 @@ export function updateId(ctx: GrammyContextLike): number | undefined {
  *
  * @typeParam C The grammY context type (the event type of the `Nodes`).
  *
- * @example
- * ```ts ignore
- * const routing: RoutingNodes<Context> = nodes;
+ * @example Anything with a `route` fits: here a stand-in that handles nothing
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nodesMiddleware, type RoutingNodes } from "@botnodes/core/grammy";
+ *
+ * const nobody: RoutingNodes<{ text: string }> = {
+ *   route: () => Promise.resolve({ handled: false, reason: "not-ours" }),
+ * };
+ * let passedOn = false;
+ * await nodesMiddleware(nobody)({ text: "hi" }, async () => {
+ *   passedOn = true;
+ * });
+ * assert.ok(passedOn); // not ours: the next handler gets the update
  * ```
  */
 export interface RoutingNodes<C> {
@@ -158,9 +176,35 @@ export interface RoutingNodes<C> {
  *
  * @typeParam C The grammY context type.
  *
- * @example
- * ```ts ignore
+ * @example grammY takes it where it takes its own middleware
+ * ```ts
+ * import { Bot, type Context } from "grammy";
+ * import { Node, Nodes } from "@botnodes/core";
+ * import {
+ *   type NodesMiddleware,
+ *   nodesMiddleware,
+ *   userId,
+ * } from "@botnodes/core/grammy";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * class Start extends Node<null, Context, number, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   onEvent(): Start {
+ *     return new Start();
+ *   }
+ * }
+ *
+ * const nodes = new Nodes<null, Context, number>({
+ *   store: new MemoryStore(),
+ *   nodes: { start: Start },
+ *   start: () => new Start(),
+ *   shared: null,
+ *   userId,
+ * });
  * const middleware: NodesMiddleware<Context> = nodesMiddleware(nodes);
+ * const bot = new Bot("<token>"); // makes no request until it handles updates
  * bot.on("message", middleware);
  * ```
  */
@@ -199,6 +243,7 @@ export type NodesMiddleware<C> = (
  *
  * @example Private chats go to the nodes, group messages to a later handler
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Context } from "grammy";
  * import { Node, Nodes } from "@botnodes/core";
  * import { nodesMiddleware, privateChatUserId } from "@botnodes/core/grammy";
@@ -228,7 +273,7 @@ export type NodesMiddleware<C> = (
  *
  * await tg.bot.handleUpdate(tg.update.text(tg.user(1), "hi")); // enters Echo
  * await tg.bot.handleUpdate(tg.update.text(tg.user(1), "hello"));
- * tg.outbox.take().map((m) => m.text); // ["echo: hello"]
+ * assert.deepEqual(tg.outbox.take().map((m) => m.text), ["echo: hello"]);
  * ```
  */
 export function nodesMiddleware<C>(nodes: RoutingNodes<C>): NodesMiddleware<C> {

@@ -12,12 +12,17 @@ import type { StandardSchemaV1 } from "./standard_schema.ts";
  *
  * @example Telling botnodes' errors from a handler's own
  * ```ts
- * import { BotnodesError } from "@botnodes/core";
+ * import assert from "node:assert/strict";
+ * import { BotnodesError, LeaseTimeoutError } from "@botnodes/core";
  *
  * function describe(error: unknown): string {
  *   return error instanceof BotnodesError ? `botnodes: ${error.name}` : "other";
  * }
- * describe(new Error("x")); // "other"
+ * assert.equal(describe(new Error("x")), "other");
+ * assert.equal(
+ *   describe(new LeaseTimeoutError("42", 35_000)),
+ *   "botnodes: LeaseTimeoutError",
+ * );
  * ```
  */
 export class BotnodesError extends Error {
@@ -40,10 +45,12 @@ export class BotnodesError extends Error {
  *
  * @example Catching a forgotten registration
  * ```ts
+ * import assert from "node:assert/strict";
  * import { UnregisteredNodeError } from "@botnodes/core";
  *
  * const error = new UnregisteredNodeError("Checkout", ["start", "menu"]);
- * error.message; // 'Cannot use node "Checkout": its class is not registered ...'
+ * assert.match(error.message, /^Cannot use node "Checkout": its class is not/);
+ * assert.deepEqual(error.registered, ["start", "menu"]);
  * ```
  */
 export class UnregisteredNodeError extends BotnodesError {
@@ -111,11 +118,12 @@ export interface NodeDataErrorOptions {
  *
  * @example Reading the schema's issues
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NodeDataError } from "@botnodes/core";
  *
  * const error = new NodeDataError("hungry", [{ message: "Expected array" }]);
- * error.issues[0]?.message; // "Expected array"
- * error.reason; // "schema"
+ * assert.equal(error.issues[0]?.message, "Expected array");
+ * assert.equal(error.reason, "schema");
  * ```
  */
 export class NodeDataError extends BotnodesError {
@@ -158,10 +166,12 @@ export class NodeDataError extends BotnodesError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StateTooLargeError } from "@botnodes/core";
  *
  * const error = new StateTooLargeError("cart", 2_000_000, 1_048_576);
- * error.bytes; // 2000000
+ * assert.equal(error.bytes, 2_000_000);
+ * assert.equal(error.limit, 1_048_576);
  * ```
  */
 export class StateTooLargeError extends BotnodesError {
@@ -204,12 +214,16 @@ export type InvalidStateReason =
  *
  * @example Rethrowing invalid state instead of starting over
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InvalidStateError } from "@botnodes/core";
  *
  * const onInvalidState = (error: InvalidStateError) => {
  *   if (error.reason === "unparseable") throw error;
  *   return undefined; // start over for the other reasons
  * };
+ * const garbled = new InvalidStateError("unparseable", "42", "{not json");
+ * assert.throws(() => onInvalidState(garbled), InvalidStateError);
+ * assert.equal(garbled.raw, "{not json");
  * ```
  */
 export class InvalidStateError extends BotnodesError {
@@ -264,9 +278,12 @@ export class InvalidStateError extends BotnodesError {
  *
  * @example Replying "busy" instead of failing
  * ```ts
+ * import assert from "node:assert/strict";
  * import { LeaseTimeoutError } from "@botnodes/core";
  *
  * const isBusy = (error: unknown) => error instanceof LeaseTimeoutError;
+ * assert.ok(isBusy(new LeaseTimeoutError("42", 35_000)));
+ * assert.ok(!isBusy(new Error("the handler failed")));
  * ```
  */
 export class LeaseTimeoutError extends BotnodesError {
@@ -316,8 +333,8 @@ export type LeaseLostReason = "expired" | "overtaken";
  *
  * @example Recognising a fenced commit
  * ```ts
- * import { LeaseLostError } from "@botnodes/core";
  * import assert from "node:assert/strict";
+ * import { LeaseLostError } from "@botnodes/core";
  *
  * const error = new LeaseLostError("42", "overtaken");
  * assert.ok(error instanceof LeaseLostError);
@@ -374,10 +391,16 @@ export type StoreOperation =
  *
  * @example Naming the failed operation
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StoreError } from "@botnodes/core";
  *
  * const error = new StoreError("commit", "42", new Error("ECONNREFUSED"));
- * error.operation; // "commit"
+ * assert.equal(error.operation, "commit");
+ * assert.equal(error.userId, "42");
+ *
+ * // a password in the client's error is not repeated
+ * const leaky = new Error("cannot reach redis://bot:hunter2@db:6379");
+ * assert.doesNotMatch(new StoreError("get", "42", leaky).message, /hunter2/);
  * ```
  */
 export class StoreError extends BotnodesError {

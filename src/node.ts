@@ -30,9 +30,11 @@ import type { StandardSchemaV1 } from "./standard_schema.ts";
  * (plain objects, arrays, strings, finite numbers, booleans, `null`).
  *
  * @example A start node that greets a new user by name
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
- * import { Node } from "@botnodes/core";
+ * import { Node, Nodes } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
  *
  * type Shared = { send(userId: number, text: string): Promise<void> };
  * type Event = { userId: number; text: string; name: string };
@@ -40,7 +42,7 @@ import type { StandardSchemaV1 } from "./standard_schema.ts";
  * class Start extends Node<Shared, Event, number, { greeted: number }> {
  *   static override schema = z.object({ greeted: z.number() });
  *   // not stored: only set when the node is built with `new`
- *   name?: string;
+ *   name: string | undefined;
  *
  *   constructor(name?: string, greeted = 0) {
  *     super({ greeted });
@@ -55,6 +57,28 @@ import type { StandardSchemaV1 } from "./standard_schema.ts";
  *     return new Start(event.name, this.data.greeted + 1);
  *   }
  * }
+ *
+ * const sent: string[] = [];
+ * const nodes = new Nodes<Shared, Event, number>({
+ *   store: new MemoryStore(),
+ *   nodes: { start: Start },
+ *   start: () => new Start(),
+ *   shared: {
+ *     send: async (_userId, text) => {
+ *       sent.push(text);
+ *     },
+ *   },
+ *   userId: (event) => event.userId,
+ * });
+ * await nodes.route({ userId: 7, text: "/start", name: "Ann" });
+ * await nodes.route({ userId: 7, text: "hi", name: "Ann" });
+ * assert.deepEqual(sent, ["Main menu", "Hello, Ann!"]);
+ *
+ * // restored from the store: `data` is back, the constructor did not run
+ * const restored = await nodes.user(7).node();
+ * assert.ok(restored instanceof Start);
+ * assert.deepEqual(restored.data, { greeted: 1 });
+ * assert.equal(restored.name, undefined);
  * ```
  */
 export abstract class Node<
@@ -127,10 +151,33 @@ export abstract class Node<
  * @typeParam UserId The type of the user ids.
  *
  * @example Typing a registry
- * ```ts ignore
- * import type { NodeClass } from "@botnodes/core";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Node, type NodeClass, Nodes } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
  *
- * const registry: Record<string, NodeClass<Shared, Event, number>> = { start: Start };
+ * type Event = { from: number };
+ *
+ * class Start extends Node<null, Event, number, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   onEvent(): Start {
+ *     return new Start();
+ *   }
+ * }
+ *
+ * const registry: Record<string, NodeClass<null, Event, number>> = {
+ *   start: Start,
+ * };
+ * const nodes = new Nodes<null, Event, number>({
+ *   store: new MemoryStore(),
+ *   nodes: registry,
+ *   start: () => new Start(),
+ *   shared: null,
+ *   userId: (event) => event.from,
+ * });
+ * assert.equal(nodes.keyOf(new Start()), "start");
  * ```
  */
 export type NodeClass<

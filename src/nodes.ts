@@ -21,9 +21,13 @@ import { UserQueue } from "./user_queue.ts";
  *
  * @example Sending reports to your own logger
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { Logger } from "@botnodes/core";
  *
- * const logger: Logger = { warn: (message) => console.warn(`[bot] ${message}`) };
+ * const warnings: string[] = [];
+ * const logger: Logger = { warn: (message) => warnings.push(`[bot] ${message}`) };
+ * logger.warn("a lease could not be released");
+ * assert.deepEqual(warnings, ["[bot] a lease could not be released"]);
  * ```
  */
 export interface Logger {
@@ -42,10 +46,46 @@ export interface Logger {
  * @typeParam Event The event type.
  * @typeParam UserId The type of the user ids.
  *
- * @example Sending users with outdated state to a dedicated node
- * ```ts ignore
- * const onInvalidState: InvalidStateHook<Shared, Event, number> = (error) =>
- *   error.reason === "invalid-data" ? new Outdated() : undefined;
+ * @example Sending users on a node that no longer exists to a dedicated node
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type InvalidStateHook, Node, Nodes } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * type Event = { from: number };
+ *
+ * class Menu extends Node<null, Event, number, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   onEvent(): Menu {
+ *     return new Menu();
+ *   }
+ * }
+ * class Survey extends Menu {}
+ * class Outdated extends Menu {}
+ *
+ * const onInvalidState: InvalidStateHook<null, Event, number> = (error) =>
+ *   error.reason === "unknown-node" ? new Outdated() : undefined;
+ *
+ * const store = new MemoryStore();
+ * const common = { store, shared: null, userId: (event: Event) => event.from };
+ * // version 1 of the bot puts user 42 on "survey"; version 2 has no "survey"
+ * const v1 = new Nodes<null, Event, number>({
+ *   ...common,
+ *   nodes: { menu: Menu, survey: Survey },
+ *   start: () => new Survey(),
+ * });
+ * await v1.route({ from: 42 });
+ * const v2 = new Nodes<null, Event, number>({
+ *   ...common,
+ *   nodes: { menu: Menu, outdated: Outdated },
+ *   start: () => new Menu(),
+ *   onInvalidState,
+ * });
+ * const result = await v2.route({ from: 42 });
+ * assert.ok(result.handled && result.node instanceof Outdated);
+ * assert.equal((await v2.user(42).aside()).length, 1); // the old state, kept
  * ```
  */
 export type InvalidStateHook<
@@ -65,14 +105,40 @@ export type InvalidStateHook<
  * @typeParam UserId The type of the user ids.
  *
  * @example The options of a bot whose events are plain messages
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Node, Nodes, type NodesOptions } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * type Message = { from?: { id: number }; text: string };
+ * type Shared = { send(to: number, text: string): void };
+ *
+ * class Start extends Node<Shared, Message, number, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   override onEnter(user: number, shared: Shared) {
+ *     shared.send(user, "Welcome!");
+ *   }
+ *   onEvent(): Start {
+ *     return new Start();
+ *   }
+ * }
+ *
+ * const sent: string[] = [];
  * const options: NodesOptions<Shared, Message, number> = {
  *   store: new MemoryStore(),
- *   nodes: { start: Start, hungry: Hungry },
+ *   nodes: { start: Start },
  *   start: () => new Start(),
- *   shared: { send },
+ *   shared: { send: (to, text) => sent.push(`${to}: ${text}`) },
  *   userId: (message) => message.from?.id,
  * };
+ * const nodes = new Nodes(options);
+ * await nodes.route({ from: { id: 7 }, text: "hi" });
+ * // a message without a sender is not for `Nodes`
+ * const result = await nodes.route({ text: "from a channel" });
+ * assert.deepEqual(result, { handled: false, reason: "not-ours" });
+ * assert.deepEqual(sent, ["7: Welcome!"]);
  * ```
  */
 export interface NodesOptions<Shared, Event, UserId extends string | number> {
@@ -138,9 +204,40 @@ export interface NodesOptions<Shared, Event, UserId extends string | number> {
  * @typeParam UserId The type of the user ids.
  *
  * @example Logging transitions
- * ```ts ignore
- * const result = await nodes.route(event);
- * if (result.handled) console.log(result.userId, "is now on", result.key);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Node, Nodes } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * type Event = { from: string; id: number };
+ *
+ * class Menu extends Node<null, Event, string, null> {
+ *   constructor() {
+ *     super(null);
+ *   }
+ *   onEvent(): Menu {
+ *     return new Menu();
+ *   }
+ * }
+ *
+ * const nodes = new Nodes<null, Event, string>({
+ *   store: new MemoryStore(),
+ *   nodes: { menu: Menu },
+ *   start: () => new Menu(),
+ *   shared: null,
+ *   userId: (event) => event.from,
+ *   eventId: (event) => event.id,
+ * });
+ * const log: string[] = [];
+ * for (const event of [{ from: "ann", id: 1 }, { from: "ann", id: 1 }]) {
+ *   const result = await nodes.route(event);
+ *   log.push(
+ *     result.handled
+ *       ? `${result.userId} is now on ${result.key}`
+ *       : `${result.reason}: skipped`,
+ *   );
+ * }
+ * assert.deepEqual(log, ["ann is now on menu", "duplicate: skipped"]);
  * ```
  */
 export type RouteResult<Shared, Event, UserId extends string | number> =
@@ -180,9 +277,33 @@ export type RouteResult<Shared, Event, UserId extends string | number> =
  * @typeParam UserId The type of the user ids.
  *
  * @example Reading where a user is
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Node, Nodes } from "@botnodes/core";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * type Event = { from: number; text: string };
+ *
+ * class Hungry extends Node<null, Event, number, { order: string[] }> {
+ *   onEvent(_user: number, event: Event): Hungry {
+ *     return new Hungry({ order: [...this.data.order, event.text] });
+ *   }
+ * }
+ *
+ * const nodes = new Nodes<null, Event, number>({
+ *   store: new MemoryStore(),
+ *   nodes: { hungry: Hungry },
+ *   start: () => new Hungry({ order: [] }),
+ *   shared: null,
+ *   userId: (event) => event.from,
+ * });
+ * await nodes.route({ from: 42, text: "hi" });
+ * await nodes.route({ from: 42, text: "soup" });
+ *
  * const node = await nodes.user(42).node();
- * if (node instanceof Hungry) console.log(node.data.order);
+ * assert.ok(node instanceof Hungry);
+ * assert.deepEqual(node.data.order, ["soup"]);
+ * assert.equal(await nodes.user(7).node(), undefined); // no state
  * ```
  */
 export interface UserHandle<Shared, Event, UserId extends string | number> {
@@ -261,6 +382,7 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
  *
  * @example A two-node conversation on the in-memory store
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Node, Nodes } from "@botnodes/core";
  * import { MemoryStore } from "@botnodes/core/testing";
  *
@@ -300,7 +422,7 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
  * });
  * await nodes.route({ from: "ann", text: "hi" });
  * await nodes.route({ from: "ann", text: "Yes" });
- * shared.replies; // ["Hungry?", "What will it be?"]
+ * assert.deepEqual(shared.replies, ["Hungry?", "What will it be?"]);
  * ```
  */
 export class Nodes<Shared, Event, UserId extends string | number> {
@@ -527,8 +649,46 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * @throws {RangeError} When a string id is longer than 1,024 UTF-16 units.
    *
    * @example Moving a user when their payment arrives
-   * ```ts ignore
-   * await nodes.user(42).to(new Paid(orderId));
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Shared = { sent: string[] };
+   * type Event = { from: number };
+   *
+   * class Menu extends Node<Shared, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(): Menu {
+   *     return new Menu();
+   *   }
+   * }
+   * class Paid extends Node<Shared, Event, number, { orderId: string }> {
+   *   override onEnter(_user: number, shared: Shared) {
+   *     shared.sent.push(`Order ${this.data.orderId} is paid`);
+   *   }
+   *   onEvent(): Menu {
+   *     return new Menu();
+   *   }
+   * }
+   *
+   * const shared: Shared = { sent: [] };
+   * const nodes = new Nodes<Shared, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { menu: Menu, paid: Paid },
+   *   start: () => new Menu(),
+   *   shared,
+   *   userId: (event) => event.from,
+   * });
+   * // the payment webhook, outside any handler
+   * await nodes.user(42).to(new Paid({ orderId: "A-17" }));
+   * assert.deepEqual(shared.sent, ["Order A-17 is paid"]);
+   * assert.ok((await nodes.user(42).node()) instanceof Paid);
+   *
+   * await nodes.user(42).reset();
+   * assert.equal(await nodes.user(42).node(), undefined);
    * ```
    */
   user(userId: UserId): UserHandle<Shared, Event, UserId> {
@@ -566,9 +726,32 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * @returns Its key in the `nodes` option.
    *
    * @example Naming where a user is
-   * ```ts ignore
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { from: number };
+   *
+   * class Hungry extends Node<null, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(): Hungry {
+   *     return new Hungry();
+   *   }
+   * }
+   *
+   * const nodes = new Nodes<null, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { hungry: Hungry },
+   *   start: () => new Hungry(),
+   *   shared: null,
+   *   userId: (event) => event.from,
+   * });
+   * await nodes.route({ from: 42 });
    * const node = await nodes.user(42).node();
-   * console.log(node && nodes.keyOf(node)); // "hungry"
+   * assert.equal(node && nodes.keyOf(node), "hungry");
    * ```
    */
   keyOf(node: Node<Shared, Event, UserId>): string | undefined {

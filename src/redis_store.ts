@@ -43,11 +43,29 @@ import {
  * strings, numbers (integers), `null` and arrays of those.
  *
  * @example An ioredis client fits as is
- * ```ts ignore
- * import Redis from "ioredis";
+ * ```ts
+ * import { Redis } from "ioredis";
  * import type { RedisLike } from "@botnodes/core";
  *
- * const redis: RedisLike = new Redis(process.env.REDIS_URL!);
+ * // lazyConnect: no connection until the first command (none here)
+ * const redis: RedisLike = new Redis({ lazyConnect: true });
+ * ```
+ *
+ * @example A stand-in for tests: anything with the two methods
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type RedisLike, RedisStore } from "@botnodes/core";
+ *
+ * const down: RedisLike = {
+ *   eval: () => Promise.reject(new Error("ECONNREFUSED")),
+ *   evalsha: () => Promise.reject(new Error("ECONNREFUSED")),
+ * };
+ * const store = new RedisStore(down);
+ * await assert.rejects(store.get("42"), {
+ *   name: "StoreError",
+ *   operation: "get",
+ *   userId: "42",
+ * });
  * ```
  */
 export interface RedisLike {
@@ -128,13 +146,33 @@ function randomTag(): string {
  * may not have been applied (Redis ran the script or not, never half of it).
  *
  * @example With ioredis
- * ```ts ignore
- * import Redis from "ioredis";
+ * ```ts
+ * import { Redis } from "ioredis";
  * import { RedisStore } from "@botnodes/core";
  *
- * const store = new RedisStore(new Redis(process.env.REDIS_URL!), {
- *   prefix: "foodbot",
+ * const redis = new Redis(process.env.REDIS_URL ?? "redis://localhost:6379", {
+ *   lazyConnect: true, // connects on the first event (none in this example)
  * });
+ * const store = new RedisStore(redis, { prefix: "foodbot" });
+ * ```
+ *
+ * @example One round trip to read a user, on a fake client
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { type RedisLike, RedisStore } from "@botnodes/core";
+ *
+ * // records the keys of each script call and answers as an empty Redis
+ * const calls: string[][] = [];
+ * const record = (_script: string, numkeys: number, ...keysAndArgs: string[]) => {
+ *   calls.push(keysAndArgs.slice(0, numkeys));
+ *   return Promise.resolve(null);
+ * };
+ * const fake: RedisLike = { eval: record, evalsha: record };
+ *
+ * const store = new RedisStore(fake, { prefix: "foodbot" });
+ * assert.equal(await store.get("42"), undefined); // no state yet
+ * assert.equal(calls.length, 1);
+ * assert.equal(calls[0]?.[0], "foodbot:{42}");
  * ```
  */
 export class RedisStore implements StateStore {

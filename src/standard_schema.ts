@@ -17,13 +17,18 @@
  * @typeParam Output The type the schema produces after validation.
  *
  * @example Using a zod schema as a node's schema
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
  * import { z } from "zod";
  * import type { StandardSchemaV1 } from "@botnodes/core";
  *
  * const schema: StandardSchemaV1<{ order: string[] }> = z.object({
  *   order: z.array(z.string()),
  * });
+ * const valid = await schema["~standard"].validate({ order: ["soup"] });
+ * assert.deepEqual(valid, { value: { order: ["soup"] } });
+ * const invalid = await schema["~standard"].validate({ order: "soup" });
+ * assert.equal(invalid.issues?.[0]?.path?.[0], "order");
  * ```
  */
 export interface StandardSchemaV1<Input = unknown, Output = Input> {

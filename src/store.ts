@@ -10,11 +10,13 @@
  *
  * @example What a store hands back
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "@botnodes/core/testing";
  *
  * const store = new MemoryStore();
  * const lease = await store.begin("42");
- * lease.state; // undefined: a new user
+ * assert.equal(lease.userId, "42");
+ * assert.equal(lease.state, undefined); // a new user
  * await store.release(lease);
  * ```
  */
@@ -93,12 +95,13 @@ export interface CommitOptions {
  *
  * @example A transition by hand (what `Nodes` does for you)
  * ```ts
+ * import assert from "node:assert/strict";
  * import { MemoryStore } from "@botnodes/core/testing";
  *
  * const store = new MemoryStore();
  * const lease = await store.begin("42");
  * await store.commit(lease, JSON.stringify({ hello: "world" }));
- * await store.get("42"); // '{"hello":"world"}'
+ * assert.equal(await store.get("42"), '{"hello":"world"}');
  * ```
  */
 export interface StateStore {
@@ -218,10 +221,12 @@ export interface Clock {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { systemClock } from "@botnodes/core";
  *
  * const t0 = systemClock.now();
- * await systemClock.sleep(1);
+ * await systemClock.sleep(5);
+ * assert.ok(systemClock.now() > t0);
  * ```
  */
 export const systemClock: Clock = {
@@ -306,8 +311,8 @@ const MAX_SEEN_EVENTS = 10_000;
  *
  * @example
  * ```ts
- * import { resolveStoreOptions } from "@botnodes/core";
  * import assert from "node:assert/strict";
+ * import { resolveStoreOptions } from "@botnodes/core/store";
  *
  * assert.equal(resolveStoreOptions({ leaseTtl: 5_000 }).wait, 35_000);
  * assert.equal(resolveStoreOptions({ leaseTtl: 30_000 / 7 }).leaseTtl, 4_286);

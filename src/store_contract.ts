@@ -70,11 +70,28 @@ export interface HarnessOptions {
  * them), vitest's, or any with the same shape. The suite imports no runner
  * of its own.
  *
- * @example With vitest
- * ```ts ignore
- * import { describe, it } from "vitest";
- * storeContract("MyStore", makeHarness, { describe, it });
+ * @example A runner of your own, that lists the cases
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { storeContract, type TestRunner } from "@botnodes/core/store";
+ * import { MemoryStore } from "@botnodes/core/testing";
+ *
+ * const names: string[] = [];
+ * const listing: TestRunner = {
+ *   describe: (_name, fn) => fn(),
+ *   it: (name) => names.push(name),
+ * };
+ * storeContract("MemoryStore", () =>
+ *   Promise.resolve({
+ *     store: new MemoryStore(),
+ *     expireLeases: () => Promise.resolve(),
+ *     close: () => Promise.resolve(),
+ *   }), listing);
+ * assert.ok(names.length > 10);
  * ```
+ *
+ * With vitest, pass its functions: `import { describe, it } from "vitest"`,
+ * then `storeContract("MyStore", makeHarness, { describe, it })`.
  */
 export interface TestRunner {
   /** Groups cases. */
@@ -94,8 +111,10 @@ export interface TestRunner {
  * @param runner The test functions to define the cases with: `node:test`
  * (`import * as test from "node:test"`) or vitest's `{ describe, it }`.
  *
- * @example Proving `MemoryStore`
+ * @example Proving `MemoryStore` (a test file)
  * ```ts ignore
+ * // ignored: a test file, where node:test registers the cases at the top
+ * // level; a doc example runs inside a test, where it cannot (next example)
  * import * as test from "node:test";
  * import { storeContract } from "@botnodes/core/store";
  * import { FakeClock, MemoryStore } from "@botnodes/core/testing";
@@ -110,6 +129,31 @@ export interface TestRunner {
  *     close: () => Promise.resolve(),
  *   });
  * }, test);
+ * ```
+ *
+ * @example Proving `MemoryStore`, each case run in turn
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { storeContract, type TestRunner } from "@botnodes/core/store";
+ * import { FakeClock, MemoryStore } from "@botnodes/core/testing";
+ *
+ * const cases: (() => Promise<void>)[] = [];
+ * const runner: TestRunner = {
+ *   describe: (_name, fn) => fn(),
+ *   it: (_name, fn) => cases.push(fn),
+ * };
+ * storeContract("MemoryStore", ({ wait, ttl }) => {
+ *   const clock = new FakeClock();
+ *   const store = new MemoryStore({ clock, wait, ttl, leaseTtl: 10_000 });
+ *   return Promise.resolve({
+ *     store,
+ *     expireLeases: () => Promise.resolve(clock.advance(10_000)),
+ *     expireStates: () => Promise.resolve(clock.advance(ttl ?? 0)),
+ *     close: () => Promise.resolve(),
+ *   });
+ * }, runner);
+ * for (const run of cases) await run(); // each throws when the store fails it
+ * assert.ok(cases.length > 10);
  * ```
  */
 export function storeContract(

@@ -6,6 +6,8 @@
  *
  * @example Proving a store with the contract suite (a test file)
  * ```ts ignore
+ * // ignored: MyStore is yours, and node:test registers the cases at the top
+ * // level of a test file (see `storeContract` for a run in a doc example)
  * import * as test from "node:test";
  * import { storeContract } from "@botnodes/core/store";
  * import { MyStore } from "./my_store.ts";
