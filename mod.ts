@@ -78,6 +78,7 @@ export {
   type BeginOptions,
   type Clock,
   type CommitOptions,
+  type DueTimer,
   type Lease,
   type StateStore,
   type StoreOptions,

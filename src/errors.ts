@@ -382,7 +382,10 @@ export type StoreOperation =
   | "commit"
   | "release"
   | "renew"
-  | "aside";
+  | "aside"
+  | "schedule"
+  | "unschedule"
+  | "dueTimers";
 
 /**
  * The store could not be reached or failed (connection refused, timeout,

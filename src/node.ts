@@ -140,6 +140,35 @@ export abstract class Node<
     event: Event,
     shared: Shared,
   ): MaybePromise<Node<Shared, Event, UserId>>;
+
+  /**
+   * Optional: after how many ms from entering this node it times out
+   * ("Are you still there?"), computed from `this.data` when the node is
+   * entered (so reminders can escalate); `undefined` for no timeout. A node
+   * class that has `timeout` must have `onTimeout`. Entering any node
+   * replaces the user's timer; `reset()` removes it. Due timers are fired by
+   * `nodes.runDue()` (a scheduler) or `nodes.runTimers()` (a loop), from any
+   * process, once per arming.
+   *
+   * @returns The delay in ms (a whole or fractional number from 0 to ten
+   * years), or `undefined`.
+   */
+  timeout?(): number | undefined;
+
+  /**
+   * Optional: runs when this node's timeout is due, under the user's lease
+   * like an event, and returns the node to go to (which is then entered and
+   * committed). If it throws, nothing is written and the timer is tried again
+   * later (backing off).
+   *
+   * @param userId The user whose timer fired.
+   * @param shared The `shared` option of `Nodes`: your services.
+   * @returns The next node.
+   */
+  onTimeout?(
+    userId: UserId,
+    shared: Shared,
+  ): MaybePromise<Node<Shared, Event, UserId>>;
 }
 
 /**

@@ -59,6 +59,14 @@ export class KeyNamer {
     this.#prefix = prefix;
   }
 
+  /**
+   * The key of the index of timers, `<prefix>:{}:timers`: its empty hash tag
+   * is one no user's key has (the empty id is written `%`).
+   */
+  timers(): string {
+    return `${this.#prefix}:{}:timers`;
+  }
+
   /** The keys of a user, from a small cache: the hot path of every call. */
   keys(userId: string): UserKeys {
     let keys = this.#cache.get(userId);

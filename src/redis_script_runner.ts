@@ -95,7 +95,7 @@ export class ScriptRunner {
    */
   run(
     source: ScriptSource,
-    keys: UserKeys,
+    keys: readonly string[],
     args: string[],
     byEval = false,
   ): Promise<unknown> {

@@ -345,3 +345,34 @@ local s = load(KEYS[1], nil)
 return s
 `,
 };
+
+// The index of timers: one sorted set per store, `<prefix>:{}:timers` (an
+// empty hash tag, which no user's key has), scored by due time, one member
+// per scheduled timer: the user id and the due time, separated by a newline.
+
+/** Adds a timer to the index (KEYS[1]): ARGV[1] due, ARGV[2] member. */
+export const SCHEDULE: ScriptSource = {
+  width: 1,
+  source: `redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) return 1`,
+};
+
+/** Takes a timer out of the index (KEYS[1]): ARGV[1] member. */
+export const UNSCHEDULE: ScriptSource = {
+  width: 1,
+  source: `redis.call('ZREM', KEYS[1], ARGV[1]) return 1`,
+};
+
+/**
+ * The timers due by ARGV[1] (a score, or '+inf'), earliest first, at most
+ * ARGV[2]: a flat list of member, score.
+ */
+export const DUE: ScriptSource = {
+  width: 1,
+  source:
+    `return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')`,
+};
+
+/** The member of a timer in the index. */
+export function timerMember(userId: string, due: number): string {
+  return `${userId}\n${due}`;
+}

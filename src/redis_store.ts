@@ -15,16 +15,21 @@ import {
   COMMIT,
   commitArgs,
   commitHead,
+  DUE,
   READ,
   RELEASE,
   RENEW,
+  SCHEDULE,
   type ScriptSource,
+  timerMember,
+  UNSCHEDULE,
 } from "./redis_scripts.ts";
 import { ScriptRunner } from "./redis_script_runner.ts";
 import {
   ASIDE_LIMIT,
   type BeginOptions,
   type CommitOptions,
+  type DueTimer,
   type Lease,
   type ResolvedStoreOptions,
   resolveStoreOptions,
@@ -337,6 +342,53 @@ export class RedisStore implements StateStore {
       String(this.#options.leaseTtl),
     ]);
     return reply === 1;
+  }
+
+  /** {@inheritDoc StateStore.schedule} */
+  async schedule(userId: string, due: number): Promise<void> {
+    await this.#index("schedule", userId, SCHEDULE, [
+      String(due),
+      timerMember(userId, due),
+    ]);
+  }
+
+  /** {@inheritDoc StateStore.unschedule} */
+  async unschedule(userId: string, due: number): Promise<void> {
+    await this.#index("unschedule", userId, UNSCHEDULE, [
+      timerMember(userId, due),
+    ]);
+  }
+
+  /** {@inheritDoc StateStore.dueTimers} */
+  async dueTimers(until: number, limit: number): Promise<DueTimer[]> {
+    const reply = await this.#index("dueTimers", "", DUE, [
+      until === Infinity ? "+inf" : String(until),
+      String(Math.max(0, Math.floor(limit))),
+    ]);
+    if (!Array.isArray(reply)) {
+      throw this.#unexpected("dueTimers", "", reply);
+    }
+    const timers: DueTimer[] = [];
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const member = String(reply[i]);
+      const cut = member.lastIndexOf("\n");
+      timers.push({ userId: member.slice(0, cut), due: Number(reply[i + 1]) });
+    }
+    return timers;
+  }
+
+  /** Runs a script on the index of timers, failures as `StoreError`. */
+  async #index(
+    operation: StoreOperation,
+    userId: string,
+    script: ScriptSource,
+    args: string[],
+  ): Promise<unknown> {
+    try {
+      return await this.#scripts.run(script, [this.#names.timers()], args);
+    } catch (error) {
+      throw new StoreError(operation, userId, error);
+    }
   }
 
   /** {@inheritDoc StateStore.timing} */

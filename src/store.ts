@@ -171,11 +171,65 @@ export interface StateStore {
   aside(userId: string): Promise<string[]>;
 
   /**
+   * Puts a user's timer in the store's index of timers: the user is to be
+   * looked at when `due` has passed. Called before the commit that arms the
+   * timer, so that the index may be ahead of the stored state, never behind.
+   * Idempotent.
+   *
+   * @param userId The user.
+   * @param due When, in ms of the store's clock.
+   * @throws {StoreError} When the store failed.
+   */
+  schedule(userId: string, due: number): Promise<void>;
+
+  /**
+   * Takes one entry out of the index of timers (after the commit that
+   * replaced or fired that timer). Removing an entry that is not there does
+   * nothing.
+   *
+   * @param userId The user.
+   * @param due The entry's due time, as scheduled.
+   * @throws {StoreError} When the store failed.
+   */
+  unschedule(userId: string, due: number): Promise<void>;
+
+  /**
+   * The entries of the index of timers due at `until` or before, earliest
+   * first, at most `limit` (`until` = `Infinity` gives the next ones to come).
+   * A snapshot: an entry may be
+   * stale (the user moved on since); the caller checks the user's state under
+   * the lease.
+   *
+   * @param until The latest due time to include, in ms of the store's clock.
+   * @param limit The most entries to return.
+   * @returns The entries.
+   * @throws {StoreError} When the store failed.
+   */
+  dueTimers(until: number, limit: number): Promise<DueTimer[]>;
+
+  /**
    * The times the store works by: `Nodes` renews a held lease every third
    * of `leaseTtl` and lets an event wait behind another of the same user in
    * its process for at most `wait`.
    */
   readonly timing: StoreTiming;
+}
+
+/**
+ * An entry of a store's index of timers (see {@linkcode StateStore.dueTimers}).
+ *
+ * @example
+ * ```ts
+ * import type { DueTimer } from "@botnodes/core";
+ *
+ * const timer: DueTimer = { userId: "42", due: 1_700_000_000_000 };
+ * ```
+ */
+export interface DueTimer {
+  /** The user. */
+  readonly userId: string;
+  /** When the timer is due, in ms of the store's clock. */
+  readonly due: number;
 }
 
 /**

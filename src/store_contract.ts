@@ -535,5 +535,40 @@ export function storeContract(
         await store.release(again);
       }, { wait: 2_000, ttl: 60_000 }),
     );
+    it(
+      "keeps an index of timers: due ones earliest first, entries removed one by one",
+      withStore(async ({ store }) => {
+        assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+        await store.schedule("b", 2_000);
+        await store.schedule("a", 1_000);
+        await store.schedule("a", 1_000); // idempotent
+        await store.schedule("a", 3_000); // a second entry for the user
+        await store.schedule("line\nbreak", 1_500);
+        assert.deepEqual(await store.dueTimers(2_000, 10), [
+          { userId: "a", due: 1_000 },
+          { userId: "line\nbreak", due: 1_500 },
+          { userId: "b", due: 2_000 },
+        ]);
+        assert.deepEqual(await store.dueTimers(Infinity, 1), [
+          { userId: "a", due: 1_000 },
+        ]);
+        await store.unschedule("a", 1_000);
+        await store.unschedule("a", 999); // not there: nothing happens
+        assert.deepEqual(await store.dueTimers(5_000, 10), [
+          { userId: "line\nbreak", due: 1_500 },
+          { userId: "b", due: 2_000 },
+          { userId: "a", due: 3_000 },
+        ]);
+        for (
+          const [id, due] of [["line\nbreak", 1_500], ["b", 2_000], [
+            "a",
+            3_000,
+          ]] as const
+        ) {
+          await store.unschedule(id, due);
+        }
+        assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+      }),
+    );
   });
 }

@@ -37,6 +37,9 @@ function spied(
       return store.release(lease);
     },
     aside: (id) => store.aside(id),
+    schedule: (id, due) => store.schedule(id, due),
+    unschedule: (id, due) => store.unschedule(id, due),
+    dueTimers: (until, limit) => store.dueTimers(until, limit),
     renew: (lease) => {
       calls.renew++;
       for (const w of waiting) if (calls.renew >= w.count) w.resolve();

@@ -30,6 +30,7 @@ export {
   type BeginOptions,
   type Clock,
   type CommitOptions,
+  type DueTimer,
   type Lease,
   type ResolvedStoreOptions,
   resolveStoreOptions,

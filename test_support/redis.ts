@@ -90,6 +90,9 @@ export function redisHarness(
     release: (lease) => real.release(lease),
     renew: (lease) => real.renew(lease),
     aside: (id) => real.aside(id),
+    schedule: (id, due) => (users.add(id), real.schedule(id, due)),
+    unschedule: (id, due) => real.unschedule(id, due),
+    dueTimers: (until, limit) => real.dueTimers(until, limit),
     timing: real.timing,
   });
   return {
@@ -113,6 +116,7 @@ export function redisHarness(
       }
     },
     async close() {
+      await admin.del(`${prefix}:{}:timers`);
       for (const id of users) {
         const keys = real.keys(id);
         const foreign = await admin.keys(`${keys[0]}*:foreign:*`);

@@ -9,6 +9,7 @@ import {
   ASIDE_LIMIT,
   type BeginOptions,
   type CommitOptions,
+  type DueTimer,
   type Lease,
   type ResolvedStoreOptions,
   resolveStoreOptions,
@@ -62,6 +63,8 @@ export class MemoryStore implements StateStore {
   readonly #leases = new Map<string, Held>();
   readonly #aside = new Map<string, Kept>();
   readonly #seen = new Map<string, Kept>();
+  /** The index of timers: each user's scheduled due times. */
+  readonly #timers = new Map<string, Set<number>>();
   /** Unique to this instance, so that tokens never repeat across stores. */
   readonly #tag = crypto.randomUUID();
   #tokens = 0;
@@ -152,6 +155,32 @@ export class MemoryStore implements StateStore {
     }
     held.expiresAt = clock.now() + leaseTtl;
     return Promise.resolve(true);
+  }
+
+  /** {@inheritDoc StateStore.schedule} */
+  schedule(userId: string, due: number): Promise<void> {
+    const dues = this.#timers.get(userId) ?? new Set<number>();
+    dues.add(due);
+    this.#timers.set(userId, dues);
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc StateStore.unschedule} */
+  unschedule(userId: string, due: number): Promise<void> {
+    const dues = this.#timers.get(userId);
+    dues?.delete(due);
+    if (dues?.size === 0) this.#timers.delete(userId);
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc StateStore.dueTimers} */
+  dueTimers(until: number, limit: number): Promise<DueTimer[]> {
+    const due: DueTimer[] = [];
+    for (const [userId, dues] of this.#timers) {
+      for (const at of dues) if (at <= until) due.push({ userId, due: at });
+    }
+    due.sort((a, b) => a.due - b.due);
+    return Promise.resolve(due.slice(0, Math.max(0, limit)));
   }
 
   /** {@inheritDoc StateStore.timing} */
