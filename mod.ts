@@ -48,11 +48,14 @@
 // Commonly used
 export { Node, type NodeClass } from "./src/node.ts";
 export {
+  type FiredTimer,
   type InvalidStateHook,
   type Logger,
   Nodes,
   type NodesOptions,
   type RouteResult,
+  type RunDueOptions,
+  type RunTimersOptions,
   type UserHandle,
 } from "./src/nodes.ts";
 

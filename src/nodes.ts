@@ -11,8 +11,8 @@ import {
 } from "./errors.ts";
 import { isPromise, type MaybePromise } from "./maybe_promise.ts";
 import type { Node, NodeClass } from "./node.ts";
-import { Registry } from "./registry.ts";
-import type { Lease, StateStore } from "./store.ts";
+import { type Armed, armedOf, Registry } from "./registry.ts";
+import type { CommitOptions, DueTimer, Lease, StateStore } from "./store.ts";
 import { UserQueue } from "./user_queue.ts";
 
 /**
@@ -439,6 +439,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   readonly #maxStateBytes: number;
   /** Runs each user's events one at a time, with their lease. */
   readonly #queue: UserQueue;
+  /** Failed firings per user, for the backoff. */
+  readonly #failures = new Map<string, number>();
 
   /**
    * Makes the manager.
@@ -567,9 +569,12 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const node = next as Node<Shared, Event, UserId>;
     const entered = node.onEnter(id, this.#shared);
     if (isPromise(entered)) await entered;
-    let state = this.#encode(node, key);
+    const armed = node.timeout === undefined
+      ? undefined
+      : this.#arm(node, key, id);
+    let state = this.#encode(node, key, armed);
     if (isPromise(state)) state = await state;
-    await this.#commit(lease, state, current);
+    await this.#commit(lease, state, current, armed);
     return {
       handled: true,
       userId: id,
@@ -599,12 +604,31 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     return key;
   }
 
+  /** The timer of a node being entered, from its `timeout()`. */
+  #arm(
+    node: Node<Shared, Event, UserId>,
+    key: string,
+    user: UserId,
+  ): Armed | undefined {
+    const ms = node.timeout?.();
+    if (ms === undefined) return undefined;
+    if (typeof ms !== "number" || !(ms >= 0 && ms <= MAX_TIMEOUT)) {
+      throw new RangeError(
+        `Cannot enter node "${key}": its timeout() returned ${
+          String(ms)
+        }, not a number of ms from 0 to ten years`,
+      );
+    }
+    return { due: this.#store.timing.clock.now() + ms, user };
+  }
+
   /** Encodes a node for the store, within the size limit. */
   #encode(
     node: Node<Shared, Event, UserId>,
     key: string,
+    armed?: Armed,
   ): string | Promise<string> {
-    const state = this.#registry.encode(node, key);
+    const state = this.#registry.encode(node, key, armed);
     return isPromise(state)
       ? state.then((encoded) => this.#withinLimit(encoded, key))
       : this.#withinLimit(state, key);
@@ -621,17 +645,234 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     return state;
   }
 
-  /** Commits, keeping an invalid state being replaced aside. */
+  /**
+   * Commits, keeping an invalid state being replaced aside. A timer being
+   * armed goes into the store's index before the commit (the index may run
+   * ahead of the state, never behind); the timer it replaces leaves the index
+   * after it.
+   */
   #commit(
     lease: Lease,
     state: string | undefined,
     replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
+    armed?: Armed,
   ): Promise<void> {
-    return this.#queue.commit(
-      lease,
-      state,
-      replaced instanceof InvalidStateError ? { aside: replaced.raw } : {},
+    const options = replaced instanceof InvalidStateError
+      ? { aside: replaced.raw }
+      : {};
+    const old = armedOf(replaced)?.due;
+    if (armed === undefined && old === undefined) {
+      return this.#queue.commit(lease, state, options);
+    }
+    return this.#commitTimed(lease, state, options, armed?.due, old);
+  }
+
+  async #commitTimed(
+    lease: Lease,
+    state: string | undefined,
+    options: CommitOptions,
+    due: number | undefined,
+    old: number | undefined,
+  ): Promise<void> {
+    if (due !== undefined && due !== old) {
+      await this.#store.schedule(lease.userId, due);
+    }
+    await this.#queue.commit(lease, state, options);
+    if (old !== undefined && old !== due) this.#unschedule(lease.userId, old);
+  }
+
+  /** Takes an entry out of the timer index; a failure only leaves it stale. */
+  #unschedule(userId: string, due: number): Promise<void> {
+    return this.#store.unschedule(userId, due).catch((error: unknown) =>
+      this.#logger.warn(
+        `Cannot remove a fired or replaced timer of user "${userId}" from the index; it is skipped when found`,
+        error,
+      )
     );
+  }
+
+  /**
+   * Fires the timers that are due now, each under its user's lease like an
+   * event: the user's node's `onTimeout` returns the next node, which is
+   * entered and committed. A timer fires once per arming, from whichever
+   * process gets its user's lease first; an entry whose user moved on since
+   * (answered before the due time) is dropped. A timer whose `onTimeout`
+   * throws writes nothing and is tried again later, backing off from 1 s to
+   * 5 min (reported to the logger). Made for a scheduler: `Deno.cron`, a cron
+   * job, a serverless schedule; `runTimers` is the loop for long-running
+   * bots.
+   *
+   * @param options `limit`: the most timers to fire in this call (default
+   * 100).
+   * @returns The timers fired.
+   *
+   * @example Ending an order after an hour of silence
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { FakeClock, MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { from: number; text: string };
+   * class Ordering extends Node<string[], Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   override timeout() {
+   *     return 3_600_000;
+   *   }
+   *   override onTimeout(user: number, said: string[]) {
+   *     said.push(`${user}: order dropped`);
+   *     return new Idle();
+   *   }
+   *   onEvent(): Ordering {
+   *     return new Ordering();
+   *   }
+   * }
+   * class Idle extends Node<string[], Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(): Ordering {
+   *     return new Ordering();
+   *   }
+   * }
+   *
+   * const clock = new FakeClock();
+   * const said: string[] = [];
+   * const nodes = new Nodes<string[], Event, number>({
+   *   store: new MemoryStore({ clock }),
+   *   nodes: { ordering: Ordering, idle: Idle },
+   *   start: () => new Ordering(),
+   *   shared: said,
+   *   userId: (event) => event.from,
+   * });
+   * await nodes.route({ from: 7, text: "pizza" });
+   * assert.deepEqual(await nodes.runDue(), []); // not due yet
+   * clock.advance(3_600_000);
+   * const [fired] = await nodes.runDue();
+   * assert.equal(fired?.key, "idle");
+   * assert.deepEqual(said, ["7: order dropped"]);
+   * assert.deepEqual(await nodes.runDue(), []); // once per arming
+   * ```
+   */
+  async runDue(
+    options: RunDueOptions = {},
+  ): Promise<FiredTimer<Shared, Event, UserId>[]> {
+    const limit = options.limit ?? 100;
+    const now = this.#store.timing.clock.now();
+    const entries = await this.#store.dueTimers(now, limit);
+    const fired: FiredTimer<Shared, Event, UserId>[] = [];
+    await Promise.all(entries.map(async (entry) => {
+      try {
+        const done = await this.#queue.run(
+          entry.userId,
+          (lease) => this.#fire(lease, entry, now),
+        );
+        this.#failures.delete(entry.userId);
+        if (done) fired.push(done);
+      } catch (error) {
+        await this.#retryLater(entry, now, error);
+      }
+    }));
+    return fired.sort((a, b) => a.due - b.due);
+  }
+
+  /**
+   * Fires due timers until `signal` aborts, sleeping between rounds until the
+   * next timer is due or `interval` ms have passed, whichever comes first
+   * (so a timer fires within about `interval` of its due time). Several
+   * processes may run it at once: each timer still fires once. For bots that
+   * stay up (long polling); on serverless, call `runDue` from a schedule.
+   *
+   * @param options `signal` to stop it, `interval` (default 1,000 ms), and
+   * `limit` per round (default 100).
+   *
+   * @example Beside a long-polling bot
+   * ```ts ignore
+   * const stop = new AbortController();
+   * const timers = nodes.runTimers({ signal: stop.signal });
+   * await bot.start({ onStart: () => console.log("running") });
+   * stop.abort();
+   * await timers;
+   * ```
+   */
+  async runTimers(options: RunTimersOptions = {}): Promise<void> {
+    const { signal, interval = 1_000, limit = 100 } = options;
+    const clock = this.#store.timing.clock;
+    while (!signal?.aborted) {
+      let wait = interval;
+      try {
+        const fired = await this.runDue({ limit });
+        const [next] = await this.#store.dueTimers(Infinity, 1);
+        if (fired.length >= limit) wait = 0;
+        else if (next) {
+          wait = Math.max(0, Math.min(interval, next.due - clock.now()));
+        }
+      } catch (error) {
+        this.#logger.warn("Cannot fire the due timers; trying again", error);
+      }
+      await pause(wait, signal);
+    }
+  }
+
+  /** Fires one due timer under its user's lease, or drops a stale entry. */
+  async #fire(
+    lease: Lease,
+    entry: DueTimer,
+    now: number,
+  ): Promise<FiredTimer<Shared, Event, UserId> | undefined> {
+    let current = this.#restore(lease);
+    if (isPromise(current)) current = await current;
+    const armed = armedOf(current);
+    if (
+      current === undefined || current instanceof InvalidStateError ||
+      armed === undefined || armed.due > now ||
+      typeof current.onTimeout !== "function"
+    ) {
+      // the user moved on since, or the timer is later now: keep the index
+      // as the state says
+      if (armed !== undefined && armed.due !== entry.due) {
+        await this.#store.schedule(lease.userId, armed.due);
+      }
+      if (armed?.due !== entry.due) {
+        await this.#unschedule(lease.userId, entry.due);
+      }
+      return undefined;
+    }
+    const user = armed.user as UserId;
+    let next = current.onTimeout(user, this.#shared);
+    if (isPromise(next)) next = await next;
+    const key = this.#keyOf(next);
+    await next.onEnter(user, this.#shared);
+    const again = next.timeout === undefined
+      ? undefined
+      : this.#arm(next, key, user);
+    const state = await this.#encode(next, key, again);
+    await this.#commit(lease, state, current, again);
+    if (entry.due !== armed.due) {
+      await this.#unschedule(lease.userId, entry.due);
+    }
+    return { userId: user, due: armed.due, previous: current, node: next, key };
+  }
+
+  /** Moves a timer whose firing failed later, backing off. */
+  async #retryLater(entry: DueTimer, now: number, error: unknown) {
+    const failures = (this.#failures.get(entry.userId) ?? 0) + 1;
+    this.#failures.set(entry.userId, failures);
+    const delay = Math.min(1_000 * 2 ** (failures - 1), 300_000);
+    this.#logger.warn(
+      `Cannot fire the timer of user "${entry.userId}" (attempt ${failures}); trying again in ${delay} ms`,
+      error,
+    );
+    try {
+      await this.#store.schedule(entry.userId, now + delay);
+      await this.#store.unschedule(entry.userId, entry.due);
+    } catch (cause) {
+      this.#logger.warn(
+        `Cannot move the timer of user "${entry.userId}"; it stays due`,
+        cause,
+      );
+    }
   }
 
   /**
@@ -706,8 +947,11 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         this.#queue.run(id, async (lease) => {
           const key = this.#keyOf(node);
           await node.onEnter(userId, this.#shared);
-          const state = await this.#encode(node, key);
-          await this.#commit(lease, state, await this.#restore(lease));
+          const armed = node.timeout === undefined
+            ? undefined
+            : this.#arm(node, key, userId);
+          const state = await this.#encode(node, key, armed);
+          await this.#commit(lease, state, await this.#restore(lease), armed);
         }),
       reset: () =>
         this.#queue.run(id, async (lease) => {
@@ -788,4 +1032,80 @@ function idKey(what: "user id" | "event id", id: unknown): string {
       id === null ? "null" : typeof id
     }": it must be a string or a number`,
   );
+}
+
+/** The longest timeout a node may ask for: ten years, in ms. */
+const MAX_TIMEOUT = 10 * 366 * 86_400_000;
+
+/** Resolves after `ms` real ms, or at once when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Options of {@linkcode Nodes.runDue}.
+ *
+ * @example
+ * ```ts
+ * import type { RunDueOptions } from "@botnodes/core";
+ *
+ * const options: RunDueOptions = { limit: 500 };
+ * ```
+ */
+export interface RunDueOptions {
+  /** The most timers to fire in one call. Default 100. */
+  readonly limit?: number | undefined;
+}
+
+/**
+ * Options of {@linkcode Nodes.runTimers}.
+ *
+ * @example
+ * ```ts
+ * import type { RunTimersOptions } from "@botnodes/core";
+ *
+ * const options: RunTimersOptions = { interval: 500, signal: AbortSignal.timeout(60_000) };
+ * ```
+ */
+export interface RunTimersOptions extends RunDueOptions {
+  /** Stops the loop (after the round in progress). */
+  readonly signal?: AbortSignal | undefined;
+  /** The longest sleep between rounds, in ms. Default 1,000. */
+  readonly interval?: number | undefined;
+}
+
+/**
+ * A timer that `runDue` fired.
+ *
+ * @typeParam Shared Your services' type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example
+ * ```ts ignore
+ * for (const fired of await nodes.runDue()) {
+ *   console.log(fired.userId, "timed out, now on", fired.key);
+ * }
+ * ```
+ */
+export interface FiredTimer<Shared, Event, UserId extends string | number> {
+  /** The user whose timer fired. */
+  readonly userId: UserId;
+  /** When it was due, in ms of the store's clock. */
+  readonly due: number;
+  /** The node that timed out. */
+  readonly previous: Node<Shared, Event, UserId>;
+  /** The node the user is on now (entered and committed). */
+  readonly node: Node<Shared, Event, UserId>;
+  /** The registry key of `node`. */
+  readonly key: string;
 }

@@ -16,6 +16,26 @@ interface Stored {
   v: 1;
   node: string;
   data?: unknown;
+  /** When the node's timer is due, in ms of the store's clock. */
+  due?: number;
+  /** The user id as given (a number stays a number), with `due`. */
+  user?: string | number;
+}
+
+/** A node's armed timer, as restored: when it is due and for which user. */
+export interface Armed {
+  readonly due: number;
+  readonly user: string | number;
+}
+
+/** The timers of restored nodes. */
+const armedNodes = new WeakMap<object, Armed>();
+
+/** The timer a restored node was stored with, if any. */
+export function armedOf(node: unknown): Armed | undefined {
+  return node !== null && typeof node === "object"
+    ? armedNodes.get(node)
+    : undefined;
 }
 
 /**
@@ -36,6 +56,18 @@ export class Registry<Shared, Event, UserId extends string | number> {
       if (typeof cls !== "function") {
         throw new TypeError(
           `Cannot register node "${key}": it is not a class`,
+        );
+      }
+      const proto = cls.prototype as {
+        timeout?: unknown;
+        onTimeout?: unknown;
+      };
+      if (
+        typeof proto.timeout === "function" &&
+        typeof proto.onTimeout !== "function"
+      ) {
+        throw new TypeError(
+          `Cannot register node "${key}": it has a timeout() but no onTimeout()`,
         );
       }
       const other = this.#keys.get(cls);
@@ -75,25 +107,26 @@ export class Registry<Shared, Event, UserId extends string | number> {
   encode(
     node: Node<Shared, Event, UserId>,
     key: string,
+    armed?: Armed,
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
     const data = node.data;
     if (!schema) {
-      return encodeNode(key, checkedOutput(key, data, { value: data }));
+      return encodeNode(key, checkedOutput(key, data, { value: data }), armed);
     }
     const result = schema["~standard"].validate(data);
     if (isPromise(result)) {
       return result.then((settled) => {
         const output = checkedOutput(key, data, settled);
         return added
-          ? stableEncoding(schema, key, output)
-          : encodeNode(key, output);
+          ? stableEncoding(schema, key, output, armed)
+          : encodeNode(key, output, armed);
       });
     }
     const output = checkedOutput(key, data, result);
     return added
-      ? stableEncoding(schema, key, output)
-      : encodeNode(key, output);
+      ? stableEncoding(schema, key, output, armed)
+      : encodeNode(key, output, armed);
   }
 
   /**
@@ -120,7 +153,11 @@ export class Registry<Shared, Event, UserId extends string | number> {
     ) {
       return new InvalidStateError("unparseable", userId, raw);
     }
-    const { node: key, data } = stored as Stored;
+    const { node: key, data, due, user } = stored as Stored;
+    const armed = typeof due === "number" && Number.isFinite(due) &&
+        (typeof user === "string" || typeof user === "number")
+      ? { due, user }
+      : undefined;
     const cls = this.#classes.get(key);
     if (!cls) {
       return new InvalidStateError("unknown-node", userId, raw, { node: key });
@@ -133,7 +170,7 @@ export class Registry<Shared, Event, UserId extends string | number> {
         issues: [{ message }],
       });
     }
-    if (!cls.schema) return restoreNode(cls, data);
+    if (!cls.schema) return restoreNode(cls, data, armed);
     let result;
     try {
       result = cls.schema["~standard"].validate(data);
@@ -142,18 +179,20 @@ export class Registry<Shared, Event, UserId extends string | number> {
     }
     return isPromise(result)
       ? result.then(
-        (settled) => checkedNode(cls, userId, raw, key, settled),
+        (settled) => checkedNode(cls, userId, raw, key, settled, armed),
         (cause) => validationFailed(userId, raw, key, cause),
       )
-      : checkedNode(cls, userId, raw, key, result);
+      : checkedNode(cls, userId, raw, key, result, armed);
   }
 }
 
 // The steps of encode and decode, as functions rather than closures: they
 // run for every event.
 
-function encodeNode(key: string, data: unknown): string {
-  return JSON.stringify({ v: 1, node: key, data });
+function encodeNode(key: string, data: unknown, armed?: Armed): string {
+  return armed === undefined
+    ? JSON.stringify({ v: 1, node: key, data })
+    : JSON.stringify({ v: 1, node: key, data, ...armed });
 }
 
 /** The schema's output, once checked to be storable; throws NodeDataError. */
@@ -182,11 +221,12 @@ function stableEncoding(
   schema: StandardSchemaV1,
   key: string,
   output: unknown,
+  armed: Armed | undefined,
 ): string | Promise<string> {
-  const encoded = encodeNode(key, output);
+  const encoded = encodeNode(key, output, armed);
   const again = schema["~standard"].validate(output);
   const compare = (result: StandardSchemaV1.Result<unknown>): string => {
-    if (!result.issues && encodeNode(key, result.value) === encoded) {
+    if (!result.issues && encodeNode(key, result.value, armed) === encoded) {
       return encoded;
     }
     throw new NodeDataError(key, [{
@@ -427,9 +467,11 @@ function restoreNode<N extends Node<any, any, any>>(
   // deno-lint-ignore no-explicit-any
   cls: NodeClass<any, any, any>,
   value: unknown,
+  armed: Armed | undefined,
 ): N {
   const node = Object.create(cls.prototype) as N;
   node.data = value;
+  if (armed !== undefined) armedNodes.set(node, armed);
   return node;
 }
 
@@ -441,13 +483,14 @@ function checkedNode<N extends Node<any, any, any>>(
   raw: string,
   key: string,
   result: StandardSchemaV1.Result<unknown>,
+  armed: Armed | undefined,
 ): N | InvalidStateError {
   return result.issues
     ? new InvalidStateError("invalid-data", userId, raw, {
       node: key,
       issues: result.issues,
     })
-    : restoreNode<N>(cls, result.value);
+    : restoreNode<N>(cls, result.value, armed);
 }
 
 function validationFailed(

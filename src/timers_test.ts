@@ -1,0 +1,259 @@
+// Durable timeouts: a node's timer fires once per arming, under the user's
+// lease, from runDue or the runTimers loop; answering, moving or resetting
+// the user replaces or removes it.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { Node } from "./node.ts";
+import { Nodes } from "./nodes.ts";
+import { FakeClock, MemoryStore } from "../testing/mod.ts";
+
+type Event = { from: number; text: string };
+type Shared = { said: string[]; failNext: number };
+
+/** Waits for an answer; reminds once after a minute, then gives up. */
+class Asking extends Node<Shared, Event, number, { reminded: boolean }> {
+  static override schema = z.object({ reminded: z.boolean() });
+  override timeout() {
+    return this.data.reminded ? 600_000 : 60_000;
+  }
+  override onTimeout(user: number, shared: Shared): Asking | Gone {
+    if (shared.failNext > 0) {
+      shared.failNext--;
+      throw new Error("the reminder could not be sent");
+    }
+    shared.said.push(
+      this.data.reminded ? `${user} gone` : `${user} still there?`,
+    );
+    return this.data.reminded ? new Gone() : new Asking({ reminded: true });
+  }
+  onEvent(user: number, event: Event, shared: Shared): Asking | Gone {
+    shared.said.push(`${user}: ${event.text}`);
+    return event.text === "bye" ? new Gone() : new Asking({ reminded: false });
+  }
+}
+
+class Gone extends Node<Shared, Event, number, null> {
+  constructor() {
+    super(null);
+  }
+  onEvent(): Asking {
+    return new Asking({ reminded: false });
+  }
+}
+
+function bot(store = new MemoryStore({ clock: new FakeClock() })) {
+  const shared: Shared = { said: [], failNext: 0 };
+  const warnings: string[] = [];
+  const nodes = new Nodes<Shared, Event, number>({
+    store,
+    nodes: { asking: Asking, gone: Gone },
+    start: () => new Asking({ reminded: false }),
+    shared,
+    userId: (event) => event.from,
+    logger: { warn: (message) => void warnings.push(message) },
+  });
+  const clock = store.timing.clock as FakeClock;
+  return { nodes, store, shared, clock, warnings };
+}
+
+const keyOf = async (nodes: Nodes<Shared, Event, number>, user: number) => {
+  const node = await nodes.user(user).node();
+  return node && nodes.keyOf(node);
+};
+
+describe("timeouts", () => {
+  it("fire once per arming, after the due time, escalating from the data", async () => {
+    const { nodes, shared, clock, store } = bot();
+    await nodes.route({ from: 1, text: "hi" });
+    clock.advance(59_999);
+    assert.deepEqual(await nodes.runDue(), []);
+    clock.advance(1);
+    const fired = await nodes.runDue();
+    assert.deepEqual(fired.map((f) => [f.userId, f.key]), [[1, "asking"]]);
+    assert.deepEqual(await nodes.runDue(), [], "once per arming");
+    clock.advance(600_000);
+    assert.deepEqual((await nodes.runDue()).map((f) => f.key), ["gone"]);
+    assert.deepEqual(shared.said, ["1 still there?", "1 gone"]);
+    assert.equal(await keyOf(nodes, 1), "gone");
+    assert.deepEqual(await store.dueTimers(Infinity, 10), [], "no timer left");
+  });
+
+  it("never fire a timer the user answered before", async () => {
+    const { nodes, shared, clock, store } = bot();
+    await nodes.route({ from: 1, text: "hi" });
+    clock.advance(30_000);
+    await nodes.route({ from: 1, text: "bye" });
+    assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+    // an index entry left behind (a crash between commit and cleanup)
+    await store.schedule("1", 60_000);
+    clock.advance(60_000);
+    assert.deepEqual(await nodes.runDue(), []);
+    assert.deepEqual(shared.said, ["1: bye"]);
+    assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+  });
+
+  it("are replaced by entering any node and removed by reset", async () => {
+    const { nodes, clock, store } = bot();
+    await nodes.route({ from: 1, text: "hi" }); // due at 60,000
+    clock.advance(10_000);
+    await nodes.route({ from: 1, text: "again" }); // due at 70,000
+    assert.deepEqual(await store.dueTimers(Infinity, 10), [
+      { userId: "1", due: 70_000 },
+    ]);
+    await nodes.user(1).to(new Asking({ reminded: true })); // 610,000
+    assert.deepEqual(await store.dueTimers(Infinity, 10), [
+      { userId: "1", due: 610_000 },
+    ]);
+    await nodes.user(1).reset();
+    assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+    clock.advance(1_000_000);
+    assert.deepEqual(await nodes.runDue(), []);
+  });
+
+  it("write nothing when onTimeout throws, and try again later, backing off", async () => {
+    const { nodes, shared, clock, warnings } = bot();
+    await nodes.route({ from: 1, text: "hi" });
+    shared.failNext = 2;
+    clock.advance(60_000);
+    assert.deepEqual(await nodes.runDue(), []);
+    assert.equal(await keyOf(nodes, 1), "asking");
+    assert.match(warnings.join("\n"), /trying again in 1000 ms/);
+    clock.advance(999);
+    assert.deepEqual(await nodes.runDue(), [], "not before the backoff");
+    clock.advance(1);
+    assert.deepEqual(await nodes.runDue(), []);
+    assert.match(warnings.join("\n"), /trying again in 2000 ms/);
+    clock.advance(2_000);
+    assert.deepEqual((await nodes.runDue()).map((f) => f.userId), [1]);
+    assert.deepEqual(shared.said, ["1 still there?"]);
+  });
+
+  it("run one after the other with an event of the same user, never both on one state", async () => {
+    const { nodes, shared, clock } = bot();
+    await nodes.route({ from: 1, text: "hi" });
+    clock.advance(60_000);
+    const [fired] = await Promise.all([
+      nodes.runDue(),
+      nodes.route({ from: 1, text: "here" }),
+    ]);
+    // either the timer fired first and the event found the reminder node, or
+    // the event came first and the timer was dropped
+    if (fired.length === 1) {
+      assert.deepEqual(shared.said, ["1 still there?", "1: here"]);
+    } else assert.deepEqual(shared.said, ["1: here"]);
+    assert.deepEqual(
+      (await nodes.user(1).node())?.data,
+      { reminded: false },
+    );
+  });
+
+  it("refuse a class with timeout() but no onTimeout()", () => {
+    class Broken extends Node<Shared, Event, number, null> {
+      constructor() {
+        super(null);
+      }
+      override timeout() {
+        return 1_000;
+      }
+      onEvent(): Broken {
+        return new Broken();
+      }
+    }
+    assert.throws(
+      () =>
+        new Nodes<Shared, Event, number>({
+          store: new MemoryStore(),
+          nodes: { broken: Broken },
+          start: () => new Broken(),
+          shared: { said: [], failNext: 0 },
+          userId: (event) => event.from,
+        }),
+      (error: unknown) =>
+        error instanceof TypeError &&
+        /"broken": it has a timeout\(\) but no onTimeout\(\)/.test(
+          error.message,
+        ),
+    );
+  });
+
+  it("refuse a timeout that is negative, not a number or absurd, writing nothing", async () => {
+    for (const bad of [-1, NaN, Infinity, 1e15, "60000"]) {
+      class Odd extends Node<Shared, Event, number, null> {
+        constructor() {
+          super(null);
+        }
+        override timeout() {
+          return bad as number;
+        }
+        override onTimeout() {
+          return new Odd();
+        }
+        onEvent(): Odd {
+          return new Odd();
+        }
+      }
+      const store = new MemoryStore();
+      const nodes = new Nodes<Shared, Event, number>({
+        store,
+        nodes: { odd: Odd },
+        start: () => new Odd(),
+        shared: { said: [], failNext: 0 },
+        userId: (event) => event.from,
+      });
+      await assert.rejects(
+        nodes.route({ from: 1, text: "hi" }),
+        (error: unknown) =>
+          error instanceof RangeError &&
+          /timeout\(\) returned/.test(error.message),
+        String(bad),
+      );
+      assert.equal(await store.get("1"), undefined);
+      assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+    }
+  });
+
+  it("keep number ids numbers in onTimeout", async () => {
+    const { nodes, clock } = bot();
+    await nodes.route({ from: 42, text: "hi" });
+    clock.advance(60_000);
+    const [fired] = await nodes.runDue();
+    assert.equal(fired?.userId, 42);
+  });
+
+  it("fire from the loop, which stops when aborted", async () => {
+    let fired!: () => void;
+    const done = new Promise<void>((resolve) => fired = resolve);
+    class Quick extends Node<Shared, Event, number, null> {
+      constructor() {
+        super(null);
+      }
+      override timeout() {
+        return 0;
+      }
+      override onTimeout() {
+        fired();
+        return new Gone();
+      }
+      onEvent(): Quick {
+        return new Quick();
+      }
+    }
+    const store = new MemoryStore();
+    const nodes = new Nodes<Shared, Event, number>({
+      store,
+      nodes: { quick: Quick, gone: Gone },
+      start: () => new Quick(),
+      shared: { said: [], failNext: 0 },
+      userId: (event) => event.from,
+    });
+    const stop = new AbortController();
+    const loop = nodes.runTimers({ signal: stop.signal, interval: 5 });
+    await nodes.route({ from: 1, text: "hi" });
+    await done;
+    stop.abort();
+    await loop;
+    const node = await nodes.user(1).node();
+    assert.equal(node && nodes.keyOf(node), "gone");
+  });
+});
