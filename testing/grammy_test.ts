@@ -51,7 +51,7 @@ describe("createTestBot", () => {
     );
   });
 
-  it("lets edits, callback answers and other calls succeed", async () => {
+  it("records sends and edits as replies, callback answers and chat actions as calls", async () => {
     const tg = createTestBot();
     const sent = await tg.bot.api.sendMessage(5, "menu");
     const edited = await tg.bot.api.editMessageText(5, sent.message_id, "new");
@@ -67,14 +67,17 @@ describe("createTestBot", () => {
       "answerCallbackQuery",
       "sendChatAction",
     ]);
-    assert.deepEqual(tg.outbox.take().map((m) => m.text), [
-      "menu",
-      "new",
-      "ok",
-    ]);
+    assert.deepEqual(tg.outbox.take().map((m) => m.text), ["menu", "new"]);
+    assert.deepEqual(
+      tg.outbox.takeCalls().map(({ method, text }) => ({ method, text })),
+      [
+        { method: "answerCallbackQuery", text: "ok" },
+        { method: "sendChatAction", text: undefined },
+      ],
+    );
   });
 
-  it("records every call in calls, and in outbox what succeeded but reads and settings", async () => {
+  it("records every call in calls; in outbox, replies apart from other calls, reads in neither", async () => {
     const tg = createTestBot();
     tg.failNext("sendMessage");
     await assert.rejects(tg.bot.api.sendMessage(5, "lost"), GrammyError);
@@ -98,12 +101,14 @@ describe("createTestBot", () => {
     );
     assert.deepEqual(
       tg.outbox.take().map(({ to, text, method }) => ({ to, text, method })),
-      [
-        { to: 5, text: "", method: "deleteMessage" },
-        { to: undefined, text: "", method: "answerCallbackQuery" },
-        { to: 6, text: "copied", method: "copyMessage" },
-      ],
+      [{ to: 6, text: "copied", method: "copyMessage" }],
     );
+    assert.deepEqual(tg.outbox.takeCalls().map((c) => [c.method, c.to]), [
+      ["setMyCommands", undefined],
+      ["deleteWebhook", undefined],
+      ["deleteMessage", 5],
+      ["answerCallbackQuery", undefined],
+    ]);
   });
 
   it("makes chosen calls fail as Telegram would", async () => {
