@@ -35,7 +35,7 @@ interface Sleeper {
  * clock.advance(1_000); // the lease expires: the waiter takes it
  * const lease = await waiting;
  * assert.equal(lease.userId, "42");
- * assert.equal(clock.now(), 1_000);
+ * assert.ok(clock.now() >= 1_000);
  * ```
  */
 export class FakeClock implements Clock {

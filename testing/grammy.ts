@@ -385,8 +385,9 @@ class TestBot<C extends Context = Context> {
   /**
    * Queues updates for `getUpdates`: a polling bot (`bot.start()`, or a
    * runner that calls `getUpdates`) receives them as Telegram would, in
-   * order, from the offset it asks for; a `getUpdates` with none waiting
-   * waits for the next `deliver` (or for the bot to stop).
+   * order, from the offset it asks for; a long poll (a `timeout`) with none
+   * waiting waits for the next `deliver` (or for the bot to stop), a short
+   * one gets none at once.
    *
    * @param updates The updates.
    */
@@ -606,7 +607,9 @@ class TestBot<C extends Context = Context> {
     const confirms = [...this.#confirms];
     this.#confirms.clear();
     for (const resolve of confirms) resolve();
-    if (this.#updates.length > 0) {
+    const timeout = typeof body.timeout === "number" ? body.timeout : 0;
+    if (this.#updates.length > 0 || timeout === 0) {
+      // a short poll (no timeout) is answered at once, as on Telegram
       return Promise.resolve({
         ok: true,
         result: structuredClone(this.#updates.slice(0, limit)),
