@@ -1027,7 +1027,7 @@ export class UpdateBuilder {
    * @param text The text.
    * @returns The update.
    */
-  channelPost(chat: Chat.ChannelChat, text: string): Update {
+  channelPost(chat: Chat, text: string): Update {
     return {
       update_id: ++lastUpdateId,
       channel_post: {
@@ -1036,7 +1036,7 @@ export class UpdateBuilder {
         chat,
         sender_chat: chat,
         text,
-      } as Message & Update.Channel,
+      } as unknown as Message & Update.Channel,
     };
   }
 
