@@ -318,6 +318,14 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
   node(): Promise<Node<Shared, Event, UserId> | undefined>;
 
   /**
+   * What is stored for the user, read without side effects: the node, the
+   * `InvalidStateError` saying why the stored value cannot be restored, or
+   * `undefined` when the user has no state. Runs no hook and writes nothing
+   * (test harnesses observe users with it).
+   */
+  peek(): Promise<Node<Shared, Event, UserId> | InvalidStateError | undefined>;
+
+  /**
    * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
    * user's pending events in this process.
    *
@@ -942,6 +950,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         const node = await this.#registry.decode(id, raw);
         if (!(node instanceof InvalidStateError)) return node;
         return (await this.#onInvalidState(node, undefined)) ?? undefined;
+      },
+      peek: async () => {
+        const raw = await this.#store.get(id);
+        return raw === undefined ? undefined : this.#registry.decode(id, raw);
       },
       to: (node) =>
         this.#queue.run(id, async (lease) => {

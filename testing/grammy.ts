@@ -18,14 +18,30 @@
  * @module
  */
 
-import { Bot, BotError, type Context } from "grammy";
-import type { Chat, Message, Update, User, UserFromGetMe } from "grammy/types";
+import { AssertionError } from "node:assert/strict";
+import {
+  Api,
+  Bot,
+  BotError,
+  type Context,
+  InputFile,
+  type Transformer,
+} from "grammy";
+import type {
+  Chat,
+  Message,
+  MessageEntity,
+  Update,
+  User,
+  UserFromGetMe,
+} from "grammy/types";
 import { Outbox } from "./outbox.ts";
 import {
   createSimulator,
   type SimulatedNodes,
   type Simulator,
 } from "./simulate.ts";
+import { quote } from "./transcript.ts";
 
 /**
  * The error part of a Bot API answer, to make a call fail with
@@ -54,8 +70,14 @@ export interface ApiFailure {
  * Common Bot API failures.
  *
  * @example Making the next reply fail because the user blocked the bot
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GrammyError } from "grammy";
+ * import { apiErrors, createTestBot } from "@botnodes/core/testing/grammy";
+ *
+ * const tg = createTestBot();
  * tg.failNext("sendMessage", apiErrors.blocked);
+ * await assert.rejects(tg.bot.api.sendMessage(1, "hi"), GrammyError);
  * ```
  */
 export const apiErrors: {
@@ -77,17 +99,27 @@ export const apiErrors: {
  * One Bot API call the bot made.
  *
  * @example
- * ```ts ignore
- * tg.calls.at(-1)?.method; // "sendMessage"
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createTestBot } from "@botnodes/core/testing/grammy";
+ *
+ * const tg = createTestBot();
+ * await tg.bot.api.sendMessage(1, "hi");
+ * assert.equal(tg.calls.at(-1)?.method, "sendMessage");
  * ```
  */
 export interface ApiCall {
   /** The method. */
   readonly method: string;
-  /** Its payload. */
+  /**
+   * Its payload as it would go over the wire: a JSON copy, files shown as
+   * `{ "InputFile": <filename> }`.
+   */
   readonly payload: Record<string, unknown>;
   /** The failure it was answered with, if it was made to fail. */
   readonly failed?: ApiFailure | undefined;
+  /** What it was answered with, if it succeeded. */
+  readonly result?: unknown;
 }
 
 /**
@@ -102,9 +134,10 @@ export interface ApiCall {
  */
 export interface TestBotOptions<C extends Context> {
   /**
-   * Your bot, to test it with its own middleware; its API calls are
-   * answered locally from now on and its `botInfo` is set if it was not.
-   * Default: a new `Bot`.
+   * Your bot, to test it with its own middleware and API transformers
+   * (parse mode, auto-retry, ...): its calls go through them and are then
+   * answered locally; its `botInfo` is set if it was not. Default: a new
+   * `Bot`.
    */
   readonly bot?: Bot<C> | undefined;
   /** The bot's own user. Default: a bot named "TestBot". */
@@ -113,9 +146,94 @@ export interface TestBotOptions<C extends Context> {
   readonly outbox?: Outbox | undefined;
 }
 
-/** Methods that only read, and chat actions: not recorded as replies. */
-const QUIET =
-  /^(get|set|delete(MyCommands|Webhook)|sendChatAction$|logOut$|close$)/;
+/** Methods whose answer is `true`. */
+const ANSWERED_TRUE = new Set([
+  "answerCallbackQuery",
+  "answerInlineQuery",
+  "answerPreCheckoutQuery",
+  "answerShippingQuery",
+  "approveChatJoinRequest",
+  "banChatMember",
+  "close",
+  "declineChatJoinRequest",
+  "deleteChatPhoto",
+  "deleteMessage",
+  "deleteMessages",
+  "deleteMyCommands",
+  "deleteWebhook",
+  "leaveChat",
+  "logOut",
+  "pinChatMessage",
+  "promoteChatMember",
+  "restrictChatMember",
+  "sendChatAction",
+  "setChatDescription",
+  "setChatMenuButton",
+  "setChatTitle",
+  "setMessageReaction",
+  "setMyCommands",
+  "setMyDescription",
+  "setMyName",
+  "setMyShortDescription",
+  "setWebhook",
+  "unbanChatMember",
+  "unpinAllChatMessages",
+  "unpinChatMessage",
+]);
+
+/** Methods that send one message and answer with it. */
+const SENDS = new Set([
+  "sendMessage",
+  "sendPhoto",
+  "sendAudio",
+  "sendDocument",
+  "sendVideo",
+  "sendAnimation",
+  "sendVoice",
+  "sendVideoNote",
+  "sendSticker",
+  "sendLocation",
+  "sendVenue",
+  "sendContact",
+  "sendPoll",
+  "sendDice",
+  "sendInvoice",
+  "sendGame",
+  "forwardMessage",
+]);
+
+/** Methods that change a message the bot sent and answer with it. */
+const EDITS = new Set([
+  "editMessageText",
+  "editMessageCaption",
+  "editMessageMedia",
+  "editMessageReplyMarkup",
+  "editMessageLiveLocation",
+  "stopMessageLiveLocation",
+]);
+
+/** Methods that put messages in a chat: the replies. */
+const REPLIES = new Set([
+  ...SENDS,
+  ...EDITS,
+  "sendMediaGroup",
+  "forwardMessages",
+  "copyMessage",
+  "copyMessages",
+]);
+
+/** Every Bot API method grammY knows. */
+const METHODS = new Set(
+  Object.getOwnPropertyNames(Api.prototype).filter((name) =>
+    name !== "constructor"
+  ),
+);
+
+/** A canned answer for the next call of a method. */
+type Canned = { ok: false; failure: ApiFailure } | {
+  ok: true;
+  result: unknown;
+};
 
 /**
  * A grammY `Bot` whose API is local. Made by {@linkcode createTestBot}, the
@@ -124,26 +242,39 @@ const QUIET =
  * @typeParam C The bot's context type.
  *
  * @example
- * ```ts ignore
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createTestBot } from "@botnodes/core/testing/grammy";
+ *
  * const tg = createTestBot();
+ * tg.bot.on("message:text", (ctx) => ctx.reply("ok"));
  * await tg.bot.handleUpdate(tg.update.text(tg.user(1), "hi"));
- * tg.outbox.take();
+ * assert.deepEqual(tg.outbox.take().map((m) => m.text), ["ok"]);
  * ```
  */
 class TestBot<C extends Context = Context> {
   /** The grammY bot. */
   readonly bot: Bot<C>;
   /**
-   * Calls that succeeded, but for reads, settings and chat actions (see
-   * {@linkcode createTestBot}): the bot's replies.
+   * The bot's replies (messages sent, forwarded, copied and edited) and its
+   * other calls that are not reads (see {@linkcode createTestBot}).
    */
   readonly outbox: Outbox;
-  /** Every API call, in order, failed ones included. */
+  /** Every API call, in order, failed ones included (not `getUpdates`). */
   readonly calls: ApiCall[] = [];
   /** Builds updates. */
   readonly update: UpdateBuilder;
   readonly #users = new Map<number, User>();
-  readonly #failures = new Map<string, ApiFailure[]>();
+  readonly #chats = new Map<string, Chat>();
+  readonly #canned = new Map<string, Canned[]>();
+  /** The bot's messages as they are now, by `chat id:message id`. */
+  readonly #messages = new Map<string, Message>();
+  readonly #updates: Update[] = [];
+  /** `getUpdates` calls waiting for updates. */
+  readonly #polls = new Set<() => void>();
+  /** `confirmed` calls waiting for the next `getUpdates`. */
+  readonly #confirms = new Set<() => void>();
+  #commands: unknown = [];
   #messageId = 0;
 
   /**
@@ -168,28 +299,20 @@ class TestBot<C extends Context = Context> {
     this.bot = options.bot ?? new Bot<C>("1000000:test-token", { botInfo });
     if (!this.bot.isInited()) this.bot.botInfo = botInfo;
     this.outbox = options.outbox ?? new Outbox();
-    this.update = new UpdateBuilder();
-    this.bot.api.config.use((_prev, method, payload) => {
-      const failure = this.#failures.get(method)?.shift();
-      const body = (payload ?? {}) as Record<string, unknown>;
-      this.calls.push({ method, payload: body, failed: failure });
-      if (failure) {
-        // deno-lint-ignore no-explicit-any
-        return Promise.resolve({ ok: false, ...failure } as any);
-      }
-      if (!QUIET.test(method)) {
-        this.outbox.send({
-          to: body.chat_id as number | string | undefined,
-          text: String(body.text ?? body.caption ?? ""),
-          method,
-          payload: body,
-        });
-      }
-      return Promise.resolve(
-        // deno-lint-ignore no-explicit-any
-        { ok: true, result: this.#result(method, body) } as any,
-      );
-    });
+    this.update = new UpdateBuilder((id) => this.#users.get(id));
+    // The bot's own transformers run first, then this base answers: the
+    // kit's transformer replays those installed before it on a local base.
+    const before = this.bot.api.config.installedTransformers();
+    const base = (method: string, payload: unknown, signal?: AbortSignal) =>
+      this.#answer(method, payload, signal);
+    const inner = before.reduce(
+      (prev, transformer) => (method, payload, signal) =>
+        transformer(prev, method, payload, signal),
+      base as Parameters<Transformer>[0],
+    );
+    this.bot.api.config.use((_prev, method, payload, signal) =>
+      inner(method, payload, signal)
+    );
   }
 
   /**
@@ -212,29 +335,190 @@ class TestBot<C extends Context = Context> {
   }
 
   /**
+   * Registers a group, supergroup or channel, so that messages the bot sends
+   * there are answered with it; build updates in it with the `chat` option
+   * of the builders.
+   *
+   * @param chat The chat (a negative id; `"@name"` finds a chat by its
+   * `username`).
+   * @returns The chat.
+   */
+  chat<T extends Chat>(chat: T): T {
+    this.#chats.set(String(chat.id), chat);
+    if ("username" in chat && chat.username) {
+      this.#chats.set(`@${chat.username}`, chat);
+    }
+    return chat;
+  }
+
+  /**
    * Makes the next call(s) of `method` fail with `failure` (grammY throws a
    * `GrammyError`).
    *
    * @param method The Bot API method, e.g. `"sendMessage"`.
    * @param failure The error answer. Default: the user blocked the bot.
    * @param times How many calls in a row fail. Default 1.
+   * @throws {TypeError} When `method` is not a Bot API method.
    */
   failNext(
     method: string,
     failure: ApiFailure = apiErrors.blocked,
     times = 1,
   ): void {
-    const queue = this.#failures.get(method) ?? [];
-    for (let i = 0; i < times; i++) queue.push(failure);
-    this.#failures.set(method, queue);
+    for (let i = 0; i < times; i++) {
+      this.#can(method, { ok: false, failure });
+    }
+  }
+
+  /**
+   * Answers the next call of `method` with `result`, as Telegram would: for
+   * a method the kit does not model, or to give a read its data.
+   *
+   * @param method The Bot API method, e.g. `"getChatMember"`.
+   * @param result What Telegram answers.
+   * @throws {TypeError} When `method` is not a Bot API method.
+   */
+  answerNext(method: string, result: unknown): void {
+    this.#can(method, { ok: true, result: structuredClone(result) });
+  }
+
+  /**
+   * Queues updates for `getUpdates`: a polling bot (`bot.start()`, or a
+   * runner that calls `getUpdates`) receives them as Telegram would, in
+   * order, from the offset it asks for; a long poll (a `timeout`) with none
+   * waiting waits for the next `deliver` (or for the bot to stop), a short
+   * one gets none at once.
+   *
+   * @param updates The updates.
+   */
+  deliver(...updates: Update[]): void {
+    this.#updates.push(...updates);
+    for (const wake of [...this.#polls]) wake();
+  }
+
+  /**
+   * Resolves once the polling bot has confirmed every delivered update: it
+   * asked `getUpdates` for an offset past the last one, which `bot.start()`
+   * does only after handling them.
+   *
+   * @returns When they are confirmed.
+   */
+  async confirmed(): Promise<void> {
+    while (this.#updates.length > 0) {
+      await new Promise<void>((resolve) => this.#confirms.add(resolve));
+    }
+  }
+
+  /**
+   * The bot's messages in a chat, as they are now (edits applied), oldest
+   * first: to press a button on one with {@linkcode TestBot.press}.
+   *
+   * @param chatId The chat.
+   * @returns The messages.
+   */
+  messages(chatId: number | string): Message[] {
+    const id = String(this.#chatFor(chatId).id);
+    return [...this.#messages.entries()]
+      .filter(([key]) => key.startsWith(`${id}:`))
+      .map(([, message]) => structuredClone(message));
+  }
+
+  /**
+   * A press of an inline button on a message the bot sent, as Telegram
+   * delivers it: the message as it is now, the button found by its
+   * `callback_data`.
+   *
+   * @param message The bot's message (from {@linkcode TestBot.messages} or
+   * an API answer).
+   * @param data The button's `callback_data`.
+   * @param from Who presses; default: the user of a private chat.
+   * @returns The update.
+   * @throws {TypeError} When the bot sent no such message, the message has
+   * no button with that data, or no user is given in a group.
+   */
+  press(message: Message, data: string, from?: User): Update {
+    const current = this.#messages.get(
+      `${message.chat.id}:${message.message_id}`,
+    );
+    if (current === undefined) {
+      throw new TypeError(
+        `Cannot press "${data}": the bot sent no message ${message.message_id} to chat ${message.chat.id}`,
+      );
+    }
+    const buttons = (current.reply_markup?.inline_keyboard ?? []).flat();
+    if (
+      !buttons.some((button) =>
+        "callback_data" in button && button.callback_data === data
+      )
+    ) {
+      throw new TypeError(
+        `Cannot press "${data}": message ${current.message_id} has no button with that data (it has ${
+          JSON.stringify(
+            buttons.map((b) => "callback_data" in b ? b.callback_data : b.text),
+          )
+        })`,
+      );
+    }
+    const user = from ??
+      (current.chat.type === "private"
+        ? this.user(current.chat.id)
+        : undefined);
+    if (user === undefined) {
+      throw new TypeError(
+        `Cannot press "${data}" in chat ${current.chat.id}: say who presses`,
+      );
+    }
+    return this.update.callbackQuery(user, data, current);
+  }
+
+  /**
+   * Forgets what was recorded and queued, so the test bot can serve the next
+   * test.
+   *
+   * @throws {AssertionError} When a failure or answer given with `failNext`
+   * or `answerNext` was never used (it is dropped all the same), or a reply
+   * was never taken.
+   */
+  reset(): void {
+    const unused = [...this.#canned.entries()]
+      .filter(([, queue]) => queue.length > 0)
+      .map(([method, queue]) => `${method} (${queue.length})`);
+    const untaken = this.outbox.take();
+    this.outbox.takeCalls();
+    this.#canned.clear();
+    this.#updates.length = 0;
+    this.calls.length = 0;
+    if (unused.length > 0 || untaken.length > 0) {
+      throw new AssertionError({
+        message: [
+          unused.length > 0
+            ? `Unused answers given with failNext or answerNext: ${
+              unused.join(", ")
+            }`
+            : "",
+          untaken.length > 0
+            ? `Replies never checked: ${
+              untaken.map((m) => JSON.stringify(m.text)).join(", ")
+            }`
+            : "",
+        ].filter(Boolean).join("\n"),
+        operator: "fail",
+      });
+    }
+  }
+
+  /** {@linkcode TestBot.reset}, for `using tg = createTestBot()`. */
+  [Symbol.dispose](): void {
+    this.reset();
   }
 
   /**
    * A simulator whose steps go through `bot.handleUpdate`. A step's event is
-   * a text (a command when it starts with `/`) from the step's user, or a
-   * whole `Update`. grammY wraps what middleware throws in a `BotError`: a
-   * step's `throws` matches the `BotError` or the error inside it, so
-   * `throws: LeaseTimeoutError` works as it does without grammY.
+   * a text from the step's user (with `bot_command` entities as Telegram
+   * marks them), or a whole `Update`, whose sender is the step's user. The
+   * transcript shows an update without its ids. grammY wraps what
+   * middleware throws in a `BotError`: a step's `throws` matches the
+   * `BotError` or the error inside it.
    *
    * @param nodes The `Nodes` the bot routes to.
    * @returns The simulator.
@@ -243,80 +527,439 @@ class TestBot<C extends Context = Context> {
     return createSimulator<number, string | Update, Update>({
       nodes,
       outbox: this.outbox,
-      event: (user, input) => {
-        if (typeof input !== "string") return input;
-        const from = this.user(user);
-        if (input.startsWith("/")) {
-          const [name = "", ...args] = input.slice(1).split(" ");
-          return this.update.command(from, name, args.join(" "));
-        }
-        return this.update.text(from, input);
-      },
+      event: (user, input) =>
+        typeof input === "string"
+          ? this.update.text(this.user(user), input)
+          : input,
       dispatch: (update) => this.bot.handleUpdate(update),
       unwrapError: (error) => error instanceof BotError ? error.error : error,
+      userOf: senderOf,
+      describe: (input, update) =>
+        typeof input === "string" ? undefined : describeUpdate(update),
     });
+  }
+
+  #can(method: string, canned: Canned): void {
+    if (!METHODS.has(method)) {
+      throw new TypeError(
+        `Cannot answer "${method}": it is not a Bot API method`,
+      );
+    }
+    const queue = this.#canned.get(method) ?? [];
+    queue.push(canned);
+    this.#canned.set(method, queue);
+  }
+
+  /** The local Bot API: answers one call as Telegram would. */
+  async #answer(
+    method: string,
+    payload: unknown,
+    signal?: AbortSignal,
+  ): Promise<{ ok: true; result: unknown } & { ok: boolean }> {
+    const body = toWire(payload);
+    if (method === "getUpdates") return this.#getUpdates(body, signal);
+    const canned = this.#canned.get(method)?.shift();
+    if (canned !== undefined && !canned.ok) {
+      this.calls.push({ method, payload: body, failed: canned.failure });
+      // deno-lint-ignore no-explicit-any
+      return { ok: false, ...canned.failure } as any;
+    }
+    let result: unknown;
+    try {
+      result = canned !== undefined
+        ? canned.result
+        : this.#result(method, body);
+    } catch (error) {
+      this.calls.push({ method, payload: body });
+      throw error;
+    }
+    this.calls.push({ method, payload: body, result });
+    const to = body.chat_id as number | string | undefined;
+    if (REPLIES.has(method)) {
+      this.outbox.send({
+        to,
+        text: String(body.text ?? body.caption ?? ""),
+        method,
+        payload: body,
+      });
+    } else if (!/^get/.test(method)) {
+      this.outbox.call({
+        method,
+        ...(to === undefined ? {} : { to }),
+        ...(typeof body.text === "string" ? { text: body.text } : {}),
+        payload: body,
+      });
+    }
+    await Promise.resolve();
+    return { ok: true, result };
+  }
+
+  #getUpdates(
+    body: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<{ ok: true; result: unknown } & { ok: boolean }> {
+    const offset = typeof body.offset === "number" ? body.offset : 0;
+    const limit = typeof body.limit === "number" ? body.limit : 100;
+    // an offset confirms every update below it
+    while ((this.#updates[0]?.update_id ?? Infinity) < offset) {
+      this.#updates.shift();
+    }
+    const confirms = [...this.#confirms];
+    this.#confirms.clear();
+    for (const resolve of confirms) resolve();
+    const timeout = typeof body.timeout === "number" ? body.timeout : 0;
+    if (this.#updates.length > 0 || timeout === 0) {
+      // a short poll (no timeout) is answered at once, as on Telegram
+      return Promise.resolve({
+        ok: true,
+        result: structuredClone(this.#updates.slice(0, limit)),
+      });
+    }
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        this.#polls.delete(wake);
+        signal?.removeEventListener("abort", abort);
+        this.#getUpdates(body, signal).then(resolve, reject);
+      };
+      const abort = () => {
+        this.#polls.delete(wake);
+        reject(signal?.reason ?? new Error("getUpdates was aborted"));
+      };
+      if (signal?.aborted) return abort();
+      signal?.addEventListener("abort", abort, { once: true });
+      this.#polls.add(wake);
+    });
+  }
+
+  /** The chat a `chat_id` names. */
+  #chatFor(chatId: unknown): Chat {
+    const known = this.#chats.get(String(chatId));
+    if (known) return known;
+    if (typeof chatId === "string" && chatId.startsWith("@")) {
+      let hash = 0;
+      for (const char of chatId) hash = (hash * 31 + char.charCodeAt(0)) % 1e9;
+      return this.chat({
+        id: -1_000_000_000_000 - hash,
+        type: "channel",
+        title: chatId.slice(1),
+        username: chatId.slice(1),
+      });
+    }
+    const id = Number(chatId);
+    if (!Number.isSafeInteger(id) || id === 0) {
+      throw new TypeError(`Bad Request: chat not found (chat_id ${chatId})`);
+    }
+    if (id > 0) {
+      const user = this.user(id);
+      return {
+        id,
+        type: "private",
+        first_name: user.first_name,
+        ...(user.last_name === undefined ? {} : { last_name: user.last_name }),
+        ...(user.username === undefined ? {} : { username: user.username }),
+      };
+    }
+    return id < -1_000_000_000_000
+      ? { id, type: "supergroup", title: `Chat ${id}` }
+      : { id, type: "group", title: `Chat ${id}` };
+  }
+
+  #newMessage(
+    payload: Record<string, unknown>,
+    content: Record<string, unknown>,
+  ): Message {
+    const chat = this.#chatFor(payload.chat_id);
+    const message = {
+      message_id: ++this.#messageId,
+      date: 1_700_000_000 + this.#messageId,
+      chat,
+      ...(chat.type === "channel" ? {} : { from: this.bot.botInfo }),
+      ...(typeof payload.message_thread_id === "number"
+        ? {
+          message_thread_id: payload.message_thread_id,
+          is_topic_message: true,
+        }
+        : {}),
+      ...content,
+      ...(payload.reply_markup !== undefined &&
+          (payload.reply_markup as Record<string, unknown>).inline_keyboard
+        ? { reply_markup: payload.reply_markup }
+        : {}),
+    } as unknown as Message;
+    this.#messages.set(`${chat.id}:${message.message_id}`, message);
+    return structuredClone(message);
   }
 
   #result(method: string, payload: Record<string, unknown>): unknown {
     if (method === "getMe") return this.bot.botInfo;
-    const sends = /^(send(?!ChatAction)|forwardMessage$)/.test(method);
-    const edits = /^edit(Message|Message(Text|Caption|Media|ReplyMarkup))/.test(
-      method,
+    if (ANSWERED_TRUE.has(method)) {
+      if (method === "setMyCommands") this.#commands = payload.commands ?? [];
+      if (method === "deleteMyCommands") this.#commands = [];
+      return true;
+    }
+    if (method === "sendMediaGroup") {
+      const media = (payload.media ?? []) as Record<string, unknown>[];
+      return media.map((item) =>
+        this.#newMessage(payload, {
+          ...(typeof item.caption === "string"
+            ? { caption: item.caption }
+            : {}),
+          [String(item.type)]: [],
+        })
+      );
+    }
+    if (SENDS.has(method)) {
+      return this.#newMessage(payload, sentContent(method, payload));
+    }
+    if (method === "copyMessage") {
+      return { message_id: this.#newMessage(payload, {}).message_id };
+    }
+    if (method === "copyMessages" || method === "forwardMessages") {
+      const ids = (payload.message_ids ?? []) as unknown[];
+      return ids.map(() => ({
+        message_id: this.#newMessage(payload, {}).message_id,
+      }));
+    }
+    if (EDITS.has(method)) {
+      if (payload.inline_message_id !== undefined) return true;
+      const chat = this.#chatFor(payload.chat_id);
+      const key = `${chat.id}:${payload.message_id}`;
+      const current = this.#messages.get(key);
+      if (current === undefined) {
+        throw new TypeError(
+          `Bad Request: message to edit not found (${method} of message ${payload.message_id} in chat ${chat.id}, which the bot did not send)`,
+        );
+      }
+      const edited = {
+        ...current,
+        edit_date: current.date + 1,
+        ...(typeof payload.text === "string" ? { text: payload.text } : {}),
+        ...(typeof payload.caption === "string"
+          ? { caption: payload.caption }
+          : {}),
+      } as Message & { reply_markup?: unknown };
+      if (method === "editMessageReplyMarkup" || payload.reply_markup) {
+        if (payload.reply_markup) {
+          edited.reply_markup = payload.reply_markup as never;
+        } else delete edited.reply_markup;
+      }
+      this.#messages.set(key, edited as Message);
+      return structuredClone(edited);
+    }
+    if (method === "getChat") {
+      return {
+        ...this.#chatFor(payload.chat_id),
+        accent_color_id: 0,
+        max_reaction_count: 11,
+        accepted_gift_types: {
+          unlimited_gifts: false,
+          limited_gifts: false,
+          unique_gifts: false,
+          premium_subscription: false,
+        },
+      };
+    }
+    if (method === "getChatMember") {
+      const id = Number(payload.user_id);
+      return id === this.bot.botInfo.id
+        ? { status: "member", user: this.bot.botInfo }
+        : { status: "member", user: this.user(id) };
+    }
+    if (method === "getMyCommands") return this.#commands;
+    if (method === "getFile") {
+      const id = String(payload.file_id);
+      return {
+        file_id: id,
+        file_unique_id: `u${id}`,
+        file_path: `files/${id}`,
+      };
+    }
+    if (method === "getWebhookInfo") {
+      return {
+        url: "",
+        has_custom_certificate: false,
+        pending_update_count: this.#updates.length,
+      };
+    }
+    throw new Error(
+      `The test bot does not model the Bot API method "${method}": give its result with tg.answerNext("${method}", result) (or a failure with tg.failNext)`,
     );
-    if (method === "copyMessage") return { message_id: ++this.#messageId };
-    if (edits && payload.inline_message_id !== undefined) return true;
-    if (!sends && !edits) return true;
-    const chatId = Number(payload.chat_id);
-    const user = this.#users.get(chatId);
-    const chat = {
-      id: chatId,
-      type: "private",
-      first_name: user?.first_name ?? `User${chatId}`,
-    } as Chat.PrivateChat;
-    const message = {
-      message_id: edits ? Number(payload.message_id) : ++this.#messageId,
-      date: 1_700_000_000 + this.#messageId,
-      chat,
-      from: this.bot.botInfo,
-      ...(typeof payload.text === "string" ? { text: payload.text } : {}),
-      ...(typeof payload.caption === "string"
-        ? { caption: payload.caption }
-        : {}),
-      ...(payload.reply_markup ? { reply_markup: payload.reply_markup } : {}),
-    } as unknown as Message;
-    return message;
   }
+}
+
+/** What a sent message holds, as Telegram answers it. */
+function sentContent(
+  method: string,
+  payload: Record<string, unknown>,
+): Record<string, unknown> {
+  const caption = typeof payload.caption === "string"
+    ? { caption: payload.caption }
+    : {};
+  switch (method) {
+    case "sendMessage":
+      return { text: payload.text };
+    case "sendPhoto":
+      return {
+        photo: [{
+          file_id: "photo",
+          file_unique_id: "photo",
+          width: 1,
+          height: 1,
+        }],
+        ...caption,
+      };
+    case "sendLocation":
+      return {
+        location: { latitude: payload.latitude, longitude: payload.longitude },
+      };
+    case "sendContact":
+      return {
+        contact: {
+          phone_number: payload.phone_number,
+          first_name: payload.first_name,
+        },
+      };
+    case "sendDice":
+      return { dice: { emoji: payload.emoji ?? "🎲", value: 1 } };
+    case "forwardMessage":
+      return {
+        forward_origin: {
+          type: "hidden_user",
+          sender_user_name: "",
+          date: 1_700_000_000,
+        },
+      };
+    default: {
+      const kind = method.slice(4).replace(/^[A-Z]/, (c) => c.toLowerCase())
+        .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      return { [kind]: { file_id: kind, file_unique_id: kind }, ...caption };
+    }
+  }
+}
+
+/** A payload as it would go over the wire. */
+function toWire(payload: unknown): Record<string, unknown> {
+  const text = JSON.stringify(
+    payload ?? {},
+    (_key, value) =>
+      value instanceof InputFile
+        ? { InputFile: value.filename ?? "file" }
+        : value ?? undefined,
+  );
+  return JSON.parse(text);
+}
+
+/** The user an update is from, if any. */
+function senderOf(update: Update): number | undefined {
+  for (const [key, value] of Object.entries(update)) {
+    if (key === "update_id" || value === null || typeof value !== "object") {
+      continue;
+    }
+    const from = (value as { from?: { id?: unknown } }).from?.id;
+    if (typeof from === "number") return from;
+    const user = (value as { user?: { id?: unknown } }).user?.id;
+    if (typeof user === "number") return user;
+  }
+  return undefined;
+}
+
+/** An update as a transcript shows it: no ids or dates. */
+function describeUpdate(update: Update): string {
+  const kind = Object.keys(update).find((key) => key !== "update_id") ?? "";
+  const body = (update as unknown as Record<string, Record<string, unknown>>)[
+    kind
+  ] ?? {};
+  const chat = body.chat as Chat | undefined ??
+    (body.message as { chat?: Chat } | undefined)?.chat;
+  const where = chat && chat.type !== "private"
+    ? ` in ${chat.type} ${chat.id}${
+      typeof body.message_thread_id === "number"
+        ? ` topic ${body.message_thread_id}`
+        : ""
+    }`
+    : "";
+  let what: unknown;
+  if (kind === "callback_query") what = body.data;
+  else if (kind === "inline_query") what = body.query;
+  else if (typeof body.text === "string") what = body.text;
+  else {
+    const { message_id: _i, date: _d, chat: _c, from: _f, ...rest } = body;
+    what = JSON.stringify(rest);
+  }
+  const text = String(what);
+  const plain = kind === "message" && where === "";
+  return plain ? quote(text) : `(${kind}${where}) ${quote(text)}`;
 }
 
 /**
  * The last update id given out: shared by every builder in the process, so
  * that, as on Telegram, ids keep increasing across bots (a "restarted" test
- * bot does not redeliver old ids).
+ * bot sharing a store does not redeliver old ids). Transcripts never show
+ * them.
  */
 let lastUpdateId = 0;
 
 /**
- * Builds Telegram updates from a user, with `update_id`s that increase
- * across all builders of the process.
+ * Options of the {@linkcode UpdateBuilder} message builders.
  *
  * @example
  * ```ts ignore
- * const update = tg.update.callbackQuery(tg.user(1), "buy:42");
- * await tg.bot.handleUpdate(update);
+ * const group = tg.chat({ id: -5, type: "group", title: "Lunch" });
+ * tg.update.text(tg.user(1), "/menu", { chat: group });
+ * ```
+ */
+export interface MessageOptions {
+  /** The chat it is in. Default: the user's private chat with the bot. */
+  readonly chat?: Chat | undefined;
+  /** The forum topic (a supergroup with topics). */
+  readonly threadId?: number | undefined;
+}
+
+/**
+ * Builds Telegram updates as Telegram sends them, with `update_id`s that
+ * increase across all builders of the process.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createTestBot } from "@botnodes/core/testing/grammy";
+ *
+ * const tg = createTestBot();
+ * const update = tg.update.text(tg.user(1), "/start\nhello");
+ * assert.deepEqual(update.message?.entities, [
+ *   { type: "bot_command", offset: 0, length: 6 },
+ * ]);
  * ```
  */
 export class UpdateBuilder {
   #messageId = 500_000;
+  readonly #users: (id: number) => User | undefined;
 
   /**
-   * A text message in the user's private chat with the bot.
+   * Made by {@linkcode createTestBot}.
+   *
+   * @param users Finds a registered user by id.
+   */
+  constructor(users: (id: number) => User | undefined = () => undefined) {
+    this.#users = users;
+  }
+
+  /**
+   * A text message, in the user's private chat with the bot unless a chat
+   * is given, with a `bot_command` entity for each command in it (a `/`
+   * word at the start or after a blank, up to the next blank).
    *
    * @param from The user.
    * @param text The text.
+   * @param options The chat and topic.
    * @returns The update.
    */
-  text(from: User, text: string): Update {
-    return this.#message(from, { text });
+  text(from: User, text: string, options: MessageOptions = {}): Update {
+    const entities = commandEntities(text);
+    return this.#message("message", from, {
+      text,
+      ...(entities.length > 0 ? { entities } : {}),
+    }, options);
   }
 
   /**
@@ -325,14 +968,16 @@ export class UpdateBuilder {
    * @param from The user.
    * @param name The command without `/`.
    * @param args What follows it.
+   * @param options The chat and topic.
    * @returns The update.
    */
-  command(from: User, name: string, args = ""): Update {
-    const text = args ? `/${name} ${args}` : `/${name}`;
-    return this.#message(from, {
-      text,
-      entities: [{ type: "bot_command", offset: 0, length: name.length + 1 }],
-    });
+  command(
+    from: User,
+    name: string,
+    args = "",
+    options: MessageOptions = {},
+  ): Update {
+    return this.text(from, args ? `/${name} ${args}` : `/${name}`, options);
   }
 
   /**
@@ -343,62 +988,157 @@ export class UpdateBuilder {
    * @returns The update.
    */
   contact(from: User, phone: string): Update {
-    return this.#message(from, {
+    return this.#message("message", from, {
       contact: {
         phone_number: phone,
         first_name: from.first_name,
         user_id: from.id,
       },
-    });
+    }, {});
   }
 
   /**
-   * A press of an inline button with `data`, on a message of the bot.
+   * The user's message edited to a new text: an `edited_message` update.
+   *
+   * @param message The user's message (an update's `message`).
+   * @param text The new text.
+   * @returns The update.
+   */
+  editedText(message: Message, text: string): Update {
+    const entities = commandEntities(text);
+    const { entities: _old, ...rest } = message as Message & {
+      entities?: unknown;
+    };
+    return {
+      update_id: ++lastUpdateId,
+      edited_message: {
+        ...rest,
+        text,
+        ...(entities.length > 0 ? { entities } : {}),
+        edit_date: message.date + 1,
+      } as Message & Update.Edited & Update.NonChannel,
+    };
+  }
+
+  /**
+   * A post in a channel: a `channel_post` update, with no sender.
+   *
+   * @param chat The channel.
+   * @param text The text.
+   * @returns The update.
+   */
+  channelPost(chat: Chat, text: string): Update {
+    return {
+      update_id: ++lastUpdateId,
+      channel_post: {
+        message_id: ++this.#messageId,
+        date: 1_700_000_000,
+        chat,
+        sender_chat: chat,
+        text,
+      } as unknown as Message & Update.Channel,
+    };
+  }
+
+  /**
+   * An inline query (`@bot query` typed in any chat).
+   *
+   * @param from The user.
+   * @param query What they typed.
+   * @returns The update.
+   */
+  inlineQuery(from: User, query: string): Update {
+    const id = ++lastUpdateId;
+    return {
+      update_id: id,
+      inline_query: { id: String(id), from, query, offset: "" },
+    };
+  }
+
+  /**
+   * A press of an inline button with `data`. To press a button of a message
+   * the bot really sent, use the test bot's `press`, which checks it.
    *
    * @param from The user.
    * @param data The button's callback data.
-   * @param messageId The message the button is on.
+   * @param message The message the button is on, or its id in the user's
+   * private chat.
    * @returns The update.
    */
-  callbackQuery(from: User, data: string, messageId = 1): Update {
+  callbackQuery(
+    from: User,
+    data: string,
+    message: number | Message = 1,
+  ): Update {
+    const id = ++lastUpdateId;
+    const on = typeof message === "number"
+      ? {
+        message_id: message,
+        date: 1_700_000_000,
+        chat: this.#private(from),
+        text: "",
+      }
+      : message;
     return {
-      update_id: ++lastUpdateId,
+      update_id: id,
       callback_query: {
-        id: String(lastUpdateId),
+        id: String(id),
         from,
-        chat_instance: String(from.id),
+        chat_instance: String(on.chat.id),
         data,
-        message: {
-          message_id: messageId,
-          date: 1_700_000_000,
-          chat: this.#chat(from),
-          text: "",
-        } as Message & Update.NonChannel,
+        message: on as Message & Update.NonChannel,
       },
     };
   }
 
-  #chat(from: User): Chat.PrivateChat {
+  #private(from: User): Chat.PrivateChat {
+    const user = this.#users(from.id) ?? from;
     return {
       id: from.id,
       type: "private",
-      first_name: from.first_name,
-      ...(from.username === undefined ? {} : { username: from.username }),
+      first_name: user.first_name,
+      ...(user.username === undefined ? {} : { username: user.username }),
     };
   }
 
-  #message(from: User, content: Record<string, unknown>): Update {
+  #message(
+    kind: "message",
+    from: User,
+    content: Record<string, unknown>,
+    options: MessageOptions,
+  ): Update {
+    const chat = options.chat ?? this.#private(from);
     return {
       update_id: ++lastUpdateId,
-      message: {
+      [kind]: {
         message_id: ++this.#messageId,
-        date: 1_700_000_000 + lastUpdateId,
-        chat: this.#chat(from),
+        date: 1_700_000_000,
+        chat,
         from,
+        ...(options.threadId === undefined
+          ? {}
+          : { message_thread_id: options.threadId, is_topic_message: true }),
         ...content,
       } as Message & Update.NonChannel,
-    };
+    } as Update;
   }
+}
+
+/** The `bot_command` entities Telegram marks in a text. */
+function commandEntities(text: string): MessageEntity[] {
+  const entities: MessageEntity[] = [];
+  for (
+    const match of text.matchAll(
+      /(^|\s)(\/[A-Za-z0-9_]{1,32}(@[A-Za-z0-9_]{3,32})?)(?=\s|$)/g,
+    )
+  ) {
+    entities.push({
+      type: "bot_command",
+      offset: match.index! + match[1]!.length,
+      length: match[2]!.length,
+    });
+  }
+  return entities;
 }
 
 /**

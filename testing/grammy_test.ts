@@ -1,6 +1,13 @@
 import { describe, it } from "node:test";
 import assert, { AssertionError } from "node:assert/strict";
-import { BotError, type Context, GrammyError } from "grammy";
+import {
+  Bot,
+  BotError,
+  type Context,
+  GrammyError,
+  InlineKeyboard,
+} from "grammy";
+import type { Message, Update } from "grammy/types";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
 import { privateChatUserId, updateId } from "../integrations/grammy.ts";
@@ -51,7 +58,7 @@ describe("createTestBot", () => {
     );
   });
 
-  it("lets edits, callback answers and other calls succeed", async () => {
+  it("records sends and edits as replies, callback answers and chat actions as calls", async () => {
     const tg = createTestBot();
     const sent = await tg.bot.api.sendMessage(5, "menu");
     const edited = await tg.bot.api.editMessageText(5, sent.message_id, "new");
@@ -67,14 +74,17 @@ describe("createTestBot", () => {
       "answerCallbackQuery",
       "sendChatAction",
     ]);
-    assert.deepEqual(tg.outbox.take().map((m) => m.text), [
-      "menu",
-      "new",
-      "ok",
-    ]);
+    assert.deepEqual(tg.outbox.take().map((m) => m.text), ["menu", "new"]);
+    assert.deepEqual(
+      tg.outbox.takeCalls().map(({ method, text }) => ({ method, text })),
+      [
+        { method: "answerCallbackQuery", text: "ok" },
+        { method: "sendChatAction", text: undefined },
+      ],
+    );
   });
 
-  it("records every call in calls, and in outbox what succeeded but reads and settings", async () => {
+  it("records every call in calls; in outbox, replies apart from other calls, reads in neither", async () => {
     const tg = createTestBot();
     tg.failNext("sendMessage");
     await assert.rejects(tg.bot.api.sendMessage(5, "lost"), GrammyError);
@@ -98,12 +108,14 @@ describe("createTestBot", () => {
     );
     assert.deepEqual(
       tg.outbox.take().map(({ to, text, method }) => ({ to, text, method })),
-      [
-        { to: 5, text: "", method: "deleteMessage" },
-        { to: undefined, text: "", method: "answerCallbackQuery" },
-        { to: 6, text: "copied", method: "copyMessage" },
-      ],
+      [{ to: 6, text: "copied", method: "copyMessage" }],
     );
+    assert.deepEqual(tg.outbox.takeCalls().map((c) => [c.method, c.to]), [
+      ["setMyCommands", undefined],
+      ["deleteWebhook", undefined],
+      ["deleteMessage", 5],
+      ["answerCallbackQuery", undefined],
+    ]);
   });
 
   it("makes chosen calls fail as Telegram would", async () => {
@@ -237,5 +249,226 @@ describe("grammY with Nodes", () => {
     };
     await tg.bot.handleUpdate(update);
     assert.equal(await nodes.user(9).node(), undefined);
+  });
+});
+
+describe("issue 15: the grammY kit is as strict as Telegram", () => {
+  it("4. checks a step whose event is an Update against the update's sender", async () => {
+    const { tg, nodes } = counterBot();
+    const transcript = await tg.simulator(nodes).simulate(1, [
+      { event: tg.update.text(tg.user(3), "hi"), node: "counter", replies: [] },
+      {
+        event: tg.update.text(tg.user(3), "a"),
+        replies: ["n=0 you said a"],
+        data: { n: 1 },
+      },
+    ]);
+    assert.deepEqual(transcript.steps.map((s) => s.user), [3, 3]);
+  });
+
+  it("7. runs the bot's own API transformers before answering", async () => {
+    const bot = new Bot("1:token", { botInfo: createTestBot().bot.botInfo });
+    bot.api.config.use((prev, method, payload, signal) =>
+      prev(method, { ...payload, parse_mode: "HTML" }, signal)
+    );
+    const tg = createTestBot({ bot });
+    await tg.bot.api.sendMessage(5, "<b>hi</b>");
+    assert.equal(tg.calls[0]!.payload.parse_mode, "HTML");
+    assert.equal(
+      (tg.outbox.take()[0]!.payload as { parse_mode?: string }).parse_mode,
+      "HTML",
+    );
+  });
+
+  it("6. records what goes over the wire: a keyboard changed later does not change the record", async () => {
+    const tg = createTestBot();
+    const keyboard = new InlineKeyboard().text("Yes", "yes");
+    await tg.bot.api.sendMessage(5, "menu", { reply_markup: keyboard });
+    keyboard.text("No", "no");
+    assert.deepEqual(tg.outbox.take()[0]!.payload, {
+      chat_id: 5,
+      text: "menu",
+      reply_markup: {
+        inline_keyboard: [[{ text: "Yes", callback_data: "yes" }]],
+      },
+    });
+  });
+
+  it("9. shows an update step without its update_id, whatever ran before", async () => {
+    const { tg, nodes } = counterBot();
+    tg.update.text(tg.user(8), "bumps the process-wide update id");
+    const transcript = await tg.simulator(nodes).simulate(3, [
+      "hi",
+      tg.update.text(tg.user(3), "a"),
+      tg.update.callbackQuery(tg.user(3), "yes"),
+    ]);
+    assert.equal(
+      transcript.text(),
+      [
+        "1. 3 > hi",
+        '   = counter {"n":0}',
+        "2. 3 > a",
+        "   < n=0 you said a",
+        '   = counter {"n":1}',
+        "3. 3 > (callback_query) yes",
+        '   = counter {"n":1}',
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("12. answers modelled methods with Telegram's shapes and fails loudly on the others", async () => {
+    const tg = createTestBot();
+    tg.user(5, { first_name: "Ann", username: "ann" });
+    const chat = await tg.bot.api.getChat(5);
+    assert.equal(chat.type, "private");
+    assert.equal(chat.id, 5);
+    const member = await tg.bot.api.getChatMember(5, 5);
+    assert.equal(member.status, "member");
+    assert.equal(member.user.first_name, "Ann");
+    assert.deepEqual(await tg.bot.api.getMyCommands(), []);
+    const file = await tg.bot.api.getFile("abc");
+    assert.equal(file.file_id, "abc");
+    const album = await tg.bot.api.sendMediaGroup(5, [
+      { type: "photo", media: "a", caption: "one" },
+      { type: "photo", media: "b" },
+    ]);
+    assert.equal(album.length, 2);
+    assert.equal(album[1]!.message_id, album[0]!.message_id + 1);
+    const posted = await tg.bot.api.sendMessage("@news", "hello");
+    assert.ok(Number.isSafeInteger(posted.chat.id) && posted.chat.id < 0);
+    assert.equal(posted.chat.type, "channel");
+    tg.chat({ id: -5, type: "group", title: "Lunch" });
+    assert.equal((await tg.bot.api.sendMessage(-5, "hi")).chat.type, "group");
+    await assert.rejects(
+      tg.bot.api.getStarTransactions(),
+      /does not model the Bot API method "getStarTransactions": give its result with tg\.answerNext/,
+    );
+    tg.answerNext("getStarTransactions", { transactions: [] });
+    assert.deepEqual(await tg.bot.api.getStarTransactions(), {
+      transactions: [],
+    });
+    assert.throws(() => tg.failNext("sendMesage"), TypeError);
+    tg.outbox.take();
+    tg.failNext("sendMessage");
+    assert.throws(() => tg.reset(), /Unused answers .*sendMessage \(1\)/);
+    await tg.bot.api.sendMessage(5, "the failure did not leak");
+  });
+
+  it("13. builds what Telegram sends: commands end at a line break; groups, topics, channels, edits, inline queries, presses", async () => {
+    const tg = createTestBot();
+    const seen: string[] = [];
+    tg.bot.command("start", (ctx) => ctx.reply(`started ${ctx.chat.type}`));
+    tg.bot.on("channel_post", (ctx) => void seen.push(`post ${ctx.msg.text}`));
+    tg.bot.on(
+      "edited_message",
+      (ctx) => void seen.push(`edit ${ctx.msg.text}`),
+    );
+    tg.bot.on(
+      "inline_query",
+      (ctx) => void seen.push(`inline ${ctx.inlineQuery.query}`),
+    );
+    tg.bot.callbackQuery(
+      "yes",
+      (ctx) => ctx.answerCallbackQuery("pressed yes"),
+    );
+    tg.bot.on(
+      "message:text",
+      (ctx) =>
+        ctx.reply(`topic ${ctx.msg.message_thread_id}`, {
+          reply_markup: new InlineKeyboard().text("Yes", "yes"),
+        }),
+    );
+    const ann = tg.user(1);
+    const sim = tg.simulator({
+      route: () => Promise.resolve(),
+      user: () => ({ peek: () => Promise.resolve(undefined) }),
+      keyOf: () => undefined,
+    });
+    await sim.simulate(1, [{
+      event: "/start\nhello",
+      replies: ["started private"],
+    }]);
+    const group = tg.chat({ id: -5, type: "group", title: "Lunch" });
+    await tg.bot.handleUpdate(
+      tg.update.command(ann, "start", "", { chat: group }),
+    );
+    const forum = tg.chat({
+      id: -1_000_000_000_007,
+      type: "supergroup",
+      title: "F",
+      is_forum: true,
+    });
+    await tg.bot.handleUpdate(
+      tg.update.text(ann, "in a topic", { chat: forum, threadId: 4 }),
+    );
+    const channel = tg.chat({
+      id: -1_000_000_000_008,
+      type: "channel",
+      title: "C",
+    });
+    await tg.bot.handleUpdate(tg.update.channelPost(channel, "news"));
+    const typed = tg.update.text(ann, "typo") as Update & { message: Message };
+    await tg.bot.handleUpdate(tg.update.editedText(typed.message, "fixed"));
+    await tg.bot.handleUpdate(tg.update.inlineQuery(ann, "pizza"));
+    assert.deepEqual(
+      tg.outbox.take().map(({ to, text }) => [to, text]),
+      [[-5, "started group"], [forum.id, "topic 4"]],
+    );
+    assert.deepEqual(seen, ["post news", "edit fixed", "inline pizza"]);
+    const [menu] = tg.messages(forum.id);
+    await tg.bot.handleUpdate(tg.press(menu!, "yes", ann));
+    assert.deepEqual(tg.outbox.takeCalls().map((c) => [c.method, c.text]), [
+      ["answerCallbackQuery", "pressed yes"],
+    ]);
+    assert.throws(
+      () => tg.press(menu!, "no", ann),
+      /has no button with that data/,
+    );
+  });
+
+  it("14. a callback answer is a call, not a reply; reactions are recorded as calls", async () => {
+    const tg = createTestBot();
+    tg.bot.callbackQuery("yes", async (ctx) => {
+      await ctx.answerCallbackQuery();
+      await ctx.react("👍");
+      await ctx.reply("pressed yes");
+    });
+    const sim = tg.simulator({
+      route: () => Promise.resolve(),
+      user: () => ({ peek: () => Promise.resolve(undefined) }),
+      keyOf: () => undefined,
+    });
+    await sim.simulate(2, [{
+      event: tg.update.callbackQuery(tg.user(2), "yes"),
+      replies: ["pressed yes"],
+      calls: ["answerCallbackQuery", "setMessageReaction"],
+    }]);
+  });
+
+  it("15. drives a polling bot through getUpdates, several updates of one user at once", async () => {
+    const { tg, nodes } = counterBot();
+    const ann = tg.user(6);
+    tg.deliver(tg.update.text(ann, "hi"), tg.update.text(ann, "a"));
+    const polling = tg.bot.start();
+    await tg.confirmed();
+    assert.deepEqual(tg.outbox.take().map((m) => m.text), ["n=0 you said a"]);
+    await tg.bot.stop();
+    await polling;
+    // as @grammyjs/runner does: a batch handled concurrently
+    tg.deliver(
+      tg.update.text(ann, "b"),
+      tg.update.text(ann, "c"),
+      tg.update.text(ann, "d"),
+    );
+    const batch = await tg.bot.api.getUpdates({ offset: 0 });
+    assert.equal(batch.length, 3);
+    await Promise.all(batch.map((update) => tg.bot.handleUpdate(update)));
+    assert.deepEqual(tg.outbox.take().map((m) => m.text), [
+      "n=1 you said b",
+      "n=2 you said c",
+      "n=3 you said d",
+    ]);
+    assert.deepEqual((await nodes.user(6).node())?.data, { n: 4 });
   });
 });

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Node, Nodes } from "../mod.ts";
 import { storeContract } from "../store/mod.ts";
 import { FakeClock, MemoryStore } from "./mod.ts";
 
@@ -20,9 +21,14 @@ describe("MemoryStore", () => {
     const clock = new FakeClock(1_000);
     const store = new MemoryStore({ clock, leaseTtl: 5_000, wait: 60_000 });
     await store.begin("u"); // never released
-    const lease = await store.begin("u");
+    const waiting = store.begin("u");
+    clock.advance(4_999);
+    await Promise.resolve();
+    clock.advance(1);
+    const lease = await waiting;
+    // the last sleep (at most one backoff) may end by its real timer
     assert.ok(clock.now() >= 6_000, `took it at ${clock.now()}`);
-    assert.ok(clock.now() < 6_000 + 200, `took it at ${clock.now()}`);
+    assert.ok(clock.now() <= 6_000 + 50, `took it at ${clock.now()}`);
     await store.release(lease);
   });
 
@@ -52,5 +58,56 @@ describe("FakeClock", () => {
     clock.advance(1);
     assert.equal(clock.now(), 16);
     assert.throws(() => clock.advance(-1), RangeError);
+  });
+});
+
+class Tally
+  extends Node<{ gate: Promise<void> }, string, string, { n: number }> {
+  async onEvent(
+    _user: string,
+    event: string,
+    shared: { gate: Promise<void> },
+  ): Promise<Tally> {
+    if (event === "slow") await shared.gate;
+    return new Tally({ n: this.data.n + 1 });
+  }
+}
+
+describe("FakeClock (issue 15, point 16)", () => {
+  it("lets a waiter wait for a live holder as in real time, never taking its lease", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock, leaseTtl: 1_000, wait: 60_000 });
+    let open!: () => void;
+    const shared = { gate: new Promise<void>((resolve) => (open = resolve)) };
+    const options = {
+      store,
+      nodes: { tally: Tally },
+      start: () => new Tally({ n: 0 }),
+      shared,
+      userId: () => "u",
+    };
+    // two processes sharing one store
+    const first = new Nodes<typeof shared, string, string>(options);
+    const second = new Nodes<typeof shared, string, string>(options);
+    await first.route("hi");
+    const slow = first.route("slow"); // holds the lease until the gate opens
+    const waiting = second.route("next"); // waits for the lease
+    // the turns a spinning waiter would take to jump past the lease's expiry
+    for (let i = 0; i < 20; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    open();
+    const [slowResult, waitingResult] = await Promise.allSettled([
+      slow,
+      waiting,
+    ]);
+    assert.equal(
+      slowResult.status,
+      "fulfilled",
+      String((slowResult as PromiseRejectedResult).reason),
+    );
+    assert.equal(waitingResult.status, "fulfilled");
+    assert.deepEqual((await first.user("u").node())?.data, { n: 2 });
+    assert.ok(clock.now() < 1_000, `fake time jumped to ${clock.now()}`);
   });
 });

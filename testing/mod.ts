@@ -47,9 +47,15 @@
 
 export { FakeClock } from "./fake_clock.ts";
 export { MemoryStore } from "./memory_store.ts";
-export { Outbox, type OutgoingMessage } from "./outbox.ts";
+export {
+  Outbox,
+  type OutboxOptions,
+  type OutgoingCall,
+  type OutgoingMessage,
+} from "./outbox.ts";
 export {
   createSimulator,
+  type ExpectedCall,
   type ExpectedReply,
   type SimulatedNodes,
   type SimulateOptions,

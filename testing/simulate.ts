@@ -7,7 +7,8 @@
 
 import assert, { AssertionError } from "node:assert/strict";
 import type { Node } from "../mod.ts";
-import type { Outbox, OutgoingMessage } from "./outbox.ts";
+import { InvalidStateError } from "../src/errors.ts";
+import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
 import {
   compareTranscript,
   describeError,
@@ -17,8 +18,9 @@ import {
 } from "./transcript.ts";
 
 /**
- * What the simulator needs of `Nodes`: reading a user's node and its key.
- * A `Nodes` is one.
+ * What the simulator needs of `Nodes`: routing an event, reading what is
+ * stored for a user without side effects (`user(id).peek()`), and a node's
+ * key. A `Nodes` is one.
  *
  * @typeParam UserId The type of the user ids.
  *
@@ -31,9 +33,9 @@ export interface SimulatedNodes<UserId> {
   /** Handles one event (used when no `dispatch` option is given). */
   // deno-lint-ignore no-explicit-any
   route(event: any): Promise<unknown>;
-  /** Reads a user. */
+  /** Reads a user, running no hook (see `UserHandle.peek`). */
   user(userId: UserId): {
-    node(): Promise<Node<never, never, never> | undefined>;
+    peek(): Promise<Node<never, never, never> | InvalidStateError | undefined>;
   };
   /** The registry key of a node. */
   // deno-lint-ignore no-explicit-any
@@ -59,7 +61,10 @@ export interface SimulatedNodes<UserId> {
 export interface SimulatorOptions<UserId, Input, Sent> {
   /** The `Nodes` under test. */
   readonly nodes: SimulatedNodes<UserId>;
-  /** Where the bot's messages land; without it, replies are not recorded. */
+  /**
+   * Where the bot's messages land. Without it nothing is recorded, and a
+   * step that expects `replies` or `calls` is an error.
+   */
   readonly outbox?: Outbox | undefined;
   /** Builds what is dispatched from a step's event. Default: the event as is. */
   readonly event?:
@@ -78,20 +83,57 @@ export interface SimulatorOptions<UserId, Input, Sent> {
    * e.error : e`. Default: none (only the error as thrown is matched).
    */
   readonly unwrapError?: ((error: unknown) => unknown) | undefined;
+  /**
+   * The user a dispatched event is from, when it says (the grammY preset
+   * reads an update's sender): a step's replies are checked against that
+   * user. Default: the step's user.
+   */
+  readonly userOf?: ((sent: Sent) => UserId | undefined) | undefined;
+  /**
+   * How the transcript shows an event, when not as given (the grammY preset
+   * describes an update without its ids). Default: a string as is, anything
+   * else as JSON.
+   */
+  readonly describe?:
+    | ((input: Input, sent: Sent) => string | undefined)
+    | undefined;
 }
 
 /**
  * An expected reply: its text, or the fields to compare
- * (`{ text, to, method }`).
+ * (`{ text, to, method }`). A text, or fields without `to` or `method`,
+ * expect a plain message (the outbox's `sendMethod`, or no method) to the
+ * step's user: a message to anyone else, or by another method (an edit, a
+ * photo), must say so.
  *
  * @example
  * ```ts
  * import type { ExpectedReply } from "@botnodes/core/testing";
  *
- * const replies: ExpectedReply[] = ["Hello!", { method: "answerCallbackQuery" }];
+ * const replies: ExpectedReply[] = [
+ *   "Hello!",
+ *   { to: 99, text: "Ann said hello" },
+ *   { method: "editMessageText", text: "Done" },
+ * ];
  * ```
  */
 export type ExpectedReply = string | Partial<OutgoingMessage>;
+
+/**
+ * An expected call that is not a message: its method, or the fields to
+ * compare (`{ method, text, to }`; `payload` compared when given).
+ *
+ * @example
+ * ```ts
+ * import type { ExpectedCall } from "@botnodes/core/testing";
+ *
+ * const calls: ExpectedCall[] = [
+ *   { method: "answerCallbackQuery", text: "pressed yes" },
+ *   "deleteMessage",
+ * ];
+ * ```
+ */
+export type ExpectedCall = string | Partial<OutgoingCall>;
 
 /**
  * One step of a simulated conversation: an event and what to expect after it.
@@ -118,15 +160,24 @@ export interface Step<UserId, Input> {
   readonly user?: UserId | undefined;
   /** The key of the node the user is on afterwards; `null` for no state. */
   readonly node?: string | null | undefined;
-  /** The messages sent while handling it, in order. */
+  /**
+   * The messages sent while handling it, in order: all of them, each a
+   * plain message to the step's user unless it says otherwise.
+   */
   readonly replies?: readonly ExpectedReply[] | undefined;
+  /**
+   * The other calls made while handling it (answers to button presses,
+   * deletions, reactions, ...), in order: all of them.
+   */
+  readonly calls?: readonly ExpectedCall[] | undefined;
   /** The user's stored data afterwards (deep equality). */
   readonly data?: unknown;
   /**
-   * The step must throw: an error class, a pattern its message matches, or a
-   * predicate. It matches the error as thrown or, when the simulator has an
-   * `unwrapError` (the grammY preset's unwraps grammY's `BotError`), the
-   * error inside it.
+   * The step must throw: an error class, a pattern its message matches (its
+   * `g` and `y` flags are ignored), or a predicate. It matches the error as
+   * thrown or, when the simulator has an `unwrapError` (the grammY preset's
+   * unwraps grammY's `BotError`), the error inside it. A predicate that
+   * throws fails the step.
    */
   readonly throws?:
     | RegExp
@@ -170,9 +221,14 @@ export interface SimulateOptions {
 export interface Simulator<UserId, Input> {
   /**
    * Sends each step's event, one after the other, and checks what the step
-   * expects. A step that fails throws a `node:assert` `AssertionError` whose
-   * message names the step number, the user and the event, with expected
-   * against actual node and a diff of the replies.
+   * expects. A step is over when its dispatch has resolved and the event's
+   * work has settled (event-loop turns pass with nothing more recorded). A
+   * reply recorded outside any step (before the first, between two, or
+   * after the last one of an earlier run) fails, naming it and the step it
+   * followed. One outbox serves one run at a time: a second concurrent run
+   * on it is refused. A step that fails throws a `node:assert`
+   * `AssertionError` whose message names the step number, the user and the
+   * event, with expected against actual node and a diff of the replies.
    *
    * @param user The user the events are from (a step may name another).
    * @param steps The steps: `Step` objects, or bare events to check nothing.
@@ -244,40 +300,148 @@ export function createSimulator<UserId, Input, Sent = Input>(
   const unwrap = options.unwrapError;
   return {
     async simulate(user, steps, simulateOptions = {}) {
-      const done: TranscriptStep<UserId, Input>[] = [];
-      for (const [index, given] of steps.entries()) {
-        const step = isStep<UserId, Input>(given) ? given : { event: given };
-        const stepUser = step.user ?? user;
-        const number = index + 1;
-        outbox?.take();
-        let error: unknown;
-        let threw = false;
-        try {
-          await dispatch(await build(stepUser, step.event));
-        } catch (caught) {
-          threw = true;
-          error = caught;
+      if (outbox !== undefined) {
+        if (running.has(outbox)) {
+          throw new Error(
+            "Cannot simulate: another simulation is running on the same outbox, so replies could not be told apart; give each concurrent test its own outbox (or test bot), or run them one after the other",
+          );
         }
-        const node = await nodes.user(stepUser).node();
-        const record: TranscriptStep<UserId, Input> = {
-          step: number,
-          user: stepUser,
-          event: step.event,
-          node: node === undefined ? null : nodes.keyOf(node) ?? null,
-          data: node?.data,
-          replies: outbox?.take() ?? [],
-          ...(threw ? { error } : {}),
-        };
-        done.push(record);
-        check(step, record, threw, unwrap);
+        running.add(outbox);
       }
-      const transcript = new Transcript(done);
-      if (simulateOptions.transcript !== undefined) {
-        compareTranscript(transcript, simulateOptions.transcript);
+      try {
+        return await run(user, steps, simulateOptions);
+      } finally {
+        if (outbox !== undefined) running.delete(outbox);
       }
-      return transcript;
     },
   };
+
+  async function run(
+    user: UserId,
+    steps: readonly (Step<UserId, Input> | Input)[],
+    simulateOptions: SimulateOptions,
+  ): Promise<Transcript<UserId, Input>> {
+    const done: TranscriptStep<UserId, Input>[] = [];
+    for (const [index, given] of steps.entries()) {
+      const step = isStep<UserId, Input>(given) ? given : { event: given };
+      const number = index + 1;
+      if (
+        outbox === undefined &&
+        (step.replies !== undefined || step.calls !== undefined)
+      ) {
+        throw new TypeError(
+          `Cannot check step ${number}: it expects ${
+            step.replies !== undefined ? "replies" : "calls"
+          }, but the simulator was made without an outbox, so nothing is recorded`,
+        );
+      }
+      if (outbox !== undefined) outsideSteps(outbox, number);
+      const sent = await build(step.user ?? user, step.event);
+      const sender = options.userOf?.(sent);
+      if (
+        sender !== undefined && step.user !== undefined &&
+        String(sender) !== String(step.user)
+      ) {
+        throw new TypeError(
+          `Cannot check step ${number}: it names user ${
+            String(step.user)
+          }, but its event is from user ${String(sender)}`,
+        );
+      }
+      const stepUser = sender ?? step.user ?? user;
+      let error: unknown;
+      let threw = false;
+      try {
+        await dispatch(sent);
+      } catch (caught) {
+        threw = true;
+        error = caught;
+      }
+      await settle(outbox);
+      const stored = await nodes.user(stepUser).peek();
+      const invalid = stored instanceof InvalidStateError;
+      const node = invalid ? undefined : stored;
+      const record: TranscriptStep<UserId, Input> = {
+        step: number,
+        user: stepUser,
+        event: step.event,
+        ...(options.describe
+          ? { label: options.describe(step.event, sent) }
+          : {}),
+        node: node === undefined ? null : nodes.keyOf(node) ?? null,
+        data: node?.data,
+        ...(invalid ? { invalid: stored.reason } : {}),
+        replies: outbox?.take() ?? [],
+        calls: outbox?.takeCalls() ?? [],
+        ...(outbox ? { sendMethod: outbox.sendMethod } : {}),
+        ...(threw ? { error } : {}),
+      };
+      if (outbox !== undefined) lastStep.set(outbox, title(record));
+      done.push(record);
+      check(step, record, threw, unwrap, outbox?.sendMethod ?? "sendMessage");
+    }
+    const transcript = new Transcript(done);
+    if (simulateOptions.transcript !== undefined) {
+      compareTranscript(transcript, simulateOptions.transcript);
+    }
+    return transcript;
+  }
+}
+
+/** The outboxes a simulation is running on. */
+const running = new WeakSet<Outbox>();
+/** The last step each outbox saw, to name it when a reply comes late. */
+const lastStep = new WeakMap<Outbox, string>();
+
+/** How many quiet event-loop turns a step waits for, at most. */
+const MAX_TURNS = 1_000;
+
+/**
+ * Waits until the event's work has settled: event-loop turns pass until one
+ * records nothing new (at least two turns: promise chains and zero-delay
+ * timers run out).
+ */
+async function settle(outbox: Outbox | undefined): Promise<void> {
+  let seen = outbox?.changes ?? 0;
+  let quiet = 0;
+  for (let turn = 0; turn < MAX_TURNS; turn++) {
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    const now = outbox?.changes ?? 0;
+    quiet = now === seen ? quiet + 1 : 0;
+    seen = now;
+    if (quiet >= 2) return;
+  }
+  throw new AssertionError({
+    message:
+      `The bot kept sending for ${MAX_TURNS} event-loop turns after an event: its work never settled`,
+    operator: "fail",
+  });
+}
+
+/** Fails on what was recorded outside any step. */
+function outsideSteps(outbox: Outbox, number: number): void {
+  const replies = outbox.take();
+  const calls = outbox.takeCalls();
+  if (replies.length === 0 && calls.length === 0) return;
+  const what = [
+    ...replies.map((reply) =>
+      `reply ${JSON.stringify(reply.text)} (${
+        reply.method ?? outbox.sendMethod
+      } to ${String(reply.to)})`
+    ),
+    ...calls.map((call) => `call ${call.method}`),
+  ].join(", ");
+  const after = lastStep.get(outbox);
+  throw new AssertionError({
+    message: `${
+      after === undefined
+        ? `Before step ${number}, with no step before it`
+        : `After ${after} had settled`
+    }, outside any step, the bot sent: ${what}; a step's replies must come while its event is handled (await them, or expect them in a later event)`,
+    actual: { replies, calls },
+    expected: { replies: [], calls: [] },
+    operator: "fail",
+  });
 }
 
 function isStep<UserId, Input>(
@@ -292,14 +456,20 @@ function check(
   record: TranscriptStep<unknown, unknown>,
   threw: boolean,
   unwrap: ((error: unknown) => unknown) | undefined,
+  sendMethod: string,
 ): void {
   if (step.throws !== undefined) {
     if (!threw) {
-      fail(record, "expected it to throw, but it did not", {}, {});
+      fail(
+        record,
+        `expected it to throw ${expectedName(step.throws)}, but it did not`,
+        {},
+        {},
+      );
     }
     const inner = unwrap ? unwrap(record.error) : record.error;
-    const matched = matchesError(step.throws, record.error) ||
-      (inner !== record.error && matchesError(step.throws, inner));
+    const matched = matchesError(step.throws, record.error, record) ||
+      (inner !== record.error && matchesError(step.throws, inner, record));
     if (!matched) {
       const around = inner === record.error
         ? ""
@@ -308,14 +478,18 @@ function check(
         record,
         `threw ${
           describeError(record.error)
-        }${around}, which is not the expected error`,
-        {},
-        {},
+        }${around}, which is not the expected error: expected ${
+          expectedName(step.throws)
+        }${stackOf(inner)}`,
+        record.error,
+        step.throws,
       );
     }
   } else if (threw) {
     throw new AssertionError({
-      message: `${title(record)} threw ${describeError(record.error)}`,
+      message: `${title(record)} threw ${describeError(record.error)}${
+        stackOf(record.error)
+      }`,
       actual: record.error,
       expected: undefined,
       operator: "fail",
@@ -325,11 +499,23 @@ function check(
   const actual: Record<string, unknown> = {};
   if (step.node !== undefined) {
     expected.node = step.node;
-    actual.node = record.node;
+    actual.node = record.invalid === undefined
+      ? record.node
+      : `(invalid: ${record.invalid})`;
   }
   if (step.replies !== undefined) {
-    expected.replies = step.replies;
-    actual.replies = shapeReplies(record.replies, step.replies);
+    const want = step.replies.map((reply) =>
+      expectReply(reply, record.user, sendMethod)
+    );
+    expected.replies = want;
+    actual.replies = shapeReplies(record, want, sendMethod);
+  }
+  if (step.calls !== undefined) {
+    const want = step.calls.map((call) =>
+      typeof call === "string" ? call : call
+    );
+    expected.calls = want;
+    actual.calls = shapeCalls(record.calls ?? [], want);
   }
   if (Object.hasOwn(step, "data")) {
     expected.data = step.data;
@@ -351,35 +537,115 @@ function check(
   }
 }
 
-/** Each actual reply in the shape of the expected one at its place. */
+/**
+ * An expected reply as it is compared: a text stays a text (a plain message
+ * to the step's user); fields get the default `to` and `method`.
+ */
+function expectReply(
+  reply: ExpectedReply,
+  user: unknown,
+  sendMethod: string,
+): ExpectedReply {
+  if (typeof reply === "string") return reply;
+  return { to: user, method: sendMethod, ...reply } as Partial<
+    OutgoingMessage
+  >;
+}
+
+/**
+ * Each actual reply in the shape of the expected one at its place: a plain
+ * message to the step's user as its text where a text is expected, every
+ * other reply with its recipient and method, so that they differ.
+ */
 function shapeReplies(
-  replies: readonly OutgoingMessage[],
+  record: TranscriptStep<unknown, unknown>,
   expected: readonly ExpectedReply[],
+  sendMethod: string,
 ): ExpectedReply[] {
-  return replies.map((reply, i) => {
+  return record.replies.map((reply, i) => {
     const want = expected[i];
-    if (want === undefined || typeof want === "string") return reply.text;
+    const to = String(reply.to) === String(record.user)
+      ? record.user
+      : reply.to;
+    const method = reply.method ?? sendMethod;
+    const plain = to === record.user && method === sendMethod;
+    if ((want === undefined || typeof want === "string") && plain) {
+      return reply.text;
+    }
+    const whole = { to, method, text: reply.text } as Record<string, unknown>;
+    if (want === undefined || typeof want === "string") {
+      return whole as Partial<OutgoingMessage>;
+    }
     const shaped: Record<string, unknown> = {};
     for (const key of Object.keys(want)) {
-      shaped[key] = reply[key as keyof OutgoingMessage];
+      shaped[key] = key in whole ? whole[key] : reply[key as "payload"];
     }
     return shaped as Partial<OutgoingMessage>;
   });
 }
 
+/** Each actual call in the shape of the expected one at its place. */
+function shapeCalls(
+  calls: readonly OutgoingCall[],
+  expected: readonly ExpectedCall[],
+): ExpectedCall[] {
+  return calls.map((call, i) => {
+    const want = expected[i];
+    if (want === undefined || typeof want === "string") return call.method;
+    const shaped: Record<string, unknown> = {};
+    for (const key of Object.keys(want)) {
+      shaped[key] = call[key as keyof OutgoingCall];
+    }
+    return shaped as Partial<OutgoingCall>;
+  });
+}
+
+type Throws = NonNullable<Step<unknown, unknown>["throws"]>;
+
+function isErrorClass(
+  expected: Throws,
+): expected is new (...args: unknown[]) => Error {
+  return typeof expected === "function" &&
+    (expected === Error || expected.prototype instanceof Error);
+}
+
+function expectedName(expected: Throws): string {
+  if (expected instanceof RegExp) return `an error matching ${expected}`;
+  if (isErrorClass(expected)) return `a ${expected.name}`;
+  return "an error the predicate accepts";
+}
+
+function stackOf(error: unknown): string {
+  return error instanceof Error && error.stack
+    ? `\nactual error: ${error.stack}`
+    : "";
+}
+
 function matchesError(
-  expected: NonNullable<Step<unknown, unknown>["throws"]>,
+  expected: Throws,
   error: unknown,
+  record: TranscriptStep<unknown, unknown>,
 ): boolean {
   if (expected instanceof RegExp) {
-    return expected.test(
-      error instanceof Error ? error.message : String(error),
+    const once = new RegExp(
+      expected.source,
+      expected.flags.replace(/[gy]/g, ""),
+    );
+    return once.test(error instanceof Error ? error.message : String(error));
+  }
+  if (isErrorClass(expected)) return error instanceof expected;
+  try {
+    return Boolean((expected as (error: unknown) => boolean)(error));
+  } catch (thrown) {
+    fail(
+      record,
+      `the throws predicate itself threw ${describeError(thrown)} on ${
+        describeError(error)
+      }`,
+      error,
+      expected,
     );
   }
-  if (expected.prototype instanceof Error || expected === Error) {
-    return error instanceof (expected as new () => Error);
-  }
-  return (expected as (error: unknown) => boolean)(error);
 }
 
 function fail(

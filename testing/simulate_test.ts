@@ -210,3 +210,219 @@ describe("createSimulator", () => {
     );
   });
 });
+
+// Issue 15: a harness that never lies. Each test failed on the harness
+// before it.
+
+type Said = { outbox: Outbox };
+
+class Talk extends Node<Said, Event, number, null> {
+  constructor() {
+    super(null);
+  }
+  onEvent(user: number, event: Event, shared: Said): Talk {
+    const { outbox } = shared;
+    if (event.text === "later") {
+      setTimeout(() => outbox.send({ to: user, text: "from a timer" }), 0);
+      void Promise.resolve().then(() =>
+        outbox.send({ to: user, text: "from a chain" })
+      );
+    }
+    if (event.text === "elsewhere") outbox.send({ to: 99, text: "Hello" });
+    if (event.text === "edit") {
+      outbox.send({ to: user, text: "Hello", method: "editMessageText" });
+    }
+    if (event.text === "keyboard") {
+      const keyboard = { buttons: ["yes"] };
+      outbox.send({ to: user, text: "menu", payload: keyboard });
+      keyboard.buttons.push("no"); // changed after sending
+    }
+    if (event.text === "map") {
+      outbox.send({ to: user, text: "map", payload: new Map([["a", 1]]) });
+    }
+    if (event.text === "null") {
+      (null as unknown as { x: number }).x;
+    }
+    if (event.text.startsWith("throw ")) throw new Error(event.text.slice(6));
+    if (event.text.startsWith("say ")) {
+      outbox.send({ to: user, text: event.text.slice(4) });
+    }
+    return new Talk();
+  }
+}
+
+function talk(options: { outbox?: boolean } = {}) {
+  const outbox = new Outbox();
+  const store = new MemoryStore();
+  const nodes = new Nodes<Said, Event, number>({
+    store,
+    nodes: { talk: Talk },
+    start: () => new Talk(),
+    shared: { outbox },
+    userId: (event) => event.text === "ignored" ? undefined : event.from,
+    onInvalidState: () => {
+      outbox.send({ to: 1, text: "Sorry, starting over" });
+      return new Talk();
+    },
+    logger: { warn: () => {} },
+  });
+  const sim = createSimulator({
+    nodes,
+    ...(options.outbox === false ? {} : { outbox }),
+    event: (from: number, text: string): Event => ({ from, text }),
+  });
+  return { sim, nodes, outbox, store };
+}
+
+describe("issue 15: the harness never lies", () => {
+  it("1. waits for an event's unawaited work: replies from a timer or a chain are the step's", async () => {
+    const { sim } = talk();
+    await sim.simulate(1, [
+      "hi",
+      { event: "later", replies: ["from a chain", "from a timer"] },
+    ]);
+  });
+
+  it("1. fails on a reply sent between steps, naming it and the step it followed", async () => {
+    const { sim, outbox } = talk();
+    await sim.simulate(1, ["hi", { event: "say one", replies: ["one"] }]);
+    outbox.send({ to: 1, text: "stray" }); // e.g. a timer that fired late
+    await assert.rejects(
+      sim.simulate(1, [{ event: "say two", replies: ["two"] }]),
+      failure(
+        /^After Step 2 \(user 1, event "say one"\) had settled, outside any step, the bot sent: reply "stray"/,
+      ),
+    );
+  });
+
+  it("2. a string reply is a plain message to the step's user: other users and methods must be expected", async () => {
+    const { sim } = talk();
+    await sim.simulate(1, ["hi"]);
+    await assert.rejects(
+      sim.simulate(1, [{ event: "elsewhere", replies: ["Hello"] }]),
+      failure(/Step 1 \(user 1, event "elsewhere"\) failed/),
+    );
+    await assert.rejects(
+      sim.simulate(1, [{ event: "edit", replies: ["Hello"] }]),
+      failure(/Step 1 \(user 1, event "edit"\) failed/),
+    );
+    const transcript = await sim.simulate(1, [
+      { event: "elsewhere", replies: [{ to: 99, text: "Hello" }] },
+      {
+        event: "edit",
+        replies: [{ method: "editMessageText", text: "Hello" }],
+      },
+    ]);
+    assert.match(transcript.text(), /^ {3}< \(to 99\) Hello$/m);
+    assert.match(transcript.text(), /^ {3}< \(editMessageText\) Hello$/m);
+  });
+
+  it("3. refuses two concurrent simulations on one outbox", async () => {
+    const { sim } = talk();
+    const results = await Promise.allSettled([
+      sim.simulate(1, ["hi", { event: "say A", replies: ["A"] }]),
+      sim.simulate(2, ["hi", { event: "say A", replies: ["A"] }]),
+    ]);
+    const rejected = results.filter((r) => r.status === "rejected");
+    assert.equal(rejected.length, 1);
+    assert.match(
+      String((rejected[0] as PromiseRejectedResult).reason),
+      /another simulation is running on the same outbox/,
+    );
+  });
+
+  it("5. expecting replies without an outbox is an error", async () => {
+    const { sim } = talk({ outbox: false });
+    await assert.rejects(
+      sim.simulate(1, [{ event: "say x", replies: [] }]),
+      /expects replies, but the simulator was made without an outbox/,
+    );
+  });
+
+  it("6. records payloads as sent over the wire: a JSON copy", async () => {
+    const { sim } = talk();
+    const transcript = await sim.simulate(1, [
+      "hi",
+      {
+        event: "keyboard",
+        replies: [{ text: "menu", payload: { buttons: ["yes"] } }],
+      },
+      { event: "map", replies: [{ text: "map", payload: {} }] },
+    ]);
+    assert.deepEqual(transcript.steps[1]!.replies[0]!.payload, {
+      buttons: ["yes"],
+    });
+  });
+
+  it("8. observes the user without running onInvalidState", async () => {
+    const { sim, store } = talk();
+    await sim.simulate(1, ["hi"]);
+    await store.commit(await store.begin("1"), "not a state");
+    const transcript = await sim.simulate(1, [
+      { event: "ignored", replies: [], node: "(invalid: unparseable)" },
+    ]);
+    assert.equal(transcript.steps[0]!.node, null);
+    assert.match(transcript.text(), /^ {3}= \(invalid: unparseable\)$/m);
+  });
+
+  it("9. renders engine errors by their class only, the same on every engine", async () => {
+    const { sim } = talk();
+    const transcript = await sim.simulate(1, [
+      "hi",
+      { event: "null", throws: TypeError },
+    ]);
+    assert.equal(
+      transcript.text().split("\n").slice(3).join("\n"),
+      "   ! TypeError\n   = talk null\n",
+    );
+  });
+
+  it("10. renders any content so that it round-trips, and refuses text before the first step", async () => {
+    const steps = [
+      "hi",
+      "say a\n1. pizza",
+      { event: "throw first\n\nsecond", throws: /second/ },
+      "say   padded  ",
+      'say "quoted"',
+      "say (to 99) not really",
+    ];
+    const first = await talk().sim.simulate(1, steps);
+    const golden = first.text();
+    assert.equal(golden.split("\n")[0], "1. 1 > hi");
+    await talk().sim.simulate(1, steps, { transcript: golden });
+    await assert.rejects(
+      talk().sim.simulate(1, steps, { transcript: `preamble\n${golden}` }),
+      failure(/text before its first step/),
+    );
+    const changed = golden.replace('"say a\\n1. pizza"', '"say a\\n2. pizza"');
+    await assert.rejects(
+      talk().sim.simulate(1, steps, { transcript: changed }),
+      failure(/Step 2 .* differs from the expected transcript/),
+    );
+  });
+
+  it("11. a /g pattern matches every time; a wrong class names both; a throwing predicate names the step", async () => {
+    const { sim } = talk();
+    const pattern = /boom/g;
+    await sim.simulate(1, [
+      "hi",
+      { event: "throw boom", throws: pattern },
+      { event: "throw boom", throws: pattern },
+    ]);
+    await assert.rejects(
+      sim.simulate(1, [{ event: "throw boom", throws: TypeError }]),
+      failure(
+        /^Step 1 \(user 1, event "throw boom"\) failed\nthrew Error: boom, which is not the expected error: expected a TypeError\nactual error: Error: boom/,
+      ),
+    );
+    await assert.rejects(
+      sim.simulate(1, [{
+        event: "throw boom",
+        throws: (error) => (error as { nope: { x: 1 } }).nope.x === 1,
+      }]),
+      failure(
+        /^Step 1 \(user 1, event "throw boom"\) failed\nthe throws predicate itself threw TypeError/,
+      ),
+    );
+  });
+});

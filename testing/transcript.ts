@@ -6,7 +6,7 @@
  */
 
 import { AssertionError } from "node:assert/strict";
-import type { OutgoingMessage } from "./outbox.ts";
+import type { OutgoingCall, OutgoingMessage } from "./outbox.ts";
 
 /**
  * What happened at one step.
@@ -17,7 +17,7 @@ import type { OutgoingMessage } from "./outbox.ts";
  * @example
  * ```ts ignore
  * const [first] = transcript.steps;
- * first.node; // "start"
+ * assert.equal(first.node, "start");
  * ```
  */
 export interface TranscriptStep<UserId, Input> {
@@ -27,14 +27,29 @@ export interface TranscriptStep<UserId, Input> {
   readonly user: UserId;
   /** The event as the step gave it. */
   readonly event: Input;
+  /**
+   * The event as the transcript shows it (a string event as is; the grammY
+   * preset describes an update without its volatile ids). Default: the
+   * event, as JSON unless it is a string.
+   */
+  readonly label?: string | undefined;
   /** The key of the user's node afterwards; `null` for no state. */
   readonly node: string | null;
   /** The user's stored data afterwards. */
   readonly data: unknown;
+  /**
+   * Why the stored state cannot be restored, when it cannot (then `node` is
+   * `null`): the `InvalidStateError`'s reason.
+   */
+  readonly invalid?: string | undefined;
   /** The messages sent while handling the event. */
   readonly replies: readonly OutgoingMessage[];
+  /** The other calls made while handling the event (not messages). */
+  readonly calls?: readonly OutgoingCall[] | undefined;
   /** What the event threw, if it threw. */
   readonly error?: unknown;
+  /** The method of a plain message (`to` the step's user by it is not shown). */
+  readonly sendMethod?: string | undefined;
 }
 
 /**
@@ -44,10 +59,23 @@ export interface TranscriptStep<UserId, Input> {
  * @typeParam UserId The type of the user ids.
  * @typeParam Input What a step gives as its event.
  *
- * @example Comparing with a golden file
- * ```ts ignore
- * const transcript = await sim.simulate(42, ["hi", "Yes"]);
- * assert.equal(transcript.text(), await readFile("testdata/yes.txt", "utf8"));
+ * @example Rendering a transcript
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Transcript } from "@botnodes/core/testing";
+ *
+ * const transcript = new Transcript([{
+ *   step: 1,
+ *   user: 7,
+ *   event: "a\n1. pizza",
+ *   node: "menu",
+ *   data: { n: 1 },
+ *   replies: [{ to: 7, text: "Hi" }, { to: 8, text: "Psst" }],
+ * }]);
+ * assert.equal(
+ *   transcript.text(),
+ *   '1. 7 > "a\\n1. pizza"\n   < Hi\n   < (to 8) Psst\n   = menu {"n":1}\n',
+ * );
  * ```
  */
 export class Transcript<UserId, Input> {
@@ -69,9 +97,19 @@ export class Transcript<UserId, Input> {
   }
 
   /**
-   * Renders the transcript as text, one block per step:
-   * `1. <user> > <event>`, a `< <reply>` line per reply, `! <error>` when it
-   * threw, and `= <node> <data as JSON>`.
+   * Renders the transcript as text, one block per step, one line per thing:
+   * `1. <user> > <event>`; a `< <reply>` line per reply, prefixed with
+   * `(<method> to <chat>)` for whatever is not the default (a plain message
+   * to the step's user); a `~ <method>` line per other call; `! <error>`
+   * when it threw; `= <node> <data as JSON>` (`= (none)` for no state,
+   * `= (invalid: <reason>)` for a state that cannot be restored).
+   *
+   * Any text that is empty, has a line break or another control character,
+   * leading or trailing blanks, or starts with `"` or `(` is written as a
+   * JSON string, so every content round-trips and each step is exactly its
+   * lines. Errors of the engine's own classes (`TypeError`, `RangeError`,
+   * `ReferenceError`, `SyntaxError`, exactly) show their name only: their
+   * messages differ between JavaScript engines.
    *
    * @returns The text, ending with a newline.
    */
@@ -80,27 +118,75 @@ export class Transcript<UserId, Input> {
   }
 }
 
+/** A text as one line that reads back as exactly that text. */
+export function quote(text: string): string {
+  const plain = text !== "" && text.trim() === text &&
+    // deno-lint-ignore no-control-regex
+    !/[\u0000-\u001f\u007f\u2028\u2029]/.test(text) &&
+    !text.startsWith('"') && !text.startsWith("(");
+  return plain ? text : JSON.stringify(text);
+}
+
+/** How a step's event is shown. */
+export function eventLabel(step: TranscriptStep<unknown, unknown>): string {
+  if (step.label !== undefined) return step.label;
+  return typeof step.event === "string"
+    ? quote(step.event)
+    : quote(JSON.stringify(step.event) ?? String(step.event));
+}
+
 function renderStep(step: TranscriptStep<unknown, unknown>): string {
-  const event = typeof step.event === "string"
-    ? step.event
-    : JSON.stringify(step.event);
-  const lines = [`${step.step}. ${String(step.user)} > ${event}`];
+  const lines = [
+    `${step.step}. ${quote(String(step.user))} > ${eventLabel(step)}`,
+  ];
+  const sendMethod = step.sendMethod ?? "sendMessage";
   for (const reply of step.replies) {
-    const via = reply.method && reply.method !== "sendMessage"
-      ? `(${reply.method}) `
-      : "";
-    lines.push(`   < ${via}${reply.text.replaceAll("\n", "\n     ")}`);
+    const marks: string[] = [];
+    if (reply.method !== undefined && reply.method !== sendMethod) {
+      marks.push(reply.method);
+    }
+    if (String(reply.to) !== String(step.user)) {
+      marks.push(`to ${String(reply.to)}`);
+    }
+    const via = marks.length > 0 ? `(${marks.join(" ")}) ` : "";
+    lines.push(`   < ${via}${quote(reply.text)}`);
   }
-  if ("error" in step) lines.push(`   ! ${describeError(step.error)}`);
-  lines.push(
-    `   = ${step.node ?? "(none)"}${
-      step.data === undefined ? "" : ` ${JSON.stringify(step.data)}`
-    }`,
-  );
+  for (const call of step.calls ?? []) {
+    const to = call.to === undefined || String(call.to) === String(step.user)
+      ? ""
+      : ` (to ${String(call.to)})`;
+    const text = call.text === undefined ? "" : ` ${quote(call.text)}`;
+    lines.push(`   ~ ${call.method}${to}${text}`);
+  }
+  if ("error" in step) lines.push(`   ! ${quote(goldenError(step.error))}`);
+  if (step.invalid !== undefined) {
+    lines.push(`   = (invalid: ${step.invalid})`);
+  } else {
+    lines.push(
+      `   = ${step.node ?? "(none)"}${
+        step.data === undefined ? "" : ` ${JSON.stringify(step.data)}`
+      }`,
+    );
+  }
   return lines.join("\n") + "\n";
 }
 
-/** An error as a transcript and a failure message show it. */
+const ENGINE_ERRORS: readonly unknown[] = [
+  TypeError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+];
+
+/** An error as a transcript shows it: the same on every engine. */
+function goldenError(error: unknown): string {
+  if (error instanceof Error && ENGINE_ERRORS.includes(error.constructor)) {
+    return error.name;
+  }
+  return describeError(error);
+}
+
+/** An error as a failure message shows it. */
 export function describeError(error: unknown): string {
   return error instanceof Error
     ? `${error.name}: ${error.message}`
@@ -109,44 +195,64 @@ export function describeError(error: unknown): string {
 
 /** The heading of a step in failure messages. */
 export function title(record: TranscriptStep<unknown, unknown>): string {
-  const event = typeof record.event === "string"
+  const event = record.label !== undefined
+    ? JSON.stringify(record.label)
+    : typeof record.event === "string"
     ? JSON.stringify(record.event)
     : JSON.stringify(record.event)?.slice(0, 200);
   return `Step ${record.step} (user ${String(record.user)}, event ${event})`;
 }
 
-/** Fails, naming the first step that differs, unless the text matches. */
+/**
+ * Fails, naming the first step that differs, unless the text is exactly the
+ * transcript's (line endings aside).
+ */
 export function compareTranscript(
   transcript: Transcript<unknown, unknown>,
   expected: string,
 ): void {
   const want = splitSteps(expected);
   const got = transcript.steps.map(renderStep);
-  for (let i = 0; i < Math.max(want.length, got.length); i++) {
-    if (want[i]?.trimEnd() === got[i]?.trimEnd()) continue;
+  if (want.before !== "") {
+    throw new AssertionError({
+      message:
+        `The expected transcript has text before its first step:\n${want.before}`,
+      actual: "",
+      expected: want.before,
+      operator: "fail",
+    });
+  }
+  const blocks = want.blocks;
+  for (let i = 0; i < Math.max(blocks.length, got.length); i++) {
+    if (blocks[i] === got[i]) continue;
     const record = transcript.steps[i];
     const message = record
       ? `${title(record)} differs from the expected transcript`
-      : `The expected transcript has ${want.length} steps, the conversation ${got.length}`;
+      : `The expected transcript has ${blocks.length} steps, the conversation ${got.length}`;
     throw new AssertionError({
-      message: `${message}\nexpected:\n${want[i] ?? "(nothing)"}\nactual:\n${
+      message: `${message}\nexpected:\n${blocks[i] ?? "(nothing)"}\nactual:\n${
         got[i] ?? "(nothing)"
       }`,
       actual: got[i],
-      expected: want[i],
+      expected: blocks[i],
       operator: "fail",
     });
   }
 }
 
-/** Splits a rendered transcript into its step blocks. */
-function splitSteps(text: string): string[] {
+/**
+ * Splits a rendered transcript into what precedes the first step and the
+ * step blocks. Only a final newline may be missing.
+ */
+function splitSteps(text: string): { before: string; blocks: string[] } {
+  let normal = text.replaceAll("\r\n", "\n");
+  if (normal !== "" && !normal.endsWith("\n")) normal += "\n";
   const blocks: string[] = [];
-  for (const line of text.replaceAll("\r\n", "\n").split("\n")) {
+  let before = "";
+  for (const line of normal.split("\n").slice(0, -1)) {
     if (/^\d+\. /.test(line)) blocks.push(`${line}\n`);
-    else if (blocks.length > 0 && line !== "") {
-      blocks[blocks.length - 1] += `${line}\n`;
-    }
+    else if (blocks.length > 0) blocks[blocks.length - 1] += `${line}\n`;
+    else before += `${line}\n`;
   }
-  return blocks;
+  return { before, blocks };
 }
