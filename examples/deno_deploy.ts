@@ -49,9 +49,21 @@ if (import.meta.main) {
     return value;
   };
   const redis = new Redis(env("REDIS_URL"));
+  const store = new RedisStore(redis, { prefix: "foodbot" });
+  const bot = new Bot(env("BOT_TOKEN"));
   Deno.serve(createWebhookHandler({
-    bot: new Bot(env("BOT_TOKEN")),
-    store: new RedisStore(redis, { prefix: "foodbot" }),
+    bot,
+    store,
     secretToken: env("WEBHOOK_SECRET"),
   }));
+  // No process stays up on Deploy: a schedule fires the due timers (nodes
+  // with a timeout()), each once, whichever instance runs it.
+  const timers = createFoodNodes(store, {
+    api: bot.api,
+    foodApi: foodApiStub,
+    logger: console,
+  });
+  Deno.cron("fire due timers", "* * * * *", async () => {
+    await timers.runDue({ limit: 1_000 });
+  });
 }
