@@ -122,8 +122,15 @@ export abstract class Node<
    *
    * @param userId The user who arrives.
    * @param shared The `shared` option of `Nodes`: your services.
+   * @param event The event that brought the user here (with grammY, the
+   * update's `ctx`, so `ctx.reply`, menus and i18n work from `onEnter`);
+   * `undefined` when no event did: `user(id).to()` and timeouts.
    */
-  onEnter(_userId: UserId, _shared: Shared): MaybePromise<void> {}
+  onEnter(
+    _userId: UserId,
+    _shared: Shared,
+    _event?: Event | undefined,
+  ): MaybePromise<void> {}
 
   /**
    * Handles one event for a user on this node and returns the node to go to

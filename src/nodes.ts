@@ -575,7 +575,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     if (isPromise(next)) next = await next;
     const key = this.#keyOf(next as Node<Shared, Event, UserId>);
     const node = next as Node<Shared, Event, UserId>;
-    const entered = node.onEnter(id, this.#shared);
+    const entered = node.onEnter(id, this.#shared, event);
     if (isPromise(entered)) await entered;
     const armed = node.timeout === undefined
       ? undefined

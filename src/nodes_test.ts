@@ -6,6 +6,7 @@ import {
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
+import { Node } from "./node.ts";
 import { Nodes } from "./nodes.ts";
 import type { StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
@@ -640,5 +641,39 @@ describe("user ids", () => {
           "Cannot use a user id of 1048576 UTF-16 units: the limit is 1024",
     );
     assert.throws(() => nodes.user("x".repeat(1_025) as never), RangeError);
+  });
+});
+
+describe("onEnter and its event", () => {
+  it("gets the event that brought the user, and undefined from to()", async () => {
+    type Seen = { events: (string | undefined)[] };
+    class Here
+      extends Node<Seen, { from: number; text: string }, number, null> {
+      constructor() {
+        super(null);
+      }
+      override onEnter(
+        _user: number,
+        seen: Seen,
+        event?: { from: number; text: string },
+      ) {
+        seen.events.push(event?.text);
+      }
+      onEvent(): Here {
+        return new Here();
+      }
+    }
+    const seen: Seen = { events: [] };
+    const nodes = new Nodes<Seen, { from: number; text: string }, number>({
+      store: new MemoryStore(),
+      nodes: { here: Here },
+      start: () => new Here(),
+      shared: seen,
+      userId: (event) => event.from,
+    });
+    await nodes.route({ from: 1, text: "first" });
+    await nodes.route({ from: 1, text: "second" });
+    await nodes.user(1).to(new Here());
+    assert.deepEqual(seen.events, ["first", "second", undefined]);
   });
 });
