@@ -26,7 +26,11 @@ export class Menu extends Node<Shared, Event, number, { visits: number }> {
     await shared.hook("menu.onEnter");
   }
 
-  async onEvent(user: number, event: Event, shared: Shared) {
+  async onEvent(
+    user: number,
+    event: Event,
+    shared: Shared,
+  ): Promise<Node<Shared, Event, number>> {
     shared.log.push(`${user} menu got ${event.text}`);
     await shared.hook("menu.onEvent");
     if (event.text === "shop") return new Cart([]);
@@ -50,7 +54,11 @@ export class Cart extends Node<Shared, Event, number, { items: string[] }> {
     return shared.hook("cart.onEnter");
   }
 
-  async onEvent(user: number, event: Event, shared: Shared) {
+  async onEvent(
+    user: number,
+    event: Event,
+    shared: Shared,
+  ): Promise<Node<Shared, Event, number>> {
     shared.log.push(`${user} cart got ${event.text}`);
     await shared.hook("cart.onEvent");
     if (event.text === "done") return new Menu(1);
