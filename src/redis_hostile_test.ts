@@ -234,6 +234,62 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
     assert.deepEqual(await appended(s, "u"), ["1", "2", "3"]);
   });
 
+  it("keeps aside a corrupt list of values kept aside, never failing on it", async () => {
+    fresh();
+    const s = store();
+    const [state] = s.keys("u");
+    for (const corrupt of ["[nan, inf]", '{"x":1}', "[[1]]", "[1e999]"]) {
+      await redis.hset(state, "s", "{broken", "a", corrupt);
+      await bot(s).route({ user: "u", id: `e-${corrupt}` });
+      assert.deepEqual(await s.aside("u"), ["{broken", corrupt]);
+      await redis.del(state);
+    }
+  });
+
+  it("releases a marked lease whose commit was applied already (its event recorded)", async () => {
+    fresh();
+    const a = store();
+    const b = store();
+    const late = await a.begin("u", { eventId: "e1" });
+    await redis.del(a.keys("u")[1]); // A's lease expires
+    const holder = await b.begin("u", { eventId: "e1" });
+    await a.commit(late, "from a"); // late, accepted: marks B's lease
+    await b.commit(holder, "from b"); // e1 is recorded: applied already
+    assert.equal(await redis.exists(a.keys("u")[1]), 0, "the lease is free");
+    const next = await a.begin("u"); // does not wait (noWaiting clock)
+    assert.equal(next.state, "from a");
+    await a.release(next);
+  });
+
+  it("finds its own lease on a resent BEGIN even when it was marked meanwhile", async () => {
+    fresh();
+    const a = store();
+    const late = await a.begin("u");
+    await redis.del(a.keys("u")[1]);
+    let interleave = true;
+    const resending: RedisLike = {
+      eval: (...args) => redis.eval(...args),
+      evalsha: async (...args) => {
+        const reply = await redis.evalsha(...args);
+        if (interleave && args.length === 7) { // BEGIN: sha, 2, 2 keys, 3 args
+          interleave = false;
+          await a.commit(late, "late"); // marks the lease just taken
+          return redis.evalsha(...args); // the same BEGIN, sent again
+        }
+        return reply;
+      },
+    };
+    const b = new RedisStore(resending, { prefix, clock: noWaiting });
+    const lease = await b.begin("u");
+    assert.equal(interleave, false, "the resend was exercised");
+    // the resent BEGIN read the state as the late commit left it: B's
+    // commit builds on it, and nothing is lost
+    assert.equal(lease.state, "late");
+    await b.commit(lease, "from b");
+    assert.equal(await redis.exists(b.keys("u")[1]), 0);
+    assert.equal(await b.get("u"), "from b");
+  });
+
   it("still waits for a lease another store instance holds", async () => {
     fresh();
     const holder = new RedisStore(redis, { prefix });

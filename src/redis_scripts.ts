@@ -102,7 +102,7 @@ export const BEGIN: ScriptSource = {
 local function begin(state, lease, token, event)
   if not redis.call('SET', lease, token, 'NX', 'PX', ARGV[1]) then
     local holder = redis.pcall('GET', lease)
-    if holder ~= token then
+    if holder ~= token and holder ~= token .. '!' then
       -- a lease of ours always expires; anything else there is foreign:
       -- moved out of the way, never waited for
       local pttl = redis.call('PTTL', lease)
@@ -177,6 +177,16 @@ export const COMMIT: ScriptSource = {
   width: 1,
   source: PRELUDE + `
 local TTL, ASIDE, EVENTS = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- whether a decoded JSON value is a list of strings (what we write there)
+local function strings(t)
+  if type(t) ~= 'table' then return false end
+  local n = 0
+  for k, v in pairs(t) do
+    if type(k) ~= 'number' or type(v) ~= 'string' then return false end
+    n = n + 1
+  end
+  return n == #t
+end
 -- the first n lines of a newline-separated list
 local function first(list, n)
   local at = 0
@@ -191,7 +201,9 @@ local function commit(state, lease, a)
   local write, value = ARGV[a + 3] == '1', ARGV[a + 4]
   local kept, event = ARGV[a + 5], ARGV[a + 6]
   local holder = redis.pcall('GET', lease)
+  local ours = holder == token or holder == token .. '!'
   local foreign = expected == FOREIGN
+  local mark = false
   if holder ~= token or foreign then
     -- the slow path: the version decides
     local version = redis.pcall('HGET', state, 'v')
@@ -203,27 +215,23 @@ local function commit(state, lease, a)
       -- event was remembered in it
       local e = redis.pcall('HGET', state, 'e')
       if event ~= '' and type(e) == 'string' and holds(e, event) then
+        if ours then redis.call('DEL', lease) end
         return 1
       end
-      if holder == token or holder == token .. '!' then return -1 end
+      if ours then return -1 end
       return 0
     end
     foreign = version == FOREIGN
-    -- a live holder of the lease read the state this commit replaces: mark
-    -- its lease, so that its commit is fenced
-    if type(holder) == 'string' and holder ~= token and
-        holder ~= token .. '!' and string.sub(holder, -1) ~= '!' and
-        string.match(holder, LEASE) then
-      redis.call('SET', lease, holder .. '!', 'KEEPTTL')
-    end
+    -- a live holder of the lease read the state this commit replaces: its
+    -- lease is marked (below), so that its commit is fenced
+    mark = type(holder) == 'string' and not ours and
+      string.sub(holder, -1) ~= '!' and string.match(holder, LEASE) ~= nil
   end
-  if foreign then
-    if redis.call('TYPE', state).ok == 'string' then redis.call('DEL', state)
-    else redis.call('RENAME', state, state .. ':foreign:' .. token) end
-  end
+  -- everything that could fail comes before the first write
   local fields = {'v', TTL ~= '' and token .. '~' or token}
   if event ~= '' or kept ~= '' then
-    local old = redis.call('HMGET', state, 'e', 'a')
+    local old = {false, false}
+    if not foreign then old = redis.call('HMGET', state, 'e', 'a') end
     if event ~= '' then
       local e = event
       if old[1] and EVENTS > 1 then
@@ -235,13 +243,18 @@ local function commit(state, lease, a)
       local list = {}
       if old[2] then
         local ok, decoded = pcall(cjson.decode, old[2])
-        if ok and type(decoded) == 'table' then list = decoded
+        if ok and strings(decoded) then list = decoded
         else list = {old[2]} end
       end
       table.insert(list, 1, string.sub(kept, 2))
       while #list > ASIDE do table.remove(list) end
       fields[#fields + 1] = 'a'; fields[#fields + 1] = cjson.encode(list)
     end
+  end
+  if mark then redis.call('SET', lease, holder .. '!', 'KEEPTTL') end
+  if foreign then
+    if redis.call('TYPE', state).ok == 'string' then redis.call('DEL', state)
+    else redis.call('RENAME', state, state .. ':foreign:' .. token) end
   end
   if write then
     fields[#fields + 1] = 's'; fields[#fields + 1] = value
@@ -252,9 +265,7 @@ local function commit(state, lease, a)
   end
   if TTL ~= '' then redis.call('PEXPIRE', state, TTL)
   elseif string.sub(expected, -1) == '~' then redis.call('PERSIST', state) end
-  if holder == token or holder == token .. '!' then
-    redis.call('DEL', lease)
-  end
+  if ours then redis.call('DEL', lease) end
   return 1
 end
 local out = {}

@@ -40,6 +40,8 @@ export interface SimulatedNodes<UserId> {
   /** The registry key of a node. */
   // deno-lint-ignore no-explicit-any
   keyOf(node: any): string | undefined;
+  /** Fires the due timers (for `wait` steps; a `Nodes` has it). */
+  runDue?(): Promise<unknown>;
 }
 
 /**
@@ -61,6 +63,11 @@ export interface SimulatedNodes<UserId> {
 export interface SimulatorOptions<UserId, Input, Sent> {
   /** The `Nodes` under test. */
   readonly nodes: SimulatedNodes<UserId>;
+  /**
+   * The store's clock, for `wait` steps: a step `{ wait: ms }` advances it
+   * by `ms` and fires the timers then due (`nodes.runDue()`).
+   */
+  readonly clock?: { advance(ms: number): void } | undefined;
   /**
    * Where the bot's messages land. Without it nothing is recorded, and a
    * step that expects `replies` or `calls` is an error.
@@ -154,8 +161,17 @@ export type ExpectedCall = string | Partial<OutgoingCall>;
  * ```
  */
 export interface Step<UserId, Input> {
-  /** The event (given to the `event` option, then dispatched). */
-  readonly event: Input;
+  /**
+   * The event (given to the `event` option, then dispatched); not given in
+   * a `wait` step.
+   */
+  readonly event?: Input;
+  /**
+   * Instead of an event: let `wait` ms pass on the simulator's `clock`, then
+   * fire the timers that are due (`nodes.runDue()`); the step checks the
+   * user's node and the replies of what fired, like any other.
+   */
+  readonly wait?: number | undefined;
   /** The user it is from; default: the user given to `simulate`. */
   readonly user?: UserId | undefined;
   /** The key of the node the user is on afterwards; `null` for no state. */
@@ -316,6 +332,58 @@ export function createSimulator<UserId, Input, Sent = Input>(
     },
   };
 
+  /** A `wait` step: time passes, due timers fire, the step is checked. */
+  async function waitStep(
+    step: Step<UserId, Input>,
+    number: number,
+    user: UserId,
+  ): Promise<TranscriptStep<UserId, Input>> {
+    const ms = step.wait!;
+    if (options.clock === undefined || nodes.runDue === undefined) {
+      throw new TypeError(
+        `Cannot run step ${number}: a wait step needs the simulator's "clock" option (the store's FakeClock) and nodes with runDue()`,
+      );
+    }
+    if (!(typeof ms === "number" && ms >= 0 && Number.isFinite(ms))) {
+      throw new RangeError(
+        `Cannot run step ${number}: wait must be a number of ms, got ${
+          String(ms)
+        }`,
+      );
+    }
+    if (outbox !== undefined) outsideSteps(outbox, number);
+    options.clock.advance(ms);
+    let error: unknown;
+    let threw = false;
+    try {
+      await nodes.runDue();
+    } catch (caught) {
+      threw = true;
+      error = caught;
+    }
+    await settle(outbox);
+    const stepUser = step.user ?? user;
+    const stored = await nodes.user(stepUser).peek();
+    const invalid = stored instanceof InvalidStateError;
+    const node = invalid ? undefined : stored;
+    const record: TranscriptStep<UserId, Input> = {
+      step: number,
+      user: stepUser,
+      event: undefined as Input,
+      label: `(wait ${ms} ms)`,
+      node: node === undefined ? null : nodes.keyOf(node) ?? null,
+      data: node?.data,
+      ...(invalid ? { invalid: stored.reason } : {}),
+      replies: outbox?.take() ?? [],
+      calls: outbox?.takeCalls() ?? [],
+      ...(outbox ? { sendMethod: outbox.sendMethod } : {}),
+      ...(threw ? { error } : {}),
+    };
+    if (outbox !== undefined) lastStep.set(outbox, title(record));
+    check(step, record, threw, unwrap, outbox?.sendMethod ?? "sendMessage");
+    return record;
+  }
+
   async function run(
     user: UserId,
     steps: readonly (Step<UserId, Input> | Input)[],
@@ -323,8 +391,14 @@ export function createSimulator<UserId, Input, Sent = Input>(
   ): Promise<Transcript<UserId, Input>> {
     const done: TranscriptStep<UserId, Input>[] = [];
     for (const [index, given] of steps.entries()) {
-      const step = isStep<UserId, Input>(given) ? given : { event: given };
+      const step: Step<UserId, Input> = isStep<UserId, Input>(given)
+        ? given
+        : { event: given };
       const number = index + 1;
+      if (step.wait !== undefined) {
+        done.push(await waitStep(step, number, user));
+        continue;
+      }
       if (
         outbox === undefined &&
         (step.replies !== undefined || step.calls !== undefined)
@@ -336,7 +410,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
         );
       }
       if (outbox !== undefined) outsideSteps(outbox, number);
-      const sent = await build(step.user ?? user, step.event);
+      const sent = await build(step.user ?? user, step.event as Input);
       const sender = options.userOf?.(sent);
       if (
         sender !== undefined && step.user !== undefined &&
@@ -364,9 +438,9 @@ export function createSimulator<UserId, Input, Sent = Input>(
       const record: TranscriptStep<UserId, Input> = {
         step: number,
         user: stepUser,
-        event: step.event,
+        event: step.event as Input,
         ...(options.describe
-          ? { label: options.describe(step.event, sent) }
+          ? { label: options.describe(step.event as Input, sent) }
           : {}),
         node: node === undefined ? null : nodes.keyOf(node) ?? null,
         data: node?.data,
@@ -448,7 +522,7 @@ function isStep<UserId, Input>(
   value: Step<UserId, Input> | Input,
 ): value is Step<UserId, Input> {
   return value !== null && typeof value === "object" &&
-    Object.hasOwn(value, "event");
+    (Object.hasOwn(value, "event") || Object.hasOwn(value, "wait"));
 }
 
 function check(
