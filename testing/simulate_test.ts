@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert, { AssertionError } from "node:assert/strict";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
-import { createSimulator, MemoryStore, Outbox } from "./mod.ts";
+import { createSimulator, FakeClock, MemoryStore, Outbox } from "./mod.ts";
 
 type Event = { from: number; text: string };
 type Shared = { outbox: Outbox; say(to: number, text: string): void };
@@ -423,6 +423,69 @@ describe("issue 15: the harness never lies", () => {
       failure(
         /^Step 1 \(user 1, event "throw boom"\) failed\nthe throws predicate itself threw TypeError/,
       ),
+    );
+  });
+});
+
+describe("wait steps", () => {
+  class Idle extends Node<Shared, Event, number, { reminded: boolean }> {
+    static override schema = z.object({ reminded: z.boolean() });
+    override timeout() {
+      return this.data.reminded ? undefined : 600_000;
+    }
+    override onTimeout(user: number, shared: Shared): Any {
+      shared.say(user, "Are you still there?");
+      return new Idle({ reminded: true });
+    }
+    onEvent(): Any {
+      return new Idle({ reminded: false });
+    }
+  }
+
+  function waiting() {
+    const outbox = new Outbox();
+    const clock = new FakeClock();
+    const nodes = new Nodes<Shared, Event, number>({
+      store: new MemoryStore({ clock }),
+      nodes: { idle: Idle },
+      start: () => new Idle({ reminded: false }),
+      shared: { outbox, say: (to, text) => outbox.send({ to, text }) },
+      userId: (event) => event.from,
+    });
+    const sim = createSimulator({
+      nodes,
+      outbox,
+      clock,
+      event: (from: number, text: string): Event => ({ from, text }),
+    });
+    return { sim, clock };
+  }
+
+  it("let time pass, fire what is due and check it like any step", async () => {
+    const { sim } = waiting();
+    const transcript = await sim.simulate(1, [
+      { event: "hi", node: "idle", replies: [] },
+      { wait: 599_999, replies: [], data: { reminded: false } },
+      { wait: 1, replies: ["Are you still there?"], data: { reminded: true } },
+      { wait: 3_600_000, replies: [] },
+    ]);
+    assert.match(transcript.text(), /\(wait 1 ms\)/);
+  });
+
+  it("fail a wait step whose expectation is wrong, naming it", async () => {
+    const { sim } = waiting();
+    await assert.rejects(
+      sim.simulate(1, ["hi", { wait: 600_000, replies: [] }]),
+      failure(/Step 2 .*wait 600000 ms/),
+    );
+  });
+
+  it("need the clock option", async () => {
+    const { nodes } = setup();
+    const sim = createSimulator({ nodes });
+    await assert.rejects(
+      sim.simulate(1, [{ wait: 1 }]),
+      /needs the simulator's "clock" option/,
     );
   });
 });
