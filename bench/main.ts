@@ -1,11 +1,20 @@
-// `deno task bench`: starts a Redis of its own, runs every scenario on Deno
-// and on Bun (bench/suite.ts), and writes bench/RESULTS.md with two charts.
+// `deno task bench`: starts a Redis of its own and a 3-master Cluster on free
+// loopback ports, runs every scenario on Deno, Bun and Node (through tsx;
+// bench/suite.ts), and writes bench/RESULTS.md with two charts.
 // BENCH_REPS (default 3) sets the repetitions; BENCH_LONG_CONVERSATIONS=1
 // also runs @grammyjs/conversations at 10,000 events (minutes). With
 // --report it only writes the report again from bench/results.json.
 import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
 import os from "node:os";
 import process from "node:process";
 import * as echarts from "echarts";
@@ -36,9 +45,14 @@ const reps = Number(process.env.BENCH_REPS ?? 3);
 const runtimes: Record<string, string[]> = {
   Deno: [bin("deno"), "run", "-A"],
   Bun: [bin("bun"), "run"],
+  Node: [bin("tsx")],
 };
 
-function runSuite(url: string, runtime: string[]): Promise<SuiteResult> {
+function runSuite(
+  url: string,
+  runtime: string[],
+  cluster: string,
+): Promise<SuiteResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(runtime[0]!, [
       ...runtime.slice(1),
@@ -46,7 +60,10 @@ function runSuite(url: string, runtime: string[]): Promise<SuiteResult> {
       url,
       String(reps),
       ...runtime,
-    ], { stdio: ["ignore", "pipe", "inherit"] });
+    ], {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, BENCH_CLUSTER: cluster },
+    });
     let out = "";
     child.stdout.on("data", (chunk) => (out += chunk));
     child.once("exit", (code) => {
@@ -65,28 +82,100 @@ const version = (pkg: string) =>
 const firstLine = (command: string, args: string[]) =>
   execFileSync(command, args, { encoding: "utf8" }).split("\n")[0]!.trim();
 
+/** Whether a loopback port is free to listen on. */
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Starts a 3-master Cluster with scripts/redis_cluster.sh on the first free
+ * ports from 7200 (their bus ports, +10000, free too), in a directory of its
+ * own; returns its nodes ("host:port,...") and how to stop it.
+ */
+async function startCluster(): Promise<
+  { nodes: string; stop(): void }
+> {
+  for (let first = 7200; first < 7300; first += 10) {
+    const ports = [first, first + 1, first + 2];
+    const free = await Promise.all(
+      ports.flatMap((p) => [portFree(p), portFree(p + 10_000)]),
+    );
+    if (!free.every(Boolean)) continue;
+    const dir = mkdtempSync(join(os.tmpdir(), "botnodes-bench-cluster-"));
+    const stop = () => {
+      for (const port of ports) {
+        try {
+          execFileSync(
+            "redis-cli",
+            ["-p", String(port), "shutdown", "nosave"],
+            {
+              stdio: "ignore",
+            },
+          );
+        } catch {
+          // already gone
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    };
+    try {
+      const out = execFileSync(
+        "bash",
+        [new URL("scripts/redis_cluster.sh", root).pathname, String(first)],
+        { encoding: "utf8", env: { ...process.env, TMPDIR: dir } },
+      );
+      return { nodes: out.trim().split("\n").at(-1)!, stop };
+    } catch (error) {
+      stop();
+      throw error;
+    }
+  }
+  throw new Error("no free ports for a Cluster between 7200 and 7300");
+}
+
+const loadAverage = () => os.loadavg().map((x) => x.toFixed(2)).join(", ");
+
 // `--report` writes the report again from the figures of the last run
 const rerun = process.argv.includes("--report");
 let results: Record<string, SuiteResult> = {};
+let load = { start: "", end: "" };
 if (rerun) {
   results = JSON.parse(readFileSync(new URL("results.json", here), "utf8"));
+  load = JSON.parse(readFileSync(new URL("load.json", here), "utf8"));
 } else {
+  load.start = loadAverage();
+  process.stderr.write(`load average at start: ${load.start}\n`);
   const server = await startRedis();
+  const cluster = await startCluster();
+  process.stderr.write(`Cluster: ${cluster.nodes}\n`);
   try {
     for (const [name, runtime] of Object.entries(runtimes)) {
       process.stderr.write(`=== ${name}\n`);
-      results[name] = await runSuite(server.url, runtime);
+      results[name] = await runSuite(server.url, runtime, cluster.nodes);
     }
   } finally {
+    cluster.stop();
     await server.stop();
   }
+  load.end = loadAverage();
+  process.stderr.write(`load average at end: ${load.end}\n`);
+  writeFileSync(
+    new URL("load.json", here),
+    `${JSON.stringify(load, null, 2)}\n`,
+  );
 }
 
 // ---- the report -----------------------------------------------------------
 
 const LABEL: Record<Variant, string> = {
-  "botnodes": "botnodes `route()` on RedisStore",
-  "botnodes-batch": "botnodes, RedisStore `batch: true`",
+  "botnodes": "botnodes `route()` on RedisStore, default (coalesced)",
+  "botnodes-unbatched": "botnodes, RedisStore `batch: false`",
+  "botnodes-bun-redis":
+    "botnodes default on Bun's `RedisClient` (`fromBunRedis`)",
   "seed-hash": "(a) seed: HGET, parse, stringify, HSET",
   "get-set": "(b) GET/SET, one key per user",
   "grammy-session": "(c) grammY `session()` + storage-redis",
@@ -118,7 +207,11 @@ push(
   `- Machine: ${machine}`,
   `- Runtimes: ${firstLine(bin("deno"), ["--version"])}; Bun ${
     firstLine(bin("bun"), ["--version"])
-  }`,
+  }; Node ${firstLine("node", ["--version"])} through tsx ${version("tsx")}`,
+  `- Load average (1, 5, 15 min) at the start: ${load.start}; at the end: ${load.end} ` +
+    "(a shared 2-core machine: other test runs were going on)",
+  "- Cluster: 3 masters, no replicas (`scripts/redis_cluster.sh`), on the same machine, " +
+    "reached with an ioredis `Cluster`",
   `- Redis: ${firstLine("redis-server", ["--version"])}`,
   `- Libraries: ioredis ${version("ioredis")}, grammy ${version("grammy")}, ` +
     `@grammyjs/storage-redis ${version("@grammyjs/storage-redis")}, ` +
@@ -150,48 +243,60 @@ const target = (
   }
   targets.push({ name, goal, values, met });
 };
-const tp = (r: SuiteResult, variant: Variant, pipelining: boolean) =>
+const tp = (
+  r: SuiteResult,
+  variant: Variant,
+  pipelining: boolean,
+  cluster = false,
+) =>
   r.throughput.find((t) =>
-    t.variant === variant && t.autoPipelining === pipelining
+    t.variant === variant && t.autoPipelining === pipelining &&
+    (t.cluster ?? false) === cluster
   )!;
-/** botnodes with the settings the README recommends: batching, no pipelining. */
-const recommended = (r: SuiteResult) => tp(r, "botnodes-batch", false);
-
-target("Throughput vs (b) GET/SET, same client settings", "≥ 0.9×", (r) => {
-  const ratios = [false, true].map((p) =>
-    tp(r, "botnodes", p).eventsPerSec / tp(r, "get-set", p).eventsPerSec
+/** botnodes over GET/SET (or another variant), pipelining off and on. */
+const ratios = (r: SuiteResult, to: Variant, cluster = false) =>
+  [false, true].map((p) =>
+    tp(r, "botnodes", p, cluster).eventsPerSec /
+    tp(r, to, p, cluster).eventsPerSec
   );
-  return [
-    `${ratios.map((x) => round(x)).join("× / ")}× (pipelining off / on)`,
-    ratios.every((x) => x >= 0.9),
-  ];
-});
+const offOn = (xs: number[]) =>
+  `${xs.map((x) => round(x)).join("× / ")}× (pipelining off / on)`;
+
 target(
-  "Throughput vs (c) grammY session, same client settings",
-  "≥ 1.2×",
-  (r) => {
-    const ratios = [false, true].map((p) =>
-      tp(r, "botnodes", p).eventsPerSec /
-      tp(r, "grammy-session", p).eventsPerSec
-    );
-    return [
-      `${ratios.map((x) => round(x)).join("× / ")}× (off / on)`,
-      ratios.every((x) => x >= 1.2),
-    ];
-  },
-);
-target(
-  "Recommended settings (`batch: true`) vs (b) without pipelining",
+  "botnodes default vs (b) GET/SET, same client settings",
   "≥ 1.0×",
   (r) => {
-    const ratio = recommended(r).eventsPerSec /
-      tp(r, "get-set", false).eventsPerSec;
-    return [`${round(ratio)}×`, ratio >= 1];
+    const xs = ratios(r, "get-set");
+    return [offOn(xs), xs.every((x) => x >= 1)];
   },
 );
-target("Redis commands per uncontended event", "2", (r) => {
-  const n = tp(r, "botnodes", false).commandsPerEvent;
-  return [`${round(n, 3)}`, Math.abs(n - 2) < 0.01];
+target(
+  "botnodes default vs (c) grammY session, same client settings",
+  "≥ 1.4×",
+  (r) => {
+    const xs = ratios(r, "grammy-session");
+    return [offOn(xs), xs.every((x) => x >= 1.4)];
+  },
+);
+target(
+  "Cluster: botnodes vs (b) GET/SET on the same 3-master Cluster",
+  "≥ 0.6×",
+  (r) => {
+    const xs = ratios(r, "get-set", true);
+    return [offOn(xs), xs.every((x) => x >= 0.6)];
+  },
+);
+target(
+  "Round trips per uncontended event (script calls per event, unbatched)",
+  "2",
+  (r) => {
+    const n = tp(r, "botnodes-unbatched", false).commandsPerEvent;
+    return [`${round(n, 3)}`, Math.abs(n - 2) < 0.01];
+  },
+);
+target("Lost updates under contention", "0", (r) => {
+  const lost = r.contention.find((c) => c.variant === "botnodes")!.lost;
+  return [`${lost}`, lost === 0];
 });
 target("Per-event time, 10 → 10,000 events", "flat within 1.2×", (r) => {
   const mine = r.lengths.filter((l) => l.library === "botnodes").map((l) =>
@@ -199,10 +304,6 @@ target("Per-event time, 10 → 10,000 events", "flat within 1.2×", (r) => {
   );
   const spread = Math.max(...mine) / Math.min(...mine);
   return [`max/min ${round(spread)}×`, spread <= 1.2];
-});
-target("Lost updates under contention", "0", (r) => {
-  const lost = r.contention.find((c) => c.variant === "botnodes")!.lost;
-  return [`${lost}`, lost === 0];
 });
 target(
   "simulate() on MemoryStore",
@@ -224,6 +325,7 @@ push(
   "",
 );
 
+const cores = os.cpus().length;
 push(
   "## 1. Throughput and latency",
   "",
@@ -231,27 +333,40 @@ push(
     fmt(EVENTS)
   } events, ${IN_FLIGHT} in flight for different users; ` +
     "the handler appends to an array of the last 10 items. Ratios are to (b) with the same " +
-    "client settings. Client commands per event are what the client sent (botnodes: " +
-    "`EVALSHA`; with `batch: true` one call carries several users); executed per event " +
-    "counts the commands Redis ran, those inside scripts included (INFO commandstats).",
+    "client settings on the same server(s). Client commands per event are what the client " +
+    "sent (botnodes: `EVALSHA`; coalesced, one call carries the users of one event-loop " +
+    "turn); executed per event counts the commands Redis ran, those inside scripts included " +
+    "(INFO commandstats). Redis CPU is the `used_cpu_sys` + `used_cpu_user` delta of the " +
+    "bench's redis-server (of the 3 nodes on the Cluster) over the run; client CPU the " +
+    "`process.cpuUsage()` delta of the client process; both per event. CPU ceiling: " +
+    `${cores} cores / (Redis + client CPU per event), the events/s at which this machine ` +
+    "would run out of CPU with nothing else on it.",
   "",
 );
 for (const [runtime, r] of Object.entries(results)) {
   push(
     `### ${runtime}`,
     "",
-    "| variant | auto-pipelining | events/s | vs (b) | p50 ms | p99 ms | client commands/event | executed/event |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| variant | server | auto-pipelining | events/s | vs (b) | p50 ms | p99 ms | client commands/event | executed/event | Redis CPU µs/event | client CPU µs/event | CPU ceiling events/s |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   );
-  for (const t of r.throughput) {
+  const sorted = [...r.throughput].sort((a, b) =>
+    Number(a.cluster ?? false) - Number(b.cluster ?? false) ||
+    Number(a.autoPipelining) - Number(b.autoPipelining)
+  );
+  for (const t of sorted) {
     const ratio = t.eventsPerSec /
-      tp(r, "get-set", t.autoPipelining).eventsPerSec;
+      tp(r, "get-set", t.autoPipelining, t.cluster ?? false).eventsPerSec;
     push(
-      `| ${LABEL[t.variant]} | ${t.autoPipelining ? "on" : "off"} | ${
-        fmt(t.eventsPerSec)
-      } | ${round(ratio)}× | ${round(t.p50)} | ${round(t.p99)} | ${
-        round(t.commandsPerEvent, 2)
-      } | ${round(t.executedPerEvent, 2)} |`,
+      `| ${LABEL[t.variant]} | ${t.cluster ? "Cluster" : "standalone"} | ${
+        t.autoPipelining ? "on" : "off"
+      } | ${fmt(t.eventsPerSec)} | ${round(ratio)}× | ${round(t.p50)} | ${
+        round(t.p99)
+      } | ${round(t.commandsPerEvent, 2)} | ${round(t.executedPerEvent, 2)} | ${
+        round(t.redisCpuUs, 1)
+      } | ${round(t.clientCpuUs, 1)} | ${
+        fmt(cores * 1e6 / (t.redisCpuUs + t.clientCpuUs))
+      } |`,
     );
   }
   push("");
@@ -368,20 +483,19 @@ writeFileSync(
     })),
   }),
 );
-const variants = first.throughput.filter((t) => !t.autoPipelining).map((t) =>
-  t.variant
-);
+const variants = first.throughput.filter((t) => !t.autoPipelining && !t.cluster)
+  .map((t) => t.variant);
 writeFileSync(
   new URL("charts/throughput.svg", here),
   svg(
     {
       title: {
-        text: "Throughput per variant, events/s (median)",
+        text: "Throughput per variant, standalone Redis, events/s (median)",
         left: "center",
       },
       legend: { bottom: 0, itemGap: 28 },
       tooltip: {},
-      grid: { left: 260 },
+      grid: { left: 330, bottom: 90 },
       xAxis: { type: "value" },
       yAxis: {
         type: "category",
@@ -395,8 +509,8 @@ writeFileSync(
         }))
       ),
     },
-    900,
-    460,
+    1000,
+    560,
   ),
 );
 

@@ -1,11 +1,16 @@
 // Runs every scenario in this runtime and prints the results as JSON on the
 // last line. Called by bench/main.ts once per runtime.
-// Arguments: <redis url> <repetitions> <runtime command...>
+// Arguments: <redis url> <repetitions> <runtime command...>; BENCH_CLUSTER
+// ("host:port,...") names the 3-master Cluster of the Cluster rows.
 import process from "node:process";
 import { median } from "./_common.ts";
 import {
+  BunRedisClient,
+  CLUSTER_VARIANTS,
   runThroughput,
+  type Target,
   type ThroughputResult,
+  type Variant,
   VARIANTS,
 } from "./throughput.ts";
 import {
@@ -32,24 +37,45 @@ function medianRun<T extends { eventsPerSec: number }>(
   };
 }
 
+const clusterNodes = (process.env.BENCH_CLUSTER ?? "").split(",").filter(
+  Boolean,
+).map((node) => {
+  const [host, port] = node.split(":");
+  return { host: host!, port: Number(port) };
+});
+const cases: { variant: Variant; target: Target }[] = [
+  ...VARIANTS.map((variant) => ({ variant, target: { url: url! } })),
+  // Bun's own client, on Bun only
+  ...(BunRedisClient
+    ? [{ variant: "botnodes-bun-redis" as const, target: { url: url! } }]
+    : []),
+  ...(clusterNodes.length > 0
+    ? CLUSTER_VARIANTS.map((variant) => ({
+      variant,
+      target: { cluster: clusterNodes },
+    }))
+    : []),
+];
 const throughput: (ThroughputResult & { runs: number[] })[] = [];
 for (const autoPipelining of [false, true]) {
-  const runs = new Map<string, ThroughputResult[]>();
+  const runs = new Map<(typeof cases)[number], ThroughputResult[]>();
   // interleave the variants so that drift of the machine hits all alike
   for (let rep = 0; rep < repetitions; rep++) {
-    for (const variant of VARIANTS) {
-      const result = await runThroughput(url!, variant, autoPipelining);
-      runs.set(variant, [...runs.get(variant) ?? [], result]);
+    for (const c of cases) {
+      const result = await runThroughput(c.target, c.variant, autoPipelining);
+      runs.set(c, [...runs.get(c) ?? [], result]);
       log(
-        `throughput ${variant} pipelining=${autoPipelining}: ${
+        `throughput ${c.variant}${
+          "cluster" in c.target ? " (Cluster)" : ""
+        } pipelining=${autoPipelining}: ${
           Math.round(result.eventsPerSec)
-        }/s`,
+        }/s, Redis ${result.redisCpuUs.toFixed(1)} µs, client ${
+          result.clientCpuUs.toFixed(1)
+        } µs per event`,
       );
     }
   }
-  for (const variant of VARIANTS) {
-    throughput.push(medianRun(runs.get(variant)!));
-  }
+  for (const c of cases) throughput.push(medianRun(runs.get(c)!));
 }
 
 const lengths: (LengthResult & { runs: number[] })[] = [];

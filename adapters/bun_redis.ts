@@ -1,0 +1,67 @@
+/**
+ * Use Bun's built-in Redis client (`RedisClient` from `"bun"`) as the
+ * `RedisLike` of `RedisStore`, on Bun.
+ *
+ * This module declares the one method it calls (`send`) instead of importing
+ * `"bun"`, so it adds no dependency and type-checks on every runtime.
+ *
+ * @example
+ * ```ts ignore
+ * import { RedisClient } from "bun";
+ * import { RedisStore } from "@botnodes/core";
+ * import { fromBunRedis } from "@botnodes/core/bun-redis";
+ *
+ * const client = new RedisClient(process.env.REDIS_URL);
+ * const store = new RedisStore(fromBunRedis(client), { prefix: "mybot" });
+ * ```
+ *
+ * @module
+ */
+
+import type { RedisLike } from "../mod.ts";
+
+/**
+ * The method of Bun's `RedisClient` that the adapter calls.
+ *
+ * @example
+ * ```ts ignore
+ * import { RedisClient } from "bun";
+ * import type { BunRedisLike } from "@botnodes/core/bun-redis";
+ *
+ * const client: BunRedisLike = new RedisClient("redis://127.0.0.1:6379");
+ * ```
+ */
+export interface BunRedisLike {
+  /** Sends any command with its arguments; resolves to the decoded reply. */
+  send(command: string, args: string[]): Promise<unknown>;
+}
+
+/**
+ * Adapts Bun's `RedisClient` (a standalone Redis: Bun's client has no
+ * Cluster support) to `RedisLike`. `RedisStore` coalesces the scripts of the
+ * users of one event-loop turn into one call on it, as on any standalone
+ * client.
+ *
+ * @param client A Bun `RedisClient`; it connects on its first command.
+ * @returns The client as a `RedisLike`.
+ *
+ * @example
+ * ```ts ignore
+ * const store = new RedisStore(fromBunRedis(new RedisClient(url)));
+ * ```
+ */
+export function fromBunRedis(client: BunRedisLike): RedisLike {
+  const command = (
+    name: string,
+    scriptOrSha: string,
+    numkeys: number,
+    keysAndArgs: string[],
+  ) => client.send(name, [scriptOrSha, String(numkeys), ...keysAndArgs]);
+  return {
+    isCluster: false,
+    eval: (script, numkeys, ...keysAndArgs) =>
+      command("EVAL", script, numkeys, keysAndArgs),
+    evalsha: (sha1, numkeys, ...keysAndArgs) =>
+      command("EVALSHA", sha1, numkeys, keysAndArgs),
+  };
+}
