@@ -686,7 +686,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       await this.#store.schedule(lease.userId, due);
     }
     await this.#queue.commit(lease, state, options);
-    if (old !== undefined && old !== due) this.#unschedule(lease.userId, old);
+    if (old !== undefined && old !== due) {
+      await this.#unschedule(lease.userId, old);
+    }
   }
 
   /** Takes an entry out of the timer index; a failure only leaves it stale. */

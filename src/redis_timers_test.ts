@@ -2,10 +2,15 @@
 // every timer fires exactly once, close to its due time.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
+import {
+  randomPrefix,
+  REDIS_URL,
+  redisSkip,
+  startRedis,
+} from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
 import { timerBot } from "../test_support/timer_bot.ts";
 
@@ -84,4 +89,93 @@ describe("timers on Redis", { skip: skipRedis }, () => {
       redis.disconnect();
     }
   });
+
+  it("fire again elsewhere once a process killed in onTimeout loses its lease, and only once", async () => {
+    const prefix = randomPrefix("timer-crash");
+    const redis = new Redis(REDIS_URL);
+    const leaseTtl = 500;
+    const store = new RedisStore(redis, { prefix, leaseTtl, wait: 10_000 });
+    try {
+      const nodes = timerBot(store, "survivor");
+      await nodes.route({ user: "u", delay: 0 });
+      const crash = fileURLToPath(
+        new URL("../test_support/timer_crash_worker.ts", import.meta.url),
+      );
+      const child = spawn(`${bin}deno`, [
+        "run",
+        "-A",
+        crash,
+        REDIS_URL,
+        prefix,
+        String(leaseTtl),
+      ], { stdio: ["ignore", "pipe", "inherit"] });
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      await new Promise<void>((resolve, reject) => {
+        let out = "";
+        child.stdout!.on("data", (chunk) => {
+          out += chunk;
+          if (out.includes("FIRING")) resolve();
+        });
+        child.once("exit", () => reject(new Error(`exited early: ${out}`)));
+      });
+      child.kill("SIGKILL");
+      await exited;
+      // the dead process's lease runs out; the timer is still due
+      const fired = [];
+      const deadline = Date.now() + 20_000;
+      while (fired.length === 0 && Date.now() < deadline) {
+        fired.push(...await nodes.runDue());
+        if (fired.length === 0) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+      assert.deepEqual(fired.map((f) => [f.userId, f.key]), [["u", "fired"]]);
+      const node = await nodes.user("u").node();
+      assert.equal((node?.data as { by: string }).by, "survivor");
+      assert.deepEqual(await nodes.runDue(), []);
+      assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+    } finally {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+
+  it("lose no armed timer when Redis restarts (with persistence)", async () => {
+    const server = await startRedis([
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "always",
+      "--dir",
+      await tempDir(),
+    ]);
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    redis.on("error", () => {});
+    try {
+      const store = new RedisStore(redis, { prefix: "restart" });
+      const nodes = timerBot(store, "before");
+      const users = Array.from({ length: 50 }, (_, i) => `u${i}`);
+      await Promise.all(users.map((user) => nodes.route({ user, delay: 0 })));
+      await server.stop();
+      await server.start();
+      await redis.ping();
+      const after = timerBot(
+        new RedisStore(redis, { prefix: "restart" }),
+        "after",
+      );
+      const fired = await after.runDue({ limit: 1_000 });
+      assert.deepEqual(fired.map((f) => f.userId).sort(), [...users].sort());
+    } finally {
+      redis.disconnect();
+      await server.stop();
+    }
+  });
 });
+
+async function tempDir(): Promise<string> {
+  const { mkdtemp } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  return await mkdtemp(join(tmpdir(), "botnodes-timers-"));
+}

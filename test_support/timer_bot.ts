@@ -7,6 +7,8 @@ export type TimerEvent = { user: string; delay: number };
 export interface TimerShared {
   /** The name of the process firing. */
   by: string;
+  /** When set, onTimeout calls it and never returns: a process to kill. */
+  hang?: () => void;
 }
 
 /**
@@ -23,7 +25,14 @@ export class Waiting extends Node<
   override timeout() {
     return this.data.delay;
   }
-  override onTimeout(_user: string, shared: TimerShared): Fired {
+  override onTimeout(
+    _user: string,
+    shared: TimerShared,
+  ): Fired | Promise<Fired> {
+    if (shared.hang) {
+      shared.hang();
+      return new Promise(() => {});
+    }
     return new Fired({
       by: shared.by,
       at: Date.now(),
@@ -59,12 +68,13 @@ export class Fired extends Node<
 export function timerBot(
   store: StateStore,
   by: string,
+  hang?: () => void,
 ): Nodes<TimerShared, TimerEvent, string> {
   return new Nodes<TimerShared, TimerEvent, string>({
     store,
     nodes: { waiting: Waiting, fired: Fired },
     start: (event) => waiting(event.delay),
-    shared: { by },
+    shared: hang ? { by, hang } : { by },
     userId: (event) => event.user,
   });
 }
