@@ -353,24 +353,40 @@ export function createSimulator<UserId, Input, Sent = Input>(
     }
     if (outbox !== undefined) outsideSteps(outbox, number);
     options.clock.advance(ms);
+    return await act(step, number, step.user ?? user, {
+      event: undefined as Input,
+      label: `(wait ${ms} ms)`,
+    }, () => nodes.runDue!());
+  }
+
+  /**
+   * Runs what a step does (dispatch its event, or fire due timers), lets it
+   * settle, observes the user, records the step and checks it.
+   */
+  async function act(
+    step: Step<UserId, Input>,
+    number: number,
+    stepUser: UserId,
+    shown: { event: Input; label?: string | undefined },
+    work: () => unknown,
+  ): Promise<TranscriptStep<UserId, Input>> {
     let error: unknown;
     let threw = false;
     try {
-      await nodes.runDue();
+      await work();
     } catch (caught) {
       threw = true;
       error = caught;
     }
     await settle(outbox);
-    const stepUser = step.user ?? user;
     const stored = await nodes.user(stepUser).peek();
     const invalid = stored instanceof InvalidStateError;
     const node = invalid ? undefined : stored;
     const record: TranscriptStep<UserId, Input> = {
       step: number,
       user: stepUser,
-      event: undefined as Input,
-      label: `(wait ${ms} ms)`,
+      event: shown.event,
+      ...(shown.label !== undefined ? { label: shown.label } : {}),
       node: node === undefined ? null : nodes.keyOf(node) ?? null,
       data: node?.data,
       ...(invalid ? { invalid: stored.reason } : {}),
@@ -423,36 +439,13 @@ export function createSimulator<UserId, Input, Sent = Input>(
         );
       }
       const stepUser = sender ?? step.user ?? user;
-      let error: unknown;
-      let threw = false;
-      try {
-        await dispatch(sent);
-      } catch (caught) {
-        threw = true;
-        error = caught;
-      }
-      await settle(outbox);
-      const stored = await nodes.user(stepUser).peek();
-      const invalid = stored instanceof InvalidStateError;
-      const node = invalid ? undefined : stored;
-      const record: TranscriptStep<UserId, Input> = {
-        step: number,
-        user: stepUser,
-        event: step.event as Input,
-        ...(options.describe
-          ? { label: options.describe(step.event as Input, sent) }
-          : {}),
-        node: node === undefined ? null : nodes.keyOf(node) ?? null,
-        data: node?.data,
-        ...(invalid ? { invalid: stored.reason } : {}),
-        replies: outbox?.take() ?? [],
-        calls: outbox?.takeCalls() ?? [],
-        ...(outbox ? { sendMethod: outbox.sendMethod } : {}),
-        ...(threw ? { error } : {}),
-      };
-      if (outbox !== undefined) lastStep.set(outbox, title(record));
-      done.push(record);
-      check(step, record, threw, unwrap, outbox?.sendMethod ?? "sendMessage");
+      const event = step.event as Input;
+      done.push(
+        await act(step, number, stepUser, {
+          event,
+          ...(options.describe ? { label: options.describe(event, sent) } : {}),
+        }, () => dispatch(sent)),
+      );
     }
     const transcript = new Transcript(done);
     if (simulateOptions.transcript !== undefined) {
