@@ -852,17 +852,31 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const user = armed.user as UserId;
     let next = current.onTimeout(user, this.#shared);
     if (isPromise(next)) next = await next;
-    const key = this.#keyOf(next);
-    await next.onEnter(user, this.#shared);
-    const again = next.timeout === undefined
-      ? undefined
-      : this.#arm(next, key, user);
-    const state = await this.#encode(next, key, again);
-    await this.#commit(lease, state, current, again);
+    const key = await this.#enterAndCommit(lease, next, user, current);
     if (entry.due !== armed.due) {
       await this.#unschedule(lease.userId, entry.due);
     }
     return { userId: user, due: armed.due, previous: current, node: next, key };
+  }
+
+  /**
+   * Enters a node without an event (a move from outside, a timeout), arms
+   * its timer and commits it; returns its key.
+   */
+  async #enterAndCommit(
+    lease: Lease,
+    node: Node<Shared, Event, UserId>,
+    user: UserId,
+    replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
+  ): Promise<string> {
+    const key = this.#keyOf(node);
+    await node.onEnter(user, this.#shared);
+    const armed = node.timeout === undefined
+      ? undefined
+      : this.#arm(node, key, user);
+    const state = await this.#encode(node, key, armed);
+    await this.#commit(lease, state, replaced, armed);
+    return key;
   }
 
   /** Moves a timer whose firing failed later, backing off. */
@@ -959,13 +973,12 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       },
       to: (node) =>
         this.#queue.run(id, async (lease) => {
-          const key = this.#keyOf(node);
-          await node.onEnter(userId, this.#shared);
-          const armed = node.timeout === undefined
-            ? undefined
-            : this.#arm(node, key, userId);
-          const state = await this.#encode(node, key, armed);
-          await this.#commit(lease, state, await this.#restore(lease), armed);
+          await this.#enterAndCommit(
+            lease,
+            node,
+            userId,
+            await this.#restore(lease),
+          );
         }),
       reset: () =>
         this.#queue.run(id, async (lease) => {

@@ -3,41 +3,19 @@
 // stay in its order.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
+import {
+  run,
+  runtimeCommands,
+  supportFile,
+} from "../test_support/processes.ts";
 import { appended } from "../test_support/append_bot.ts";
 
 const skipRedis = await redisSkip();
 
-const bin = fileURLToPath(new URL("../node_modules/.bin/", import.meta.url));
-const worker = fileURLToPath(
-  new URL("../test_support/redis_worker.ts", import.meta.url),
-);
-const runtimes: Record<string, string[]> = {
-  deno: [`${bin}deno`, "run", "-A", worker],
-  bun: [`${bin}bun`, "run", worker],
-  node: [`${bin}tsx`, worker],
-};
-
-function run(command: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      command[0]!,
-      command.slice(1),
-      { timeout: 120_000 },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(
-            new Error(`${command.join(" ")}: ${stderr}`, { cause: error }),
-          );
-        } else resolve(stdout);
-      },
-    );
-  });
-}
+const runtimes = runtimeCommands(supportFile("redis_worker.ts"));
 
 describe("several processes on one Redis", { skip: skipRedis }, () => {
   it("apply 3,000 events for 10 users from 5 processes on 3 runtimes: none lost, none twice, in order", async () => {

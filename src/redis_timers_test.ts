@@ -2,8 +2,7 @@
 // every timer fires exactly once, close to its due time.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
 import {
   randomPrefix,
@@ -12,32 +11,17 @@ import {
   startRedis,
 } from "../test_support/redis.ts";
 import { RedisStore } from "./redis_store.ts";
+import {
+  bin,
+  run,
+  runtimeCommands,
+  supportFile,
+} from "../test_support/processes.ts";
 import { timerBot } from "../test_support/timer_bot.ts";
 
 const skipRedis = await redisSkip();
 
-const bin = fileURLToPath(new URL("../node_modules/.bin/", import.meta.url));
-const worker = fileURLToPath(
-  new URL("../test_support/timer_worker.ts", import.meta.url),
-);
-const runtimes: Record<string, string[]> = {
-  deno: [`${bin}deno`, "run", "-A", worker],
-  bun: [`${bin}bun`, "run", worker],
-  node: [`${bin}tsx`, worker],
-};
-
-function run(command: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(command[0]!, command.slice(1), { timeout: 120_000 }, (
-      error,
-      stdout,
-      stderr,
-    ) =>
-      error
-        ? reject(new Error(`${command.join(" ")}: ${stderr}`, { cause: error }))
-        : resolve(stdout));
-  });
-}
+const runtimes = runtimeCommands(supportFile("timer_worker.ts"));
 
 describe("timers on Redis", { skip: skipRedis }, () => {
   it("fire 1,000 timers exactly once from 3 processes on 3 runtimes", async () => {
@@ -98,9 +82,7 @@ describe("timers on Redis", { skip: skipRedis }, () => {
     try {
       const nodes = timerBot(store, "survivor");
       await nodes.route({ user: "u", delay: 0 });
-      const crash = fileURLToPath(
-        new URL("../test_support/timer_crash_worker.ts", import.meta.url),
-      );
+      const crash = supportFile("timer_crash_worker.ts");
       const child = spawn(`${bin}deno`, [
         "run",
         "-A",
