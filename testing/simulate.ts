@@ -6,8 +6,7 @@
  */
 
 import assert, { AssertionError } from "node:assert/strict";
-import type { Node } from "../mod.ts";
-import { InvalidStateError } from "../src/errors.ts";
+import { InvalidStateError, type Node } from "../mod.ts";
 import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
 import {
   compareTranscript,
