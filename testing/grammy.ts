@@ -28,6 +28,7 @@ import {
   type Transformer,
 } from "grammy";
 import type {
+  CallbackQuery,
   Chat,
   Message,
   MessageEntity,
@@ -272,6 +273,8 @@ class TestBot<C extends Context = Context> {
   readonly #updates: Update[] = [];
   /** `getUpdates` calls waiting for updates. */
   readonly #polls = new Set<() => void>();
+  /** Callback queries the bot received and has not answered, by id. */
+  readonly #pressed = new Map<string, CallbackQuery>();
   /** `confirmed` calls waiting for the next `getUpdates`. */
   readonly #confirms = new Set<() => void>();
   #commands: unknown = [];
@@ -313,6 +316,39 @@ class TestBot<C extends Context = Context> {
     this.bot.api.config.use((_prev, method, payload, signal) =>
       inner(method, payload, signal)
     );
+    // Every update reaches the bot through handleUpdate (tests, the
+    // simulator, bot.start() and the runner alike): note the presses.
+    const handleUpdate = this.bot.handleUpdate.bind(this.bot);
+    this.bot.handleUpdate = (update, envelope) => {
+      const query = update.callback_query;
+      if (query !== undefined) this.#pressed.set(query.id, query);
+      return handleUpdate(update, envelope);
+    };
+  }
+
+  /**
+   * The callback queries (button presses) the bot received and has not
+   * answered with `answerCallbackQuery`, oldest first: a press left
+   * unanswered keeps a spinner on the user's button. A call made to fail
+   * with {@linkcode TestBot.failNext} answers nothing.
+   *
+   * @returns The unanswered queries.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createTestBot } from "@botnodes/core/testing/grammy";
+   *
+   * const tg = createTestBot();
+   * tg.bot.callbackQuery("later", () => {}); // forgets to answer
+   * tg.bot.callbackQuery("now", (ctx) => ctx.answerCallbackQuery());
+   * await tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), "now"));
+   * await tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), "later"));
+   * assert.deepEqual(tg.unansweredCallbackQueries().map((q) => q.data), ["later"]);
+   * ```
+   */
+  unansweredCallbackQueries(): CallbackQuery[] {
+    return [...this.#pressed.values()].map((query) => structuredClone(query));
   }
 
   /**
@@ -487,6 +523,7 @@ class TestBot<C extends Context = Context> {
     this.outbox.takeCalls();
     this.#canned.clear();
     this.#updates.length = 0;
+    this.#pressed.clear();
     this.calls.length = 0;
     if (unused.length > 0 || untaken.length > 0) {
       throw new AssertionError({
@@ -574,6 +611,9 @@ class TestBot<C extends Context = Context> {
       throw error;
     }
     this.calls.push({ method, payload: body, result });
+    if (method === "answerCallbackQuery") {
+      this.#pressed.delete(String(body.callback_query_id));
+    }
     const to = body.chat_id as number | string | undefined;
     if (REPLIES.has(method)) {
       this.outbox.send({
