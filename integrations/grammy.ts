@@ -368,11 +368,19 @@ export interface NodesMiddlewareOptions {
   /**
    * Answer a callback query (a button press) after its transition was
    * committed, when nothing answered it through the update's `ctx`
-   * (`ctx.answerCallbackQuery`, as the menu plugin does): the user's client
+   * (`ctx.answerCallbackQuery`): the user's client
    * stops showing its spinner. Not for updates passed on or not handled
-   * (the handler that gets them answers), nor for redeliveries. An answer
-   * sent through `bot.api` is not seen: answer through `ctx`. Default
-   * `true`, as the menu plugin's `autoAnswer`.
+   * (the handler that gets them answers), nor for redeliveries.
+   *
+   * Only answers made through `ctx` after the middleware started are seen.
+   * A plugin that answers in parallel before it, as the menu plugin does
+   * with its own `autoAnswer`, or an answer through `bot.api`, makes this
+   * second answer fail: Telegram refuses it with 400, which the middleware
+   * ignores (as it ignores the 400 of a press too old to answer), at the
+   * cost of one request. With the menu plugin, turn one of them off:
+   * `new Menu(id, { autoAnswer: false })` (the press is answered once the
+   * transition is committed) or `nodesMiddleware(nodes, { autoAnswer:
+   * false })` (answered at once, whatever the node does). Default `true`.
    */
   readonly autoAnswer?: boolean | undefined;
 }
@@ -628,7 +636,23 @@ export function nodesMiddleware<C>(
       ...(key === undefined ? {} : { key }),
     });
     if (handled) {
-      if (press && !answered) await press.answerCallbackQuery();
+      if (press && !answered) await answer(press);
     } else if (reason === "not-ours") await next();
   };
+}
+
+/**
+ * Answers a press, best effort: Telegram refuses (400) an answer to a query
+ * answered already (by a plugin before the middleware saw it, or through
+ * `bot.api`) or too old (a press that waited for a busy user), and either
+ * way there is nothing left to do.
+ */
+async function answer(press: CallbackContext): Promise<void> {
+  try {
+    await press.answerCallbackQuery();
+  } catch (error) {
+    if ((error as { error_code?: unknown } | null)?.error_code !== 400) {
+      throw error;
+    }
+  }
 }

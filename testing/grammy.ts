@@ -83,11 +83,18 @@ export interface ApiFailure {
  */
 export const apiErrors: {
   readonly blocked: ApiFailure;
+  readonly queryTooOld: ApiFailure;
   tooManyRequests(retryAfter: number): ApiFailure;
 } = {
   blocked: {
     error_code: 403,
     description: "Forbidden: bot was blocked by the user",
+  },
+  // what Telegram answers to a callback query answered twice, or too late
+  queryTooOld: {
+    error_code: 400,
+    description:
+      "Bad Request: query is too old and response timeout expired or query ID is invalid",
   },
   tooManyRequests: (retryAfter) => ({
     error_code: 429,
@@ -275,6 +282,8 @@ class TestBot<C extends Context = Context> {
   readonly #polls = new Set<() => void>();
   /** Callback queries the bot received and has not answered, by id. */
   readonly #pressed = new Map<string, CallbackQuery>();
+  /** Callback queries answered: Telegram refuses a second answer. */
+  readonly #answered = new Set<string>();
   /** `confirmed` calls waiting for the next `getUpdates`. */
   readonly #confirms = new Set<() => void>();
   #commands: unknown = [];
@@ -330,7 +339,8 @@ class TestBot<C extends Context = Context> {
    * The callback queries (button presses) the bot received and has not
    * answered with `answerCallbackQuery`, oldest first: a press left
    * unanswered keeps a spinner on the user's button. A call made to fail
-   * with {@linkcode TestBot.failNext} answers nothing.
+   * with {@linkcode TestBot.failNext} answers nothing; a second answer to
+   * the same query fails as on Telegram (`apiErrors.queryTooOld`, 400).
    *
    * @returns The unanswered queries.
    *
@@ -524,6 +534,7 @@ class TestBot<C extends Context = Context> {
     this.#canned.clear();
     this.#updates.length = 0;
     this.#pressed.clear();
+    this.#answered.clear();
     this.calls.length = 0;
     if (unused.length > 0 || untaken.length > 0) {
       throw new AssertionError({
@@ -595,6 +606,15 @@ class TestBot<C extends Context = Context> {
   ): Promise<{ ok: true; result: unknown } & { ok: boolean }> {
     const body = toWire(payload);
     if (method === "getUpdates") return this.#getUpdates(body, signal);
+    if (
+      method === "answerCallbackQuery" &&
+      this.#answered.has(String(body.callback_query_id))
+    ) {
+      const failed = apiErrors.queryTooOld;
+      this.calls.push({ method, payload: body, failed });
+      // deno-lint-ignore no-explicit-any
+      return { ok: false, ...failed } as any;
+    }
     const canned = this.#canned.get(method)?.shift();
     if (canned !== undefined && !canned.ok) {
       this.calls.push({ method, payload: body, failed: canned.failure });
@@ -613,6 +633,7 @@ class TestBot<C extends Context = Context> {
     this.calls.push({ method, payload: body, result });
     if (method === "answerCallbackQuery") {
       this.#pressed.delete(String(body.callback_query_id));
+      this.#answered.add(String(body.callback_query_id));
     }
     const to = body.chat_id as number | string | undefined;
     if (REPLIES.has(method)) {
