@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { BotError } from "grammy";
 import { Menu } from "@grammyjs/menu";
 import type { Message } from "grammy/types";
-import { Node, Nodes } from "../mod.ts";
+import { Nodes } from "../mod.ts";
 import { MemoryStore } from "../testing/mod.ts";
 import { createTestBot, type TestBot } from "../testing/grammy.ts";
 import { nodesMiddleware, userId } from "../integrations/grammy.ts";
