@@ -1,5 +1,6 @@
 // The grammY entry: the middleware form of Nodes, with a real grammY Bot.
 import { describe, it } from "node:test";
+import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
 import { type Api, BotError, type Context } from "grammy";
 import { Menu, type MenuFlavor } from "@grammyjs/menu";
@@ -194,6 +195,24 @@ function tallyBot(options: NodesMiddlewareOptions = {}) {
   return { tg, nodes, outcomes, later, press, say };
 }
 
+describe("@botnodes/core/grammy", () => {
+  it("exports exactly its API, and imports nothing at run time", async () => {
+    const entry = await import("./grammy.ts");
+    assert.deepEqual(Object.keys(entry).sort(), [
+      "chatId",
+      "chatUserId",
+      "nodesMiddleware",
+      "pass",
+      "privateChatUserId",
+      "updateId",
+      "userId",
+    ]);
+    const source = readFileSync(new URL("./grammy.ts", import.meta.url), "utf8")
+      .replace(/\/\*[\s\S]*?\*\//g, "");
+    assert.doesNotMatch(source, /^\s*import\s/m);
+  });
+});
+
 describe("nodesMiddleware: filter queries, pass() and ctx.nodes", () => {
   it("sees only the update kinds of grammY's filter; the others go on", async () => {
     const { tg, nodes, later, say } = tallyBot();
@@ -377,6 +396,9 @@ class MenuNode
 
 /** Echo, for string keys. */
 class KeyedEcho extends Node<null, Context, string, { n: number }> {
+  override async onEnter(_key: string, _shared: null, ctx?: Context) {
+    if (this.data.n === 0) await ctx?.reply("welcome");
+  }
   async onEvent(_key: string, ctx: Context): Promise<KeyedEcho> {
     await ctx.reply(`n=${this.data.n}`);
     return new KeyedEcho({ n: this.data.n + 1 });
@@ -406,8 +428,14 @@ describe("userId helpers for groups", () => {
     assert.deepEqual((await nodes.user("-100:1").node())?.data, { n: 2 });
     assert.deepEqual((await nodes.user("-100:2").node())?.data, { n: 0 });
     assert.deepEqual((await nodes.user("1").node())?.data, { n: 0 });
-    // replies go through ctx: to the chat the update came from
-    assert.deepEqual(tg.outbox.take().map((m) => m.to), [-100, -100]);
+    // onEnter and onEvent reply through ctx: to the chat the update came from
+    assert.deepEqual(tg.outbox.take().map((m) => [m.to, m.text]), [
+      [-100, "welcome"],
+      [-100, "n=0"],
+      [-100, "n=1"],
+      [-100, "welcome"],
+      [1, "welcome"],
+    ]);
   });
 
   it("chatId: one state per chat, shared by its members (session()'s default key)", async () => {
