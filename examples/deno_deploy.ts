@@ -9,10 +9,25 @@
 // in the order the instances take the lease (not necessarily the order
 // Telegram sent them). Redis over HTTP instead: @upstash/redis with
 // @botnodes/core/upstash's fromUpstash.
-import { Bot, webhookCallback } from "grammy";
-import type { StateStore } from "../mod.ts";
+//
+// Errors under webhooks: grammY calls bot.catch only for updates it fetched
+// itself (bot.start(), the runner). For a webhook, bot.handleUpdate rejects
+// with the BotError, the web framework answers 500, and Telegram sends the
+// update again, and again. The error boundary below logs the errors that a
+// resend would only repeat (a 403 from a user who blocked the bot, a bug),
+// so that Telegram gets its 200, and lets through those that a resend can
+// fix (the user was busy, Redis was down), so that Telegram sends it again.
+// A resend is safe: `eventId: updateId` (in createFoodNodes) remembers each
+// committed update id in the same atomic commit as the state, so a resend of
+// an update that was committed is skipped, and one that was not runs as if
+// for the first time.
+import { Bot, type BotError, webhookCallback } from "grammy";
+import { LeaseTimeoutError, type StateStore, StoreError } from "../mod.ts";
 import { nodesMiddleware } from "../integrations/grammy.ts";
 import { createFoodNodes, foodApiStub } from "./food_bot/bot.ts";
+
+/** The longest your handlers take once they have the user's lease, in ms. */
+const HANDLER_MS = 10_000;
 
 /** Options of {@linkcode createWebhookHandler}. */
 export interface WebhookOptions {
@@ -20,21 +35,57 @@ export interface WebhookOptions {
   store: StateStore;
   /** Telegram sends it in X-Telegram-Bot-Api-Secret-Token; others get 401. */
   secretToken: string;
+  /** Where failed updates are reported. Default `console`. */
+  logger?: { error(message: string, error?: unknown): void };
+}
+
+/**
+ * The error handler of the bot's error boundary: logs an update's error, so
+ * that Telegram gets a 200 and does not send the update again, unless a
+ * resend can succeed where this delivery failed: the user stayed busy past
+ * the store's `wait` (`LeaseTimeoutError`, the update never ran) or the
+ * store failed (`StoreError`, nothing was written). Those it throws on:
+ * the webhook answers 500, and Telegram sends the update again later.
+ */
+export function logOrRetry(
+  logger: { error(message: string, error?: unknown): void },
+): (error: BotError) => void {
+  return (error) => {
+    const cause = error.error;
+    if (cause instanceof LeaseTimeoutError || cause instanceof StoreError) {
+      throw cause;
+    }
+    logger.error(`Update ${error.ctx.update.update_id} failed:`, cause);
+  };
 }
 
 /** The food bot behind a `Request` → `Response` handler. */
 export function createWebhookHandler(
-  { bot, store, secretToken }: WebhookOptions,
+  { bot, store, secretToken, logger = console }: WebhookOptions,
 ): (request: Request) => Promise<Response> {
   const nodes = createFoodNodes(store, {
     api: bot.api,
     foodApi: foodApiStub,
-    logger: console,
+    logger,
   });
-  bot.on("message", nodesMiddleware(nodes));
+  // Everything registered on `safe` runs inside the error boundary.
+  const safe = bot.errorBoundary(logOrRetry(logger));
+  safe.on("message", nodesMiddleware(nodes));
   // Messages that are not for the nodes (group chats) go on to here.
-  bot.on("message", (ctx) => ctx.reply("I only take orders in private chats."));
-  const callback = webhookCallback(bot, "std/http", { secretToken });
+  safe.on(
+    "message",
+    (ctx) => ctx.reply("I only take orders in private chats."),
+  );
+  const callback = webhookCallback(bot, "std/http", {
+    secretToken,
+    // An update may wait up to the store's `wait` (35 s by default) for a
+    // busy user's lease, then run: grammY's default of 10 s would give up
+    // first. Past this time, answer 500 ("throw") and let Telegram send the
+    // update again; the handler still running commits once, and the resend
+    // is skipped (eventId) or, if the first run failed, runs.
+    timeoutMilliseconds: store.timing.wait + HANDLER_MS,
+    onTimeout: "throw",
+  });
   // Deno.serve passes no request to a handler declared without parameters,
   // as grammY's callback is: give it one.
   return (request) => callback(request);

@@ -1,13 +1,21 @@
 // The grammY entry: the middleware form of Nodes, with a real grammY Bot.
 import { describe, it } from "node:test";
+import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
-import { BotError, type Context } from "grammy";
+import { type Api, BotError, type Context } from "grammy";
+import { Menu, type MenuFlavor } from "@grammyjs/menu";
 import type { Update } from "grammy/types";
 import { Node, Nodes } from "../mod.ts";
 import { MemoryStore } from "../testing/mod.ts";
-import { createTestBot, type TestBot } from "../testing/grammy.ts";
+import { apiErrors, createTestBot, type TestBot } from "../testing/grammy.ts";
 import {
+  chatId,
+  chatUserId,
+  type NodesFlavor,
   nodesMiddleware,
+  type NodesMiddlewareOptions,
+  type NodesOutcome,
+  pass,
   privateChatUserId,
   updateId,
   userId,
@@ -126,5 +134,327 @@ describe("nodesMiddleware", () => {
       },
     });
     assert.deepEqual(later, ["later"]);
+  });
+});
+
+/** A node for button presses: "+" counts, "ask" answers itself, "pass" passes. */
+class Tally extends Node<{ api: Api }, Context & NodesFlavor, number, {
+  n: number;
+}> {
+  static entered = 0;
+  override onEnter() {
+    Tally.entered++;
+  }
+  async onEvent(
+    _user: number,
+    ctx: Context,
+    shared: { api: Api },
+  ): Promise<Tally> {
+    const data = ctx.callbackQuery?.data ?? ctx.msg?.text;
+    if (data === "pass") return pass();
+    if (data === "fail") throw new Error("handler failed");
+    if (data === "ask") await ctx.answerCallbackQuery({ text: "Counted" });
+    if (data === "api") {
+      await shared.api.answerCallbackQuery(ctx.callbackQuery!.id);
+    }
+    return new Tally({ n: this.data.n + 1 });
+  }
+}
+
+function tallyBot(options: NodesMiddlewareOptions = {}) {
+  const tg = createTestBot<Context & NodesFlavor>();
+  const nodes = new Nodes<{ api: Api }, Context & NodesFlavor, number>({
+    store: new MemoryStore(),
+    nodes: { tally: Tally },
+    start: (ctx) =>
+      ctx.msg?.text === "/start" || ctx.callbackQuery
+        ? new Tally({ n: 0 })
+        : pass(),
+    shared: { api: tg.bot.api },
+    userId: privateChatUserId,
+    eventId: updateId,
+  });
+  const outcomes: (NodesOutcome | undefined)[] = [];
+  // a middleware around the nodes reads what they did, after next()
+  tg.bot.use(async (ctx, next) => {
+    await next();
+    outcomes.push(ctx.nodes);
+  });
+  tg.bot.on(
+    ["message:text", "callback_query:data"],
+    nodesMiddleware(nodes, options),
+  );
+  const later: string[] = [];
+  tg.bot.use((ctx) => {
+    later.push(ctx.callbackQuery?.data ?? ctx.msg?.text ?? "?");
+  });
+  const press = (data: string) =>
+    tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), data));
+  const say = (text: string) =>
+    tg.bot.handleUpdate(tg.update.text(tg.user(1), text));
+  return { tg, nodes, outcomes, later, press, say };
+}
+
+describe("@botnodes/core/grammy", () => {
+  it("exports exactly its API, and imports nothing at run time", async () => {
+    const entry = await import("./grammy.ts");
+    assert.deepEqual(Object.keys(entry).sort(), [
+      "chatId",
+      "chatUserId",
+      "nodesMiddleware",
+      "pass",
+      "privateChatUserId",
+      "updateId",
+      "userId",
+    ]);
+    const source = readFileSync(new URL("./grammy.ts", import.meta.url), "utf8")
+      .replace(/\/\*[\s\S]*?\*\//g, "");
+    assert.doesNotMatch(source, /^\s*import\s/m);
+  });
+});
+
+describe("nodesMiddleware: filter queries, pass() and ctx.nodes", () => {
+  it("sees only the update kinds of grammY's filter; the others go on", async () => {
+    const { tg, nodes, later, say } = tallyBot();
+    await say("/start");
+    const sent = tg.update.text(tg.user(1), "typo");
+    await tg.bot.handleUpdate(sent);
+    await tg.bot.handleUpdate(tg.update.editedText(sent.message!, "fixed"));
+    await tg.bot.handleUpdate(tg.update.contact(tg.user(1), "+100"));
+    assert.deepEqual(later, ["fixed", "?"]); // the edit and the contact
+    assert.deepEqual((await nodes.user(1).node())?.data, { n: 1 });
+  });
+
+  it("pass() from onEvent: the user stays, nothing entered or written, later handlers get it", async () => {
+    const { nodes, later, outcomes, say } = tallyBot();
+    await say("/start");
+    const entered = Tally.entered;
+    await say("pass");
+    await say("pass"); // a second time: passed again, not a duplicate
+    assert.deepEqual(later, ["pass", "pass"]);
+    assert.equal(Tally.entered, entered, "no onEnter");
+    assert.deepEqual((await nodes.user(1).node())?.data, { n: 0 });
+    assert.deepEqual(outcomes.slice(1), [
+      { handled: false, reason: "passed" },
+      { handled: false, reason: "passed" },
+    ]);
+  });
+
+  it("pass() from start: a new user gets no state until the update they start with", async () => {
+    const { nodes, later, outcomes, say } = tallyBot();
+    await say("hello");
+    assert.equal(await nodes.user(1).peek(), undefined);
+    await say("/start");
+    assert.deepEqual(later, ["hello"]);
+    assert.deepEqual(outcomes, [
+      { handled: false, reason: "passed" },
+      { handled: true, userId: 1, key: "tally" },
+    ]);
+  });
+
+  it("pass() without the middleware is an error saying so, and nothing is written", async () => {
+    const { nodes } = tallyBot();
+    const tg = createTestBot<Context & NodesFlavor>();
+    tg.bot.on("message", nodes.route);
+    await assert.rejects(
+      tg.bot.handleUpdate(tg.update.text(tg.user(1), "hello")),
+      (error: unknown) =>
+        error instanceof BotError &&
+        /pass\(\) works under nodesMiddleware/.test(
+          (error.error as Error).message,
+        ),
+    );
+    assert.equal(await nodes.user(1).peek(), undefined);
+  });
+
+  it("ctx.nodes tells a group message (not-ours) from a duplicate", async () => {
+    const { tg, outcomes, say } = tallyBot();
+    await say("/start");
+    const update = tg.update.text(tg.user(1), "+");
+    await tg.bot.handleUpdate(update);
+    await tg.bot.handleUpdate(update);
+    await tg.bot.handleUpdate(groupText(tg, 1, "hi all"));
+    assert.deepEqual(outcomes.slice(1), [
+      { handled: true, userId: 1, key: "tally" },
+      { handled: false, reason: "duplicate", userId: 1 },
+      { handled: false, reason: "not-ours" },
+    ]);
+  });
+});
+
+describe("nodesMiddleware: callback queries", () => {
+  it("answers a press after its transition when the node did not", async () => {
+    const { tg, nodes, press } = tallyBot();
+    await press("+"); // a new user
+    await press("+");
+    assert.deepEqual(tg.unansweredCallbackQueries(), []);
+    assert.deepEqual(
+      tg.outbox.takeCalls().map((c) => [c.method, c.text]),
+      [["answerCallbackQuery", undefined], [
+        "answerCallbackQuery",
+        undefined,
+      ]],
+    );
+    assert.deepEqual((await nodes.user(1).node())?.data, { n: 1 });
+  });
+
+  it("does not answer again a press the node answered through ctx", async () => {
+    const { tg, press } = tallyBot();
+    await press("+");
+    tg.outbox.takeCalls();
+    await press("ask");
+    assert.deepEqual(
+      tg.calls.filter((c) => c.method === "answerCallbackQuery")
+        .map((c) => [c.payload.text, c.failed]),
+      [[undefined, undefined], ["Counted", undefined]],
+    );
+    tg.outbox.takeCalls();
+  });
+
+  it("leaves passed presses, failed transitions and autoAnswer: false unanswered", async () => {
+    const { tg, press } = tallyBot();
+    await press("+");
+    await press("pass"); // the handler after the nodes forgets to answer
+    await assert.rejects(press("fail"), BotError);
+    assert.deepEqual(
+      tg.unansweredCallbackQueries().map((q) => q.data),
+      ["pass", "fail"],
+    );
+    tg.outbox.takeCalls();
+    const off = tallyBot({ autoAnswer: false });
+    await off.press("+");
+    assert.deepEqual(off.tg.unansweredCallbackQueries().map((q) => q.data), [
+      "+",
+    ]);
+  });
+
+  it("ignores Telegram's 400 when the press was answered through bot.api or is too old", async () => {
+    const { tg, nodes, press } = tallyBot();
+    await press("+");
+    await press("api"); // answered through shared.api: the middleware cannot see it
+    tg.failNext("answerCallbackQuery", apiErrors.queryTooOld);
+    await press("+"); // waited too long for a busy user
+    assert.deepEqual((await nodes.user(1).node())?.data, { n: 2 });
+    assert.deepEqual(
+      tg.calls.filter((c) => c.method === "answerCallbackQuery")
+        .map((c) => c.failed?.error_code),
+      [undefined, undefined, 400, 400],
+    );
+    // any other failure of the answer reaches grammY
+    tg.failNext("answerCallbackQuery", apiErrors.tooManyRequests(1));
+    await assert.rejects(press("+"), BotError);
+    tg.outbox.takeCalls();
+  });
+
+  it("with @grammyjs/menu answering too, the second answer's 400 is ignored", async () => {
+    const tg = createTestBot<Context & NodesFlavor>();
+    const menu = new Menu<Context & NodesFlavor>("m").text(
+      { text: "+", payload: "+" },
+      (_ctx, next) => next(),
+    );
+    tg.bot.use(menu);
+    const nodes = new Nodes<null, Context & NodesFlavor, number>({
+      store: new MemoryStore(),
+      nodes: { menu: MenuNode },
+      start: () => new MenuNode({ n: 0 }),
+      shared: null,
+      userId,
+    });
+    MenuNode.menu = menu;
+    // the filter's check lets the menu's answer go out before the nodes run
+    tg.bot.on(["message", "callback_query:data"], nodesMiddleware(nodes));
+    await tg.bot.handleUpdate(tg.update.text(tg.user(1), "hi"));
+    const [message] = tg.messages(1);
+    const data = message!.reply_markup!.inline_keyboard[0]![0]!;
+    assert.ok("callback_data" in data);
+    await tg.bot.handleUpdate(tg.press(message!, data.callback_data!));
+    assert.deepEqual((await nodes.user(1).node())?.data, { n: 1 });
+    assert.deepEqual(tg.unansweredCallbackQueries(), []);
+    assert.deepEqual(
+      tg.calls.filter((c) => c.method === "answerCallbackQuery")
+        .map((c) => c.failed?.error_code),
+      [undefined, 400], // the menu's, then the middleware's, refused
+    );
+    tg.outbox.take();
+    tg.outbox.takeCalls();
+  });
+});
+
+/** Shows a menu from onEnter, through the update's ctx. */
+class MenuNode
+  extends Node<null, Context & NodesFlavor, number, { n: number }> {
+  static menu: Menu<Context & NodesFlavor>;
+  override async onEnter(_user: number, _shared: null, ctx?: Context) {
+    if (!ctx?.callbackQuery) {
+      await ctx?.reply(`n=${this.data.n}`, { reply_markup: MenuNode.menu });
+    }
+  }
+  onEvent(_user: number, ctx: Context & MenuFlavor): MenuNode {
+    return new MenuNode({ n: this.data.n + (ctx.match === "+" ? 1 : 0) });
+  }
+}
+
+/** Echo, for string keys. */
+class KeyedEcho extends Node<null, Context, string, { n: number }> {
+  override async onEnter(_key: string, _shared: null, ctx?: Context) {
+    if (this.data.n === 0) await ctx?.reply("welcome");
+  }
+  async onEvent(_key: string, ctx: Context): Promise<KeyedEcho> {
+    await ctx.reply(`n=${this.data.n}`);
+    return new KeyedEcho({ n: this.data.n + 1 });
+  }
+}
+
+describe("userId helpers for groups", () => {
+  it("chatUserId: one state per member of a group, private chats as userId", async () => {
+    const tg = createTestBot();
+    const nodes = new Nodes<null, Context, string>({
+      store: new MemoryStore(),
+      nodes: { echo: KeyedEcho },
+      start: () => new KeyedEcho({ n: 0 }),
+      shared: null,
+      userId: chatUserId,
+    });
+    tg.bot.on("message", nodesMiddleware(nodes));
+    const group = tg.chat({ id: -100, type: "group", title: "Lunch" });
+    for (const [user, times] of [[1, 3], [2, 1]] as const) {
+      for (let i = 0; i < times; i++) {
+        await tg.bot.handleUpdate(
+          tg.update.text(tg.user(user), "x", { chat: group }),
+        );
+      }
+    }
+    await tg.bot.handleUpdate(tg.update.text(tg.user(1), "dm"));
+    assert.deepEqual((await nodes.user("-100:1").node())?.data, { n: 2 });
+    assert.deepEqual((await nodes.user("-100:2").node())?.data, { n: 0 });
+    assert.deepEqual((await nodes.user("1").node())?.data, { n: 0 });
+    // onEnter and onEvent reply through ctx: to the chat the update came from
+    assert.deepEqual(tg.outbox.take().map((m) => [m.to, m.text]), [
+      [-100, "welcome"],
+      [-100, "n=0"],
+      [-100, "n=1"],
+      [-100, "welcome"],
+      [1, "welcome"],
+    ]);
+  });
+
+  it("chatId: one state per chat, shared by its members (session()'s default key)", async () => {
+    const tg = createTestBot();
+    const nodes = new Nodes<null, Context, number>({
+      store: new MemoryStore(),
+      nodes: { echo: Echo },
+      start: () => new Echo({ n: 0 }),
+      shared: null,
+      userId: chatId,
+    });
+    tg.bot.on("message", nodesMiddleware(nodes));
+    const group = tg.chat({ id: -100, type: "group", title: "Lunch" });
+    for (const user of [1, 2, 3]) {
+      await tg.bot.handleUpdate(
+        tg.update.text(tg.user(user), "x", { chat: group }),
+      );
+    }
+    assert.deepEqual((await nodes.user(-100).node())?.data, { n: 2 });
+    tg.outbox.take();
   });
 });

@@ -28,6 +28,7 @@ import {
   type Transformer,
 } from "grammy";
 import type {
+  CallbackQuery,
   Chat,
   Message,
   MessageEntity,
@@ -82,11 +83,18 @@ export interface ApiFailure {
  */
 export const apiErrors: {
   readonly blocked: ApiFailure;
+  readonly queryTooOld: ApiFailure;
   tooManyRequests(retryAfter: number): ApiFailure;
 } = {
   blocked: {
     error_code: 403,
     description: "Forbidden: bot was blocked by the user",
+  },
+  // what Telegram answers to a callback query answered twice, or too late
+  queryTooOld: {
+    error_code: 400,
+    description:
+      "Bad Request: query is too old and response timeout expired or query ID is invalid",
   },
   tooManyRequests: (retryAfter) => ({
     error_code: 429,
@@ -272,6 +280,10 @@ class TestBot<C extends Context = Context> {
   readonly #updates: Update[] = [];
   /** `getUpdates` calls waiting for updates. */
   readonly #polls = new Set<() => void>();
+  /** Callback queries the bot received and has not answered, by id. */
+  readonly #pressed = new Map<string, CallbackQuery>();
+  /** Callback queries answered: Telegram refuses a second answer. */
+  readonly #answered = new Set<string>();
   /** `confirmed` calls waiting for the next `getUpdates`. */
   readonly #confirms = new Set<() => void>();
   #commands: unknown = [];
@@ -313,6 +325,40 @@ class TestBot<C extends Context = Context> {
     this.bot.api.config.use((_prev, method, payload, signal) =>
       inner(method, payload, signal)
     );
+    // Every update reaches the bot through handleUpdate (tests, the
+    // simulator, bot.start() and the runner alike): note the presses.
+    const handleUpdate = this.bot.handleUpdate.bind(this.bot);
+    this.bot.handleUpdate = (update, envelope) => {
+      const query = update.callback_query;
+      if (query !== undefined) this.#pressed.set(query.id, query);
+      return handleUpdate(update, envelope);
+    };
+  }
+
+  /**
+   * The callback queries (button presses) the bot received and has not
+   * answered with `answerCallbackQuery`, oldest first: a press left
+   * unanswered keeps a spinner on the user's button. A call made to fail
+   * with {@linkcode TestBot.failNext} answers nothing; a second answer to
+   * the same query fails as on Telegram (`apiErrors.queryTooOld`, 400).
+   *
+   * @returns The unanswered queries.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { createTestBot } from "@botnodes/core/testing/grammy";
+   *
+   * const tg = createTestBot();
+   * tg.bot.callbackQuery("later", () => {}); // forgets to answer
+   * tg.bot.callbackQuery("now", (ctx) => ctx.answerCallbackQuery());
+   * await tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), "now"));
+   * await tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), "later"));
+   * assert.deepEqual(tg.unansweredCallbackQueries().map((q) => q.data), ["later"]);
+   * ```
+   */
+  unansweredCallbackQueries(): CallbackQuery[] {
+    return [...this.#pressed.values()].map((query) => structuredClone(query));
   }
 
   /**
@@ -487,6 +533,8 @@ class TestBot<C extends Context = Context> {
     this.outbox.takeCalls();
     this.#canned.clear();
     this.#updates.length = 0;
+    this.#pressed.clear();
+    this.#answered.clear();
     this.calls.length = 0;
     if (unused.length > 0 || untaken.length > 0) {
       throw new AssertionError({
@@ -558,6 +606,15 @@ class TestBot<C extends Context = Context> {
   ): Promise<{ ok: true; result: unknown } & { ok: boolean }> {
     const body = toWire(payload);
     if (method === "getUpdates") return this.#getUpdates(body, signal);
+    if (
+      method === "answerCallbackQuery" &&
+      this.#answered.has(String(body.callback_query_id))
+    ) {
+      const failed = apiErrors.queryTooOld;
+      this.calls.push({ method, payload: body, failed });
+      // deno-lint-ignore no-explicit-any
+      return { ok: false, ...failed } as any;
+    }
     const canned = this.#canned.get(method)?.shift();
     if (canned !== undefined && !canned.ok) {
       this.calls.push({ method, payload: body, failed: canned.failure });
@@ -574,6 +631,10 @@ class TestBot<C extends Context = Context> {
       throw error;
     }
     this.calls.push({ method, payload: body, result });
+    if (method === "answerCallbackQuery") {
+      this.#pressed.delete(String(body.callback_query_id));
+      this.#answered.add(String(body.callback_query_id));
+    }
     const to = body.chat_id as number | string | undefined;
     if (REPLIES.has(method)) {
       this.outbox.send({

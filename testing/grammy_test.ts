@@ -8,6 +8,7 @@ import {
   InlineKeyboard,
 } from "grammy";
 import type { Message, Update } from "grammy/types";
+import { Menu } from "@grammyjs/menu";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
 import { privateChatUserId, updateId } from "../integrations/grammy.ts";
@@ -470,5 +471,64 @@ describe("issue 15: the grammY kit is as strict as Telegram", () => {
       "n=3 you said d",
     ]);
     assert.deepEqual((await nodes.user(6).node())?.data, { n: 4 });
+  });
+});
+
+describe("issue 16: callback queries and menus in the kit", () => {
+  it("lists the presses left unanswered, and refuses a second answer as Telegram does", async () => {
+    const tg = createTestBot();
+    tg.bot.callbackQuery("once", (ctx) => ctx.answerCallbackQuery());
+    tg.bot.callbackQuery("twice", async (ctx) => {
+      await ctx.answerCallbackQuery();
+      await ctx.answerCallbackQuery();
+    });
+    tg.bot.callbackQuery("never", () => {});
+    await tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), "once"));
+    await tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), "never"));
+    await assert.rejects(
+      tg.bot.handleUpdate(tg.update.callbackQuery(tg.user(1), "twice")),
+      (error: unknown) =>
+        error instanceof BotError && error.error instanceof GrammyError &&
+        error.error.error_code === 400,
+    );
+    assert.deepEqual(
+      tg.unansweredCallbackQueries().map((q) => q.data),
+      ["never"],
+    );
+    // presses that came through getUpdates count too
+    tg.deliver(tg.update.callbackQuery(tg.user(1), "never"));
+    const polling = tg.bot.start();
+    await tg.confirmed();
+    await tg.bot.stop();
+    await polling;
+    assert.deepEqual(
+      tg.unansweredCallbackQueries().map((q) => q.data),
+      ["never", "never"],
+    );
+    tg.outbox.takeCalls();
+    tg.reset();
+    assert.deepEqual(tg.unansweredCallbackQueries(), []);
+  });
+
+  it("fails a menu sent through bot.api as production does, and renders one sent through ctx", async () => {
+    const tg = createTestBot();
+    // the menu answers its presses itself (autoAnswer): a handler that
+    // answered too would fail here, as it would on Telegram
+    const menu = new Menu("m").text("A", () => {});
+    tg.bot.use(menu);
+    tg.bot.command("menu", (ctx) => ctx.reply("Menu", { reply_markup: menu }));
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "Menu", { reply_markup: menu }),
+      /Cannot send menu 'm'.*through bot\.api\?/,
+    );
+    await tg.bot.handleUpdate(tg.update.command(tg.user(1), "menu"));
+    const [sent] = tg.outbox.take();
+    assert.equal(sent?.text, "Menu");
+    const [message] = tg.messages(1);
+    const button = message!.reply_markup!.inline_keyboard[0]![0]!;
+    assert.ok("callback_data" in button);
+    await tg.bot.handleUpdate(tg.press(message!, button.callback_data!));
+    assert.deepEqual(tg.unansweredCallbackQueries(), []);
+    tg.outbox.takeCalls();
   });
 });
