@@ -569,12 +569,18 @@ class TestBot<C extends Context = Context> {
    * `BotError` or the error inside it.
    *
    * @param nodes The `Nodes` the bot routes to.
+   * @param options `clock`: the store's `FakeClock`, for `wait` steps (time
+   * passes, due timers fire).
    * @returns The simulator.
    */
-  simulator(nodes: SimulatedNodes<number>): Simulator<number, string | Update> {
+  simulator(
+    nodes: SimulatedNodes<number>,
+    options: { clock?: { advance(ms: number): void } | undefined } = {},
+  ): Simulator<number, string | Update> {
     return createSimulator<number, string | Update, Update>({
       nodes,
       outbox: this.outbox,
+      ...(options.clock ? { clock: options.clock } : {}),
       event: (user, input) =>
         typeof input === "string"
           ? this.update.text(this.user(user), input)

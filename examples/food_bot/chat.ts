@@ -1,19 +1,23 @@
 // The food bot in the terminal: each line you type is a message from one
-// user; the bot's replies are printed, then the node you are on.
+// user; the bot's replies are printed, then the node you are on. "/wait 10"
+// lets 10 minutes pass (on the chat's own clock): reminders that fall due
+// are sent.
 // State is in memory, or in Redis when REDIS_URL is set (keys under
 // CHAT_PREFIX, default "foodbot-chat"). Ctrl-D quits.
 //   deno task chat
 import process from "node:process";
 import { createInterface } from "node:readline";
 import type { StateStore } from "../../mod.ts";
-import { MemoryStore } from "../../testing/mod.ts";
+import { FakeClock, MemoryStore } from "../../testing/mod.ts";
 import { createFoodNodes, foodApiStub } from "./bot.ts";
 
 const USER_ID = 1;
 const name = process.env.CHAT_NAME ?? "friend";
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-let store: StateStore = new MemoryStore();
+// the chat's own clock, so that "/wait" can let time pass
+const clock = new FakeClock(Date.now());
+let store: StateStore = new MemoryStore({ clock });
 let close = () => {};
 if (process.env.REDIS_URL) {
   const { Redis } = await import("ioredis");
@@ -21,6 +25,7 @@ if (process.env.REDIS_URL) {
   const redis = new Redis(process.env.REDIS_URL);
   store = new RedisStore(redis, {
     prefix: process.env.CHAT_PREFIX ?? "foodbot-chat",
+    clock,
   });
   close = () => redis.disconnect();
   say(`(state in Redis at ${process.env.REDIS_URL})`);
@@ -39,14 +44,22 @@ const lines = createInterface({
   terminal: false,
 });
 const interactive = process.stdin.isTTY === true;
-if (interactive) say("Type a message (Ctrl-D to quit).");
+if (interactive) {
+  say('Type a message ("/wait 10" lets 10 minutes pass; Ctrl-D to quit).');
+}
 for await (const text of lines) {
   if (!interactive) say(`you: ${text}`); // piped input: show what was sent
-  await nodes.route({
-    from: { id: USER_ID, first_name: name, username: name },
-    chat: { type: "private" },
-    msg: { text },
-  });
+  const wait = /^\/wait (\d+(?:\.\d+)?)$/.exec(text.trim());
+  if (wait) {
+    clock.advance(Number(wait[1]) * 60_000);
+    await nodes.runDue();
+  } else {
+    await nodes.route({
+      from: { id: USER_ID, first_name: name, username: name },
+      chat: { type: "private" },
+      msg: { text },
+    });
+  }
   const node = await nodes.user(USER_ID).node();
   say(`  [${node ? nodes.keyOf(node) : "no state"}]`);
 }

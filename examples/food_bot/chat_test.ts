@@ -55,6 +55,21 @@ describe("deno task chat", () => {
     assert.match(out, /\[hungry\]\n[\s\S]*\[start\]\n$/);
   });
 
+  it("lets time pass with /wait: one reminder, then the cart is dropped", async () => {
+    const { code, out } = await chat(
+      "hi\nYes\npizza\n/wait 9\n/wait 1\n/wait 60\n",
+      { REDIS_URL: "" },
+    );
+    assert.equal(code, 0, out);
+    assert.deepEqual(replies(out).slice(-4), [
+      "What are you gonna order? Cart: pizza",
+      "Still there? Your cart: pizza. Write Finish to order it.",
+      "I dropped your cart (pizza) after an hour of silence.",
+      "Again main menu! Are you hungry?",
+    ]);
+    assert.match(out, /\[start\]\n$/);
+  });
+
   it(
     "keeps state across two runs with REDIS_URL set",
     { skip: skipRedis },

@@ -3,11 +3,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import type { StateStore } from "../../mod.ts";
-import { MemoryStore } from "../../testing/mod.ts";
+import { FakeClock, MemoryStore } from "../../testing/mod.ts";
 import { createTestBot } from "../../testing/grammy.ts";
 import { nodesMiddleware } from "../../integrations/grammy.ts";
 import { createFoodNodes, foodApiStub } from "./bot.ts";
 import type { FoodApi } from "./types.ts";
+import { DROP_AFTER, REMIND_AFTER } from "./hungry.ts";
 
 const ANN = 1;
 
@@ -202,5 +203,62 @@ describe("food bot", () => {
     await sim.simulate(ANN, ["hi", "Yes", "pizza", "Finish"], {
       transcript: golden,
     });
+  });
+});
+
+describe("food bot reminders", () => {
+  const timed = () => {
+    const clock = new FakeClock();
+    const { tg, nodes } = setup(new MemoryStore({ clock }));
+    return tg.simulator(nodes, { clock });
+  };
+
+  it("reminds once about a full cart, then drops it after a longer silence", async () => {
+    await timed().simulate(ANN, [
+      "hi",
+      "Yes",
+      "pizza",
+      { wait: REMIND_AFTER - 1, replies: [] },
+      {
+        wait: 1,
+        node: "hungry",
+        replies: ["Still there? Your cart: pizza. Write Finish to order it."],
+        data: { order: ["pizza"], reminded: true },
+      },
+      { wait: DROP_AFTER - 1, replies: [] },
+      {
+        wait: 1,
+        node: "start",
+        replies: [
+          "I dropped your cart (pizza) after an hour of silence.",
+          MENU,
+        ],
+      },
+      { wait: 10 * DROP_AFTER, node: "start", replies: [] },
+    ]);
+  });
+
+  it("starts the wait again at each answer; an empty cart waits forever", async () => {
+    await timed().simulate(ANN, [
+      "hi",
+      "Yes",
+      { wait: 10 * REMIND_AFTER, node: "hungry", replies: [] },
+      "pizza",
+      { wait: REMIND_AFTER - 1, replies: [] },
+      "cola",
+      { wait: REMIND_AFTER - 1, replies: [] },
+      {
+        wait: 1,
+        replies: [
+          "Still there? Your cart: pizza, cola. Write Finish to order it.",
+        ],
+      },
+      {
+        event: "Finish",
+        node: "start",
+        replies: ["Ordering pizza, cola", "Ordered!", MENU],
+      },
+      { wait: 10 * DROP_AFTER, replies: [] },
+    ]);
   });
 });

@@ -5,20 +5,54 @@ import type { FoodNode, Shared, Update, UserId } from "./types.ts";
 import { nameOf } from "./types.ts";
 import { Start } from "./start.ts";
 
-export class Hungry extends Node<Shared, Update, UserId, { order: string[] }> {
-  // The active order is stored while the user goes on choosing.
-  static override schema = z.object({ order: z.array(z.string()) });
+/** A reminder ten minutes after the last message, if the cart holds food. */
+export const REMIND_AFTER = 10 * 60_000;
+/** The cart is dropped an hour after the reminder. */
+export const DROP_AFTER = 60 * 60_000;
 
-  constructor(order: string[] = []) {
-    super({ order });
+export class Hungry extends Node<
+  Shared,
+  Update,
+  UserId,
+  { order: string[]; reminded?: true }
+> {
+  // The active order is stored while the user goes on choosing; `reminded`
+  // once the user was asked whether they are still there.
+  static override schema = z.object({
+    order: z.array(z.string()),
+    reminded: z.literal(true).optional(),
+  });
+
+  constructor(order: string[] = [], reminded = false) {
+    super(reminded ? { order, reminded: true } : { order });
   }
 
   override async onEnter(userId: UserId, shared: Shared) {
     const cart = this.data.order.length ? this.data.order.join(", ") : "Empty";
     await shared.api.sendMessage(
       userId,
-      `What are you gonna order? Cart: ${cart}`,
+      this.data.reminded
+        ? `Still there? Your cart: ${cart}. Write Finish to order it.`
+        : `What are you gonna order? Cart: ${cart}`,
     );
+  }
+
+  // A full cart left unanswered: one reminder, then, after a longer silence,
+  // the cart is dropped.
+  override timeout(): number | undefined {
+    if (this.data.order.length === 0) return undefined;
+    return this.data.reminded ? DROP_AFTER : REMIND_AFTER;
+  }
+
+  override async onTimeout(userId: UserId, shared: Shared): Promise<FoodNode> {
+    if (!this.data.reminded) return new Hungry(this.data.order, true);
+    await shared.api.sendMessage(
+      userId,
+      `I dropped your cart (${
+        this.data.order.join(", ")
+      }) after an hour of silence.`,
+    );
+    return new Start();
   }
 
   async onEvent(
