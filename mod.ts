@@ -59,6 +59,14 @@ export {
   type UserHandle,
 } from "./src/nodes.ts";
 
+// Observing
+export type {
+  Transition,
+  TransitionKind,
+  TransitionListener,
+  TransitionOutcome,
+} from "./src/transition.ts";
+
 // Errors
 export {
   BotnodesError,
@@ -83,7 +91,9 @@ export {
   type CommitOptions,
   type DueTimer,
   type Lease,
+  type ScanOptions,
   type StateStore,
+  type StoredUser,
   type StoreOptions,
   type StoreTiming,
   systemClock,
