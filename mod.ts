@@ -50,13 +50,16 @@ export { Node, type NodeClass } from "./src/node.ts";
 export {
   type FiredTimer,
   type InvalidStateHook,
+  type ListedUser,
   type Logger,
   Nodes,
   type NodesOptions,
   type RouteResult,
   type RunDueOptions,
   type RunTimersOptions,
+  type UserCounts,
   type UserHandle,
+  type UsersOptions,
 } from "./src/nodes.ts";
 
 // Observing

@@ -24,12 +24,14 @@ const KEEP = 10; // the handler keeps the last 10 items: a small array
 export type Variant =
   | "botnodes"
   | "botnodes-batch"
+  | "botnodes-listener"
   | "seed-hash"
   | "get-set"
   | "grammy-session";
 export const VARIANTS: Variant[] = [
   "botnodes",
   "botnodes-batch",
+  "botnodes-listener",
   "seed-hash",
   "get-set",
   "grammy-session",
@@ -99,7 +101,8 @@ function handler(
   const user = (i: number) => i % USERS;
   switch (variant) {
     case "botnodes":
-    case "botnodes-batch": {
+    case "botnodes-batch":
+    case "botnodes-listener": {
       const nodes = new Nodes<null, Event, number>({
         store: new RedisStore(redis, {
           prefix,
@@ -110,6 +113,14 @@ function handler(
         shared: null,
         userId: (event) => event.user,
       });
+      if (variant === "botnodes-listener") {
+        // what a metrics listener costs: a counter per outcome and node
+        const counts = new Map<string, number>();
+        nodes.observe((t) => {
+          const key = `${t.from}>${t.to}:${t.outcome}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        });
+      }
       return (i) => nodes.route({ user: user(i), text: `e${i}` });
     }
     case "seed-hash":

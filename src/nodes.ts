@@ -1231,6 +1231,134 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   }
 
   /**
+   * Every user with a stored state, with the node they are on: a snapshot
+   * read a page at a time (on Redis, `SCAN` on every master; never `KEYS`),
+   * taking no lease and holding one page in memory whatever the number of
+   * users. A user stored for the whole iteration is yielded at least once
+   * (rarely twice, when Redis resizes its tables meanwhile); one who moves
+   * meanwhile may be yielded on either node or not at all. To act on a user,
+   * go through `user(id)`, which takes their turn like an event.
+   *
+   * @param options `on`: only users on these node keys (compared with the
+   * stored key, so a key no longer registered can be asked for: its users
+   * come with an `InvalidStateError`); `count`: keys looked at per round
+   * trip (default 100).
+   * @returns The users, in no particular order.
+   * @throws {StoreError} From the iteration, when the store failed.
+   *
+   * @example Messaging everyone on a node about to be removed, then moving them
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { from: number; text: string };
+   * type Shared = { sent: string[] };
+   *
+   * class Menu extends Node<Shared, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(_user: number, event: Event): Menu | Survey {
+   *     return event.text === "survey" ? new Survey() : new Menu();
+   *   }
+   * }
+   * class Survey extends Menu {} // to be removed in the next version
+   *
+   * const shared: Shared = { sent: [] };
+   * const nodes = new Nodes<Shared, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { menu: Menu, survey: Survey },
+   *   start: () => new Menu(),
+   *   shared,
+   *   userId: (event) => event.from,
+   * });
+   * for (const from of [1, 2, 3]) await nodes.route({ from, text: "hi" });
+   * for (const from of [1, 3]) await nodes.route({ from, text: "survey" });
+   *
+   * for await (const { userId } of nodes.users({ on: ["survey"] })) {
+   *   shared.sent.push(`${userId}: the survey is over, thank you!`);
+   *   await nodes.user(Number(userId)).to(new Menu());
+   * }
+   * assert.deepEqual(shared.sent.sort(), [
+   *   "1: the survey is over, thank you!",
+   *   "3: the survey is over, thank you!",
+   * ]);
+   * assert.deepEqual((await nodes.countUsers()).nodes, new Map([["menu", 3]]));
+   * ```
+   */
+  async *users(
+    options: UsersOptions = {},
+  ): AsyncGenerator<ListedUser<Shared, Event, UserId>> {
+    const on = options.on === undefined ? undefined : new Set(options.on);
+    const scan = options.count === undefined ? {} : { count: options.count };
+    for await (const { userId, state } of this.#store.scan(scan)) {
+      const key = storedKey(state);
+      if (on !== undefined && (key === undefined || !on.has(key))) continue;
+      let node = this.#registry.decode(userId, state);
+      if (isPromise(node)) node = await node;
+      yield { userId, key, node };
+    }
+  }
+
+  /**
+   * How many users are on each node: a snapshot counted a page at a time,
+   * like {@linkcode Nodes.users} (and with its caveats), by the key stored
+   * (without restoring the data, so it is cheap, and a key no longer
+   * registered is counted too).
+   *
+   * @param options `count`: keys looked at per round trip (default 100).
+   * @returns The counts.
+   * @throws {StoreError} When the store failed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { from: number };
+   * class Menu extends Node<null, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(): Menu {
+   *     return new Menu();
+   *   }
+   * }
+   *
+   * const nodes = new Nodes<null, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { menu: Menu },
+   *   start: () => new Menu(),
+   *   shared: null,
+   *   userId: (event) => event.from,
+   * });
+   * for (const from of [1, 2]) await nodes.route({ from });
+   * assert.deepEqual(await nodes.countUsers(), {
+   *   total: 2,
+   *   nodes: new Map([["menu", 2]]),
+   *   unreadable: 0,
+   * });
+   * ```
+   */
+  async countUsers(options: Pick<UsersOptions, "count"> = {}): Promise<
+    UserCounts
+  > {
+    const scan = options.count === undefined ? {} : { count: options.count };
+    const counts = new Map<string, number>();
+    let total = 0;
+    let unreadable = 0;
+    for await (const { state } of this.#store.scan(scan)) {
+      total++;
+      const key = storedKey(state);
+      if (key === undefined) unreadable++;
+      else counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return { total, nodes: counts, unreadable };
+  }
+
+  /**
    * The registry key of a node's class, or `undefined` when the class is not
    * registered.
    *
@@ -1269,6 +1397,79 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   keyOf(node: Node<Shared, Event, UserId>): string | undefined {
     return this.#registry.keyOf(node);
   }
+}
+
+/** The node key a stored state names, or `undefined` when it names none. */
+function storedKey(state: string): string | undefined {
+  try {
+    const stored: unknown = JSON.parse(state);
+    const key = (stored as { node?: unknown } | null)?.node;
+    return typeof key === "string" ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Options of {@linkcode Nodes.users}.
+ *
+ * @example
+ * ```ts
+ * import type { UsersOptions } from "@botnodes/core";
+ *
+ * const options: UsersOptions = { on: ["survey"], count: 500 };
+ * ```
+ */
+export interface UsersOptions {
+  /** Only the users on these node keys (as stored). Default: every user. */
+  readonly on?: readonly string[] | undefined;
+  /** Keys looked at per round trip (Redis `SCAN`'s `COUNT`). Default 100. */
+  readonly count?: number | undefined;
+}
+
+/**
+ * A user as {@linkcode Nodes.users} yields them.
+ *
+ * @typeParam Shared Your services' type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const { userId, key, node } of nodes.users()) {
+ *   console.log(userId, key, node instanceof InvalidStateError ? node.reason : node.data);
+ * }
+ * ```
+ */
+export interface ListedUser<Shared, Event, UserId extends string | number> {
+  /**
+   * The user id's string form, as stored (`Number(userId)` gives back a
+   * number id for `user(id)`).
+   */
+  readonly userId: string;
+  /** The node key stored, or `undefined` when the state names none. */
+  readonly key: string | undefined;
+  /** The node restored, or why it could not be (as `user(id).peek()`). */
+  readonly node: Node<Shared, Event, UserId> | InvalidStateError;
+}
+
+/**
+ * What {@linkcode Nodes.countUsers} returns.
+ *
+ * @example
+ * ```ts
+ * import type { UserCounts } from "@botnodes/core";
+ *
+ * const counts: UserCounts = { total: 3, nodes: new Map([["menu", 3]]), unreadable: 0 };
+ * ```
+ */
+export interface UserCounts {
+  /** Users with a stored state. */
+  readonly total: number;
+  /** Users per node key stored (registered or not). */
+  readonly nodes: ReadonlyMap<string, number>;
+  /** Users whose state names no node key (not a botnodes state). */
+  readonly unreadable: number;
 }
 
 /** A transition being observed: what is known so far, and its times. */
