@@ -9,6 +9,7 @@ import assert, { AssertionError } from "node:assert/strict";
 import type { Node } from "../mod.ts";
 import { InvalidStateError } from "../src/errors.ts";
 import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
+import type { ConversationMap } from "./conversation_map.ts";
 import {
   compareTranscript,
   describeError,
@@ -42,6 +43,9 @@ export interface SimulatedNodes<UserId> {
   keyOf(node: any): string | undefined;
   /** Fires the due timers (for `wait` steps; a `Nodes` has it). */
   runDue?(): Promise<unknown>;
+  /** Reports transitions (for the `map` option; a `Nodes` has it). */
+  // deno-lint-ignore no-explicit-any
+  observe?(listener: (transition: any) => void): () => void;
 }
 
 /**
@@ -104,6 +108,12 @@ export interface SimulatorOptions<UserId, Input, Sent> {
   readonly describe?:
     | ((input: Input, sent: Sent) => string | undefined)
     | undefined;
+  /**
+   * Records every transition the simulator drives (its steps' events and
+   * timers) into this map, to draw the conversation the tests walked. Share
+   * one map between simulators to map a whole test file.
+   */
+  readonly map?: ConversationMap | undefined;
 }
 
 /**
@@ -324,9 +334,20 @@ export function createSimulator<UserId, Input, Sent = Input>(
         }
         running.add(outbox);
       }
+      const map = options.map;
+      if (map !== undefined && typeof nodes.observe !== "function") {
+        if (outbox !== undefined) running.delete(outbox);
+        throw new TypeError(
+          'Cannot simulate with the "map" option: the nodes have no observe()',
+        );
+      }
+      const stop = map === undefined
+        ? undefined
+        : nodes.observe!((transition) => map.record(transition));
       try {
         return await run(user, steps, simulateOptions);
       } finally {
+        stop?.();
         if (outbox !== undefined) running.delete(outbox);
       }
     },
