@@ -88,6 +88,7 @@ const LABEL: Record<Variant, string> = {
   "botnodes": "botnodes `route()` on RedisStore",
   "botnodes-batch": "botnodes, RedisStore `batch: true`",
   "botnodes-listener": "botnodes `route()` with a transition listener",
+  "botnodes-otel": "botnodes `route()` with OpenTelemetry (SDK, spans batched)",
   "seed-hash": "(a) seed: HGET, parse, stringify, HSET",
   "get-set": "(b) GET/SET, one key per user",
   "grammy-session": "(c) grammY `session()` + storage-redis",

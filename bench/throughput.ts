@@ -14,6 +14,12 @@ import { RedisAdapter } from "@grammyjs/storage-redis";
 import { Redis } from "ioredis";
 import { z } from "zod";
 import { Node, Nodes, RedisStore } from "../mod.ts";
+import { instrument } from "../integrations/otel.ts";
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { commandCalls, drive, percentile, total } from "./_common.ts";
 
 export const USERS = 1_000;
@@ -25,6 +31,7 @@ export type Variant =
   | "botnodes"
   | "botnodes-batch"
   | "botnodes-listener"
+  | "botnodes-otel"
   | "seed-hash"
   | "get-set"
   | "grammy-session";
@@ -32,6 +39,7 @@ export const VARIANTS: Variant[] = [
   "botnodes",
   "botnodes-batch",
   "botnodes-listener",
+  "botnodes-otel",
   "seed-hash",
   "get-set",
   "grammy-session",
@@ -102,7 +110,8 @@ function handler(
   switch (variant) {
     case "botnodes":
     case "botnodes-batch":
-    case "botnodes-listener": {
+    case "botnodes-listener":
+    case "botnodes-otel": {
       const nodes = new Nodes<null, Event, number>({
         store: new RedisStore(redis, {
           prefix,
@@ -119,6 +128,20 @@ function handler(
         nodes.observe((t) => {
           const key = `${t.from}>${t.to}:${t.outcome}`;
           counts.set(key, (counts.get(key) ?? 0) + 1);
+        });
+      }
+      if (variant === "botnodes-otel") {
+        // the SDK's providers: spans batched to an exporter that drops them
+        instrument(nodes, {
+          tracerProvider: new BasicTracerProvider({
+            spanProcessors: [
+              new BatchSpanProcessor({
+                export: (_spans, done) => done({ code: 0 }),
+                shutdown: () => Promise.resolve(),
+              }),
+            ],
+          }),
+          meterProvider: new MeterProvider(),
         });
       }
       return (i) => nodes.route({ user: user(i), text: `e${i}` });
