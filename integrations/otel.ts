@@ -58,6 +58,35 @@ import {
 } from "../src/errors.ts";
 import type { Transition, TransitionListener } from "../src/transition.ts";
 
+/**
+ * A tracer provider, as `instrument` uses it: an OpenTelemetry
+ * `TracerProvider` (the SDK's `BasicTracerProvider`, `NodeTracerProvider`)
+ * is one.
+ *
+ * @example
+ * ```ts ignore
+ * const tracerProvider: TracerSource = new BasicTracerProvider();
+ * ```
+ */
+export interface TracerSource {
+  /** Gives the tracer of an instrumentation scope. */
+  getTracer(name: string): object;
+}
+
+/**
+ * A meter provider, as `instrument` uses it: an OpenTelemetry
+ * `MeterProvider` (the SDK's) is one.
+ *
+ * @example
+ * ```ts ignore
+ * const meterProvider: MeterSource = new MeterProvider({ readers: [reader] });
+ * ```
+ */
+export interface MeterSource {
+  /** Gives the meter of an instrumentation scope. */
+  getMeter(name: string): object;
+}
+
 /** The instrumentation scope: the tracer's and the meter's name. */
 export const INSTRUMENTATION_NAME = "@botnodes/core";
 
@@ -71,9 +100,9 @@ export const INSTRUMENTATION_NAME = "@botnodes/core";
  */
 export interface InstrumentOptions {
   /** Where spans go. Default: the global one (`trace.getTracerProvider()`). */
-  readonly tracerProvider?: TracerProvider | undefined;
+  readonly tracerProvider?: TracerSource | undefined;
   /** Where metrics go. Default: the global one (`metrics.getMeterProvider()`). */
-  readonly meterProvider?: MeterProvider | undefined;
+  readonly meterProvider?: MeterSource | undefined;
   /**
    * Put the user id in each span (`enduser.id`). A user id is personal
    * data: off by default. Metrics never carry it (it would make one series
@@ -139,10 +168,12 @@ export function instrument<Event, UserId extends string | number>(
   nodes: Observable<Event, UserId>,
   options: InstrumentOptions = {},
 ): () => void {
-  const tracer: Tracer = (options.tracerProvider ?? trace.getTracerProvider())
-    .getTracer(INSTRUMENTATION_NAME);
-  const meter: Meter = (options.meterProvider ?? metrics.getMeterProvider())
-    .getMeter(INSTRUMENTATION_NAME);
+  const tracer =
+    ((options.tracerProvider ?? trace.getTracerProvider()) as TracerProvider)
+      .getTracer(INSTRUMENTATION_NAME) as Tracer;
+  const meter =
+    ((options.meterProvider ?? metrics.getMeterProvider()) as MeterProvider)
+      .getMeter(INSTRUMENTATION_NAME) as Meter;
   const transitions = meter.createCounter("botnodes.transitions", {
     description: "Transitions, by kind, outcome and node keys",
     unit: "{transition}",
