@@ -78,6 +78,15 @@ describe("the food bot's map", () => {
       svg,
       "examples/food_bot/map.svg is stale: regenerate it with UPDATE_MAP=1 (see map_test.ts)",
     );
+    // README.md shows the same map
+    const readme = readFileSync(
+      new URL("../../README.md", import.meta.url),
+      "utf8",
+    );
+    assert.ok(
+      readme.includes("```mermaid\n" + map.mermaid() + "```\n"),
+      "README.md's food bot map differs from MAP.md: copy MAP.md's diagram into README.md's \"A map of the conversation\"",
+    );
     // every node and every declared transition is walked
     assert.deepEqual(map.coverage(), {
       neverEntered: [],
