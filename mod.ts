@@ -50,14 +50,25 @@ export { Node, type NodeClass } from "./src/node.ts";
 export {
   type FiredTimer,
   type InvalidStateHook,
+  type ListedUser,
   type Logger,
   Nodes,
   type NodesOptions,
   type RouteResult,
   type RunDueOptions,
   type RunTimersOptions,
+  type UserCounts,
   type UserHandle,
+  type UsersOptions,
 } from "./src/nodes.ts";
+
+// Observing
+export type {
+  Transition,
+  TransitionKind,
+  TransitionListener,
+  TransitionOutcome,
+} from "./src/transition.ts";
 
 // Errors
 export {
@@ -83,7 +94,9 @@ export {
   type CommitOptions,
   type DueTimer,
   type Lease,
+  type ScanOptions,
   type StateStore,
+  type StoredUser,
   type StoreOptions,
   type StoreTiming,
   systemClock,

@@ -176,6 +176,8 @@ const LABEL: Record<Variant, string> = {
   "botnodes-unbatched": "botnodes, RedisStore `batch: false`",
   "botnodes-bun-redis":
     "botnodes default on Bun's `RedisClient` (`fromBunRedis`)",
+  "botnodes-listener": "botnodes `route()` with a transition listener",
+  "botnodes-otel": "botnodes `route()` with OpenTelemetry (SDK, spans batched)",
   "seed-hash": "(a) seed: HGET, parse, stringify, HSET",
   "get-set": "(b) GET/SET, one key per user",
   "grammy-session": "(c) grammY `session()` + storage-redis",

@@ -19,6 +19,12 @@ import { Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { Node, Nodes, type RedisLike, RedisStore } from "../mod.ts";
 import { fromBunRedis } from "../adapters/bun_redis.ts";
+import { instrument } from "../integrations/otel.ts";
+import {
+  BasicTracerProvider,
+  BatchSpanProcessor,
+} from "@opentelemetry/sdk-trace-base";
+import { MeterProvider } from "@opentelemetry/sdk-metrics";
 import { commandCalls, drive, percentile, total } from "./_common.ts";
 
 export const USERS = 1_000;
@@ -30,6 +36,8 @@ export type Variant =
   | "botnodes"
   | "botnodes-unbatched"
   | "botnodes-bun-redis"
+  | "botnodes-listener"
+  | "botnodes-otel"
   | "seed-hash"
   | "get-set"
   | "grammy-session";
@@ -37,6 +45,8 @@ export type Variant =
 export const VARIANTS: Variant[] = [
   "botnodes",
   "botnodes-unbatched",
+  "botnodes-listener",
+  "botnodes-otel",
   "seed-hash",
   "get-set",
   "grammy-session",
@@ -135,7 +145,9 @@ function handler(
   switch (variant) {
     case "botnodes":
     case "botnodes-unbatched":
-    case "botnodes-bun-redis": {
+    case "botnodes-bun-redis":
+    case "botnodes-listener":
+    case "botnodes-otel": {
       const client: RedisLike = variant === "botnodes-bun-redis"
         ? fromBunRedis(bunClient!)
         : redis;
@@ -150,6 +162,28 @@ function handler(
         shared: null,
         userId: (event) => event.user,
       });
+      if (variant === "botnodes-listener") {
+        // what a metrics listener costs: a counter per outcome and node
+        const counts = new Map<string, number>();
+        nodes.observe((t) => {
+          const key = `${t.from}>${t.to}:${t.outcome}`;
+          counts.set(key, (counts.get(key) ?? 0) + 1);
+        });
+      }
+      if (variant === "botnodes-otel") {
+        // the SDK's providers: spans batched to an exporter that drops them
+        instrument(nodes, {
+          tracerProvider: new BasicTracerProvider({
+            spanProcessors: [
+              new BatchSpanProcessor({
+                export: (_spans, done) => done({ code: 0 }),
+                shutdown: () => Promise.resolve(),
+              }),
+            ],
+          }),
+          meterProvider: new MeterProvider(),
+        });
+      }
       return (i) => nodes.route({ user: user(i), text: `e${i}` });
     }
     case "seed-hash":

@@ -9,7 +9,7 @@ export NO_COLOR=1
 echo "=== deno fmt --check" && "$deno" fmt --check
 echo "=== deno lint" && "$deno" lint
 echo "=== deno check" && "$deno" check $(find . -name '*.ts' -not -path './node_modules/*' -not -path './.tmp/*' | sort)
-echo "=== deno doc --lint (core entries, strict)" && "$deno" doc --lint ./mod.ts ./store/mod.ts ./testing/mod.ts ./integrations/grammy.ts ./adapters/node_redis.ts ./adapters/bun_redis.ts ./adapters/upstash.ts
+echo "=== deno doc --lint (core entries, strict)" && "$deno" doc --lint ./mod.ts ./store/mod.ts ./testing/mod.ts ./integrations/grammy.ts ./integrations/otel.ts ./adapters/node_redis.ts ./adapters/bun_redis.ts ./adapters/upstash.ts
 echo "=== deno doc --lint (every entry)" && node scripts/doc_lint.mjs
 echo "=== action-validator (.github/workflows)"
 validator=node_modules/.bin/action-validator

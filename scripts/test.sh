@@ -23,13 +23,14 @@ for runtime in "${runtimes[@]}"; do
   echo "=== $runtime"
   case "$runtime" in
     # Deno also runs the examples in README.md and in every doc comment.
-    deno) "$bin/deno" test -A --doc --junit-path="$reports/deno.xml" README.md mod.ts "${dirs[@]}" ;;
+    # --expose-gc: the memory measurements collect garbage before sampling.
+    deno) "$bin/deno" test -A --v8-flags=--expose-gc --doc --junit-path="$reports/deno.xml" README.md mod.ts "${dirs[@]}" ;;
     bun) "$bin/bun" test --timeout 60000 --reporter=junit \
       --reporter-outfile="$reports/bun.xml" "${files[@]/#/./}" ;;
     # vitest runs the *.vitest.ts files: the harness under a fourth runner.
     vitest) "$bin/vitest" run --reporter=default --reporter=junit \
       --outputFile.junit="$reports/vitest.xml" ;;
-    node) "$bin/tsx" --test --test-reporter=spec --test-reporter-destination=stdout \
+    node) NODE_OPTIONS="${NODE_OPTIONS:-} --expose-gc" "$bin/tsx" --test --test-reporter=spec --test-reporter-destination=stdout \
       --test-reporter=junit --test-reporter-destination="$reports/node.xml" "${files[@]}" ;;
     *) echo "Unknown runtime '$runtime': use deno, bun, node or vitest" >&2; exit 2 ;;
   esac

@@ -385,7 +385,8 @@ export type StoreOperation =
   | "aside"
   | "schedule"
   | "unschedule"
-  | "dueTimers";
+  | "dueTimers"
+  | "scan";
 
 /**
  * The store could not be reached or failed (connection refused, timeout,

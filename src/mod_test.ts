@@ -23,7 +23,7 @@ function importGraph(entry: string): { files: string[]; external: string[] } {
     const source = readFileSync(file, "utf8")
       .replace(/\/\*[\s\S]*?\*\//g, "") // doc comments hold examples
       .replace(/^\s*\/\/.*$/gm, "");
-    const re = /(?:from|import)\s*\(?\s*["']([^"']+)["']/g;
+    const re = /(?<![\w."'])(?:from|import)\s*\(?\s*["']([^"']+)["']/g;
     for (const [, specifier] of source.matchAll(re)) {
       if (specifier!.startsWith(".")) visit(join(dirname(file), specifier!));
       else external.add(specifier!);
@@ -88,11 +88,25 @@ describe("store/mod.ts", () => {
   });
 });
 
+describe("integrations/otel.ts", () => {
+  it("depends on @opentelemetry/api alone, and exports instrument", async () => {
+    const { external } = importGraph("integrations/otel.ts");
+    assert.deepEqual(external, ["@opentelemetry/api"]);
+    const otel = await import("../integrations/otel.ts");
+    assert.deepEqual(Object.keys(otel).sort(), [
+      "INSTRUMENTATION_NAME",
+      "instrument",
+    ]);
+  });
+});
+
 describe("testing/mod.ts", () => {
   it("exports the test helpers", () => {
     assert.deepEqual(Object.keys(testing).sort(), [
+      "ConversationMap",
       "FakeClock",
       "MemoryStore",
+      "NO_STATE",
       "Outbox",
       "Transcript",
       "createSimulator",

@@ -9,10 +9,23 @@ import {
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
+import type { InvalidStateReason } from "./errors.ts";
 import { isPromise, type MaybePromise } from "./maybe_promise.ts";
 import type { Node, NodeClass } from "./node.ts";
 import { type Armed, armedOf, Registry } from "./registry.ts";
-import type { CommitOptions, DueTimer, Lease, StateStore } from "./store.ts";
+import {
+  type CommitOptions,
+  type DueTimer,
+  type Lease,
+  type StateStore,
+  systemClock,
+} from "./store.ts";
+import type {
+  Transition,
+  TransitionKind,
+  TransitionListener,
+  TransitionOutcome,
+} from "./transition.ts";
 import { UserQueue } from "./user_queue.ts";
 
 /**
@@ -449,6 +462,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   readonly #queue: UserQueue;
   /** Failed firings per user, for the backoff. */
   readonly #failures = new Map<string, number>();
+  /** The transition listeners (replaced, never mutated, on a change). */
+  #observers: readonly TransitionListener<Event, UserId>[] = [];
+  /** The clock transitions are timed on. */
+  readonly #now: () => number;
 
   /**
    * Makes the manager.
@@ -490,6 +507,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     this.#userId = options.userId;
     this.#logger = options.logger ?? console;
     this.#queue = new UserQueue(store, this.#logger);
+    const clock = store.timing?.clock ?? systemClock;
+    this.#now = clock === systemClock
+      ? () => performance.now()
+      : () => clock.now();
     this.#eventId = options.eventId;
     this.#maxStateBytes = options.maxStateBytes ?? 1_048_576;
     if (!(this.#maxStateBytes > 0)) {
@@ -528,40 +549,237 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   readonly route = (
     event: Event,
   ): Promise<RouteResult<Shared, Event, UserId>> => {
+    // observed only when someone listens: the hot path stays as it was
+    const trace = this.#observers.length === 0
+      ? undefined
+      : this.#trace("event", undefined, event);
     let userId: UserId | undefined;
     let eventId: string | undefined;
     let key: string;
     try {
       userId = this.#userId(event);
       if (userId === undefined) {
+        if (trace) this.#report(trace, "not-ours");
         return Promise.resolve({ handled: false, reason: "not-ours" });
       }
       key = idKey("user id", userId);
       const given = this.#eventId?.(event);
       eventId = given === undefined ? undefined : idKey("event id", given);
     } catch (error) {
+      if (trace) this.#report(trace, "failed", error);
       return Promise.reject(error);
     }
     const id = userId;
-    return this.#queue.run(
-      key,
-      (lease) => this.#transition(lease, id, event),
-      eventId,
+    if (trace === undefined) {
+      return this.#queue.run(
+        key,
+        (lease) => this.#transition(lease, id, event, undefined),
+        eventId,
+      );
+    }
+    trace.userId = id;
+    trace.eventId = eventId;
+    return this.#traced(
+      trace,
+      this.#queue.run(
+        key,
+        (lease) => this.#transition(lease, id, event, trace),
+        eventId,
+      ),
+      (result) => result.handled ? "committed" : result.reason,
     );
   };
+
+  /**
+   * Calls `listener` with every transition from now on: each outcome of
+   * `route`, `user(id).to`, `user(id).reset` and of each timer `runDue`
+   * fires (a stale timer entry that fires nothing is not one), with the node
+   * keys before and after and where the time went. The listener runs after
+   * the outcome, before the call that made it returns, inside that call's
+   * async context (so a tracer sees the caller's active span). It must not
+   * throw: what it throws, or a promise it returns rejects with, goes to
+   * the `logger` and never changes the transition. Without listeners,
+   * nothing is measured.
+   *
+   * @param listener Receives each {@linkcode Transition}.
+   * @returns A function that stops the listener.
+   *
+   * @example Counting outcomes
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { from?: number; id: number; text: string };
+   *
+   * class Menu extends Node<null, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(_user: number, event: Event): Menu | Order {
+   *     if (event.text === "boom") throw new Error("boom");
+   *     return event.text === "order" ? new Order() : new Menu();
+   *   }
+   * }
+   * class Order extends Menu {}
+   *
+   * const nodes = new Nodes<null, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { menu: Menu, order: Order },
+   *   start: () => new Menu(),
+   *   shared: null,
+   *   userId: (event) => event.from,
+   *   eventId: (event) => event.id,
+   * });
+   * const seen: string[] = [];
+   * const stop = nodes.observe((t) => {
+   *   seen.push(`${t.kind} ${t.from ?? "-"} -> ${t.to ?? "-"}: ${t.outcome}`);
+   * });
+   * await nodes.route({ from: 7, id: 1, text: "hi" });
+   * await nodes.route({ from: 7, id: 2, text: "order" });
+   * await nodes.route({ from: 7, id: 2, text: "order" }); // redelivered
+   * await nodes.route({ id: 3, text: "from a channel" });
+   * await nodes.user(7).to(new Menu());
+   * stop();
+   * await nodes.route({ from: 7, id: 4, text: "hi" }); // not seen
+   * assert.deepEqual(seen, [
+   *   "event - -> menu: committed",
+   *   "event menu -> order: committed",
+   *   "event - -> -: duplicate",
+   *   "event - -> -: not-ours",
+   *   "to order -> menu: committed",
+   * ]);
+   * ```
+   */
+  observe(listener: TransitionListener<Event, UserId>): () => void {
+    if (typeof listener !== "function") {
+      throw new TypeError("Cannot observe: the listener must be a function");
+    }
+    this.#observers = [...this.#observers, listener];
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      const at = this.#observers.indexOf(listener);
+      if (at >= 0) {
+        this.#observers = this.#observers.filter((_, i) => i !== at);
+      }
+    };
+  }
+
+  /** Starts observing one transition. */
+  #trace(
+    kind: TransitionKind,
+    userId: UserId | undefined,
+    event?: Event,
+  ): Trace<Event, UserId> {
+    return {
+      kind,
+      userId,
+      eventId: undefined,
+      event,
+      from: undefined,
+      to: undefined,
+      invalid: undefined,
+      start: this.#now(),
+      held: -1,
+      committing: -1,
+    };
+  }
+
+  /** Notes where a traced transition starts from. */
+  #from(
+    trace: Trace<Event, UserId>,
+    current: Node<Shared, Event, UserId> | InvalidStateError | undefined,
+  ): void {
+    if (current instanceof InvalidStateError) trace.invalid = current.reason;
+    else if (current !== undefined) {
+      trace.from = this.#registry.keyOf(current);
+    }
+  }
+
+  /** Reports a traced call's outcome once it settles. */
+  #traced<T>(
+    trace: Trace<Event, UserId>,
+    run: Promise<T>,
+    outcome: (result: T) => TransitionOutcome = () => "committed",
+  ): Promise<T> {
+    return run.then((result) => {
+      this.#report(trace, outcome(result));
+      return result;
+    }, (error: unknown) => {
+      this.#report(trace, "failed", error);
+      throw error;
+    });
+  }
+
+  /** Hands a finished transition to every listener; none may break it. */
+  #report(
+    trace: Trace<Event, UserId>,
+    outcome: TransitionOutcome,
+    error?: unknown,
+  ): void {
+    const end = this.#now();
+    const held = trace.held < 0 ? end : trace.held;
+    const committing = trace.committing < 0 ? end : trace.committing;
+    const transition: {
+      -readonly [K in keyof Transition<Event, UserId>]: Transition<
+        Event,
+        UserId
+      >[K];
+    } = { kind: trace.kind, outcome, userId: trace.userId } as Transition<
+      Event,
+      UserId
+    >;
+    if (trace.eventId !== undefined) transition.eventId = trace.eventId;
+    if (trace.kind === "event") transition.event = trace.event;
+    if (outcome !== "duplicate" && outcome !== "not-ours") {
+      if (trace.from !== undefined) transition.from = trace.from;
+      if (trace.to !== undefined) transition.to = trace.to;
+      if (trace.invalid !== undefined) transition.invalid = trace.invalid;
+    }
+    if (outcome === "failed") transition.error = error;
+    transition.leaseWait = outcome === "not-ours" ? 0 : held - trace.start;
+    transition.handlerTime = Math.max(0, committing - held);
+    transition.storeTime = Math.max(0, end - Math.max(committing, held));
+    transition.duration = end - trace.start;
+    for (const listener of this.#observers) {
+      try {
+        const done = listener(transition);
+        if (isPromise(done)) {
+          done.then(
+            undefined,
+            (thrown: unknown) => this.#listenerFailed(thrown),
+          );
+        }
+      } catch (thrown) {
+        this.#listenerFailed(thrown);
+      }
+    }
+  }
+
+  #listenerFailed(error: unknown): void {
+    this.#logger.warn(
+      "A transition listener threw; the transition is not affected",
+      error,
+    );
+  }
 
   /** One event's transition, under the user's lease. */
   async #transition(
     lease: Lease,
     id: UserId,
     event: Event,
+    trace: Trace<Event, UserId> | undefined,
   ): Promise<RouteResult<Shared, Event, UserId>> {
+    if (trace) trace.held = this.#now();
     if (lease.duplicate) {
       return { handled: false, reason: "duplicate", userId: id };
     }
     // each step awaits only what is really a promise: this is the hot path
     let current = this.#restore(lease);
     if (isPromise(current)) current = await current;
+    if (trace) this.#from(trace, current);
     let next: MaybePromise<Node<Shared, Event, UserId> | undefined | void>;
     if (current instanceof InvalidStateError) {
       next = this.#onInvalidState(current, event);
@@ -574,6 +792,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     }
     if (isPromise(next)) next = await next;
     const key = this.#keyOf(next as Node<Shared, Event, UserId>);
+    if (trace) trace.to = key;
     const node = next as Node<Shared, Event, UserId>;
     const entered = node.onEnter(id, this.#shared, event);
     if (isPromise(entered)) await entered;
@@ -582,6 +801,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       : this.#arm(node, key, id);
     let state = this.#encode(node, key, armed);
     if (isPromise(state)) state = await state;
+    if (trace) trace.committing = this.#now();
     await this.#commit(lease, state, current, armed);
     return {
       handled: true,
@@ -773,14 +993,21 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const entries = await this.#store.dueTimers(now, limit);
     const fired: FiredTimer<Shared, Event, UserId>[] = [];
     await Promise.all(entries.map(async (entry) => {
+      const trace = this.#observers.length === 0
+        ? undefined
+        : this.#trace("timeout", entry.userId as UserId);
       try {
         const done = await this.#queue.run(
           entry.userId,
-          (lease) => this.#fire(lease, entry, now),
+          (lease) => this.#fire(lease, entry, now, trace),
         );
         this.#failures.delete(entry.userId);
-        if (done) fired.push(done);
+        if (done) {
+          fired.push(done);
+          if (trace) this.#report(trace, "committed");
+        }
       } catch (error) {
+        if (trace) this.#report(trace, "failed", error);
         await this.#retryLater(entry, now, error);
       }
     }));
@@ -830,9 +1057,12 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     lease: Lease,
     entry: DueTimer,
     now: number,
+    trace: Trace<Event, UserId> | undefined,
   ): Promise<FiredTimer<Shared, Event, UserId> | undefined> {
+    if (trace) trace.held = this.#now();
     let current = this.#restore(lease);
     if (isPromise(current)) current = await current;
+    if (trace) this.#from(trace, current);
     const armed = armedOf(current);
     if (
       current === undefined || current instanceof InvalidStateError ||
@@ -850,9 +1080,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       return undefined;
     }
     const user = armed.user as UserId;
+    if (trace) trace.userId = user;
     let next = current.onTimeout(user, this.#shared);
     if (isPromise(next)) next = await next;
-    const key = await this.#enterAndCommit(lease, next, user, current);
+    const key = await this.#enterAndCommit(lease, next, user, current, trace);
     if (entry.due !== armed.due) {
       await this.#unschedule(lease.userId, entry.due);
     }
@@ -868,13 +1099,16 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     node: Node<Shared, Event, UserId>,
     user: UserId,
     replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
+    trace?: Trace<Event, UserId>,
   ): Promise<string> {
     const key = this.#keyOf(node);
+    if (trace) trace.to = key;
     await node.onEnter(user, this.#shared);
     const armed = node.timeout === undefined
       ? undefined
       : this.#arm(node, key, user);
     const state = await this.#encode(node, key, armed);
+    if (trace) trace.committing = this.#now();
     await this.#commit(lease, state, replaced, armed);
     return key;
   }
@@ -971,22 +1205,164 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         const raw = await this.#store.get(id);
         return raw === undefined ? undefined : this.#registry.decode(id, raw);
       },
-      to: (node) =>
-        this.#queue.run(id, async (lease) => {
-          await this.#enterAndCommit(
-            lease,
-            node,
-            userId,
-            await this.#restore(lease),
-          );
-        }),
-      reset: () =>
-        this.#queue.run(id, async (lease) => {
+      to: (node) => {
+        const trace = this.#observers.length === 0
+          ? undefined
+          : this.#trace("to", userId);
+        const run = this.#queue.run(id, async (lease) => {
+          if (trace) trace.held = this.#now();
+          const current = await this.#restore(lease);
+          if (trace) this.#from(trace, current);
+          await this.#enterAndCommit(lease, node, userId, current, trace);
+        });
+        return trace ? this.#traced(trace, run) : run;
+      },
+      reset: () => {
+        const trace = this.#observers.length === 0
+          ? undefined
+          : this.#trace("reset", userId);
+        const run = this.#queue.run(id, async (lease) => {
+          if (trace) trace.held = this.#now();
           if (lease.state === undefined) return;
-          await this.#commit(lease, undefined, await this.#restore(lease));
-        }),
+          const current = await this.#restore(lease);
+          if (trace) {
+            this.#from(trace, current);
+            trace.committing = this.#now();
+          }
+          await this.#commit(lease, undefined, current);
+        });
+        return trace ? this.#traced(trace, run) : run;
+      },
       aside: () => this.#store.aside(id),
     };
+  }
+
+  /**
+   * Every user with a stored state, with the node they are on: a snapshot
+   * read a page at a time (on Redis, `SCAN` on every master; never `KEYS`),
+   * taking no lease and holding one page in memory whatever the number of
+   * users. A user stored for the whole iteration is yielded at least once
+   * (rarely twice, when Redis resizes its tables meanwhile); one who moves
+   * meanwhile may be yielded on either node or not at all. To act on a user,
+   * go through `user(id)`, which takes their turn like an event.
+   *
+   * @param options `on`: only users on these node keys (compared with the
+   * stored key, so a key no longer registered can be asked for: its users
+   * come with an `InvalidStateError`); `count`: keys looked at per round
+   * trip (default 100).
+   * @returns The users, in no particular order.
+   * @throws {StoreError} From the iteration, when the store failed.
+   *
+   * @example Messaging everyone on a node about to be removed, then moving them
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { from: number; text: string };
+   * type Shared = { sent: string[] };
+   *
+   * class Menu extends Node<Shared, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(_user: number, event: Event): Menu | Survey {
+   *     return event.text === "survey" ? new Survey() : new Menu();
+   *   }
+   * }
+   * class Survey extends Menu {} // to be removed in the next version
+   *
+   * const shared: Shared = { sent: [] };
+   * const nodes = new Nodes<Shared, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { menu: Menu, survey: Survey },
+   *   start: () => new Menu(),
+   *   shared,
+   *   userId: (event) => event.from,
+   * });
+   * for (const from of [1, 2, 3]) await nodes.route({ from, text: "hi" });
+   * for (const from of [1, 3]) await nodes.route({ from, text: "survey" });
+   *
+   * for await (const { userId } of nodes.users({ on: ["survey"] })) {
+   *   shared.sent.push(`${userId}: the survey is over, thank you!`);
+   *   await nodes.user(Number(userId)).to(new Menu());
+   * }
+   * assert.deepEqual(shared.sent.sort(), [
+   *   "1: the survey is over, thank you!",
+   *   "3: the survey is over, thank you!",
+   * ]);
+   * assert.deepEqual((await nodes.countUsers()).nodes, new Map([["menu", 3]]));
+   * ```
+   */
+  async *users(
+    options: UsersOptions = {},
+  ): AsyncGenerator<ListedUser<Shared, Event, UserId>> {
+    const on = options.on === undefined ? undefined : new Set(options.on);
+    const scan = options.count === undefined ? {} : { count: options.count };
+    for await (const { userId, state } of this.#store.scan(scan)) {
+      const key = storedKey(state);
+      if (on !== undefined && (key === undefined || !on.has(key))) continue;
+      let node = this.#registry.decode(userId, state);
+      if (isPromise(node)) node = await node;
+      yield { userId, key, node };
+    }
+  }
+
+  /**
+   * How many users are on each node: a snapshot counted a page at a time,
+   * like {@linkcode Nodes.users} (and with its caveats), by the key stored
+   * (without restoring the data, so it is cheap, and a key no longer
+   * registered is counted too).
+   *
+   * @param options `count`: keys looked at per round trip (default 100).
+   * @returns The counts.
+   * @throws {StoreError} When the store failed.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { from: number };
+   * class Menu extends Node<null, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(): Menu {
+   *     return new Menu();
+   *   }
+   * }
+   *
+   * const nodes = new Nodes<null, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { menu: Menu },
+   *   start: () => new Menu(),
+   *   shared: null,
+   *   userId: (event) => event.from,
+   * });
+   * for (const from of [1, 2]) await nodes.route({ from });
+   * assert.deepEqual(await nodes.countUsers(), {
+   *   total: 2,
+   *   nodes: new Map([["menu", 2]]),
+   *   unreadable: 0,
+   * });
+   * ```
+   */
+  async countUsers(options: Pick<UsersOptions, "count"> = {}): Promise<
+    UserCounts
+  > {
+    const scan = options.count === undefined ? {} : { count: options.count };
+    const counts = new Map<string, number>();
+    let total = 0;
+    let unreadable = 0;
+    for await (const { state } of this.#store.scan(scan)) {
+      total++;
+      const key = storedKey(state);
+      if (key === undefined) unreadable++;
+      else counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return { total, nodes: counts, unreadable };
   }
 
   /**
@@ -1028,6 +1404,94 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   keyOf(node: Node<Shared, Event, UserId>): string | undefined {
     return this.#registry.keyOf(node);
   }
+}
+
+/** The node key a stored state names, or `undefined` when it names none. */
+function storedKey(state: string): string | undefined {
+  try {
+    const stored: unknown = JSON.parse(state);
+    const key = (stored as { node?: unknown } | null)?.node;
+    return typeof key === "string" ? key : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Options of {@linkcode Nodes.users}.
+ *
+ * @example
+ * ```ts
+ * import type { UsersOptions } from "@botnodes/core";
+ *
+ * const options: UsersOptions = { on: ["survey"], count: 500 };
+ * ```
+ */
+export interface UsersOptions {
+  /** Only the users on these node keys (as stored). Default: every user. */
+  readonly on?: readonly string[] | undefined;
+  /** Keys looked at per round trip (Redis `SCAN`'s `COUNT`). Default 100. */
+  readonly count?: number | undefined;
+}
+
+/**
+ * A user as {@linkcode Nodes.users} yields them.
+ *
+ * @typeParam Shared Your services' type.
+ * @typeParam Event The event type.
+ * @typeParam UserId The type of the user ids.
+ *
+ * @example
+ * ```ts ignore
+ * for await (const { userId, key, node } of nodes.users()) {
+ *   console.log(userId, key, node instanceof InvalidStateError ? node.reason : node.data);
+ * }
+ * ```
+ */
+export interface ListedUser<Shared, Event, UserId extends string | number> {
+  /**
+   * The user id's string form, as stored (`Number(userId)` gives back a
+   * number id for `user(id)`).
+   */
+  readonly userId: string;
+  /** The node key stored, or `undefined` when the state names none. */
+  readonly key: string | undefined;
+  /** The node restored, or why it could not be (as `user(id).peek()`). */
+  readonly node: Node<Shared, Event, UserId> | InvalidStateError;
+}
+
+/**
+ * What {@linkcode Nodes.countUsers} returns.
+ *
+ * @example
+ * ```ts
+ * import type { UserCounts } from "@botnodes/core";
+ *
+ * const counts: UserCounts = { total: 3, nodes: new Map([["menu", 3]]), unreadable: 0 };
+ * ```
+ */
+export interface UserCounts {
+  /** Users with a stored state. */
+  readonly total: number;
+  /** Users per node key stored (registered or not). */
+  readonly nodes: ReadonlyMap<string, number>;
+  /** Users whose state names no node key (not a botnodes state). */
+  readonly unreadable: number;
+}
+
+/** A transition being observed: what is known so far, and its times. */
+interface Trace<Event, UserId> {
+  readonly kind: TransitionKind;
+  userId: UserId | undefined;
+  eventId: string | undefined;
+  readonly event: Event | undefined;
+  from: string | undefined;
+  to: string | undefined;
+  invalid: InvalidStateReason | undefined;
+  /** When the call began, the lease was held, the commit began; -1: not yet. */
+  readonly start: number;
+  held: number;
+  committing: number;
 }
 
 /** The longest user or event id, in UTF-16 code units. */

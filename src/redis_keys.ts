@@ -30,6 +30,22 @@ function escapeChar(char: string): string {
   return `%u${char.charCodeAt(0).toString(16).toUpperCase()}`;
 }
 
+/** Undoes {@linkcode escapeId} (the empty id is written `%`). */
+export function unescapeId(escaped: string): string {
+  if (escaped === "%") return "";
+  return escaped.replace(
+    /%(?:25|7B|7D|u([0-9A-F]{4}))/g,
+    (found, code: string | undefined) =>
+      code !== undefined
+        ? String.fromCharCode(parseInt(code, 16))
+        : found === "%25"
+        ? "%"
+        : found === "%7B"
+        ? "{"
+        : "}",
+  );
+}
+
 /** How many users' keys are kept computed. */
 const CACHE_SIZE = 4_096;
 /** Ids longer than this are not kept in the cache, which stays small. */
@@ -65,6 +81,27 @@ export class KeyNamer {
    */
   timers(): string {
     return `${this.#prefix}:{}:timers`;
+  }
+
+  /**
+   * The `SCAN` pattern of the users' state keys, `<prefix>:{*}`, with the
+   * prefix's glob characters escaped: neither the leases, nor the index of
+   * timers (`<prefix>:{}:timers`), nor foreign values moved aside end in `}`.
+   */
+  pattern(): string {
+    return `${this.#prefix.replace(/[*?[\]\\]/g, "\\$&")}:{*}`;
+  }
+
+  /**
+   * The user whose state key `key` is, or `undefined` when it is not one
+   * of this prefix's state keys.
+   */
+  userOf(key: string): string | undefined {
+    const head = `${this.#prefix}:{`;
+    if (!key.startsWith(head) || !key.endsWith("}")) return undefined;
+    const inner = key.slice(head.length, -1);
+    if (inner === "" || /[{}]/.test(inner)) return undefined;
+    return unescapeId(inner);
   }
 
   /** The keys of a user, from a small cache: the hot path of every call. */

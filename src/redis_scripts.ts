@@ -387,3 +387,33 @@ export const DUE: ScriptSource = {
 export function timerMember(userId: string, due: number): string {
   return `${userId}\n${due}`;
 }
+
+/** The body of SCAN and SCAN_CLUSTER. */
+const SCAN_BODY = `
+local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
+local out = {r[1]}
+for _, key in ipairs(r[2]) do
+  local s = load(key, nil)
+  if s then out[#out + 1] = key; out[#out + 1] = s end
+end
+return out
+`;
+
+/**
+ * One round of a scan of the users: `SCAN` from cursor ARGV[1] with MATCH
+ * ARGV[2] and COUNT ARGV[3], then each state key's state, read as `READ`
+ * reads it (keys without a state, the tombstones, are left out). Replies
+ * the next cursor, then key, state, key, state... It declares no keys: a
+ * read of what `SCAN` found, on the server that holds it.
+ */
+export const SCAN: ScriptSource = { width: 1, source: PRELUDE + SCAN_BODY };
+
+/**
+ * SCAN for one master of a Cluster (Redis 7+): flagged read-only, and
+ * allowed to read the keys of every slot of its server.
+ */
+export const SCAN_CLUSTER: ScriptSource = {
+  width: 1,
+  source: "#!lua flags=no-writes,allow-cross-slot-keys\n" + PRELUDE +
+    SCAN_BODY,
+};

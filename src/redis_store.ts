@@ -19,6 +19,8 @@ import {
   READ,
   RELEASE,
   RENEW,
+  SCAN,
+  SCAN_CLUSTER,
   SCHEDULE,
   type ScriptSource,
   timerMember,
@@ -33,7 +35,9 @@ import {
   type Lease,
   type ResolvedStoreOptions,
   resolveStoreOptions,
+  type ScanOptions,
   type StateStore,
+  type StoredUser,
   type StoreOptions,
   type StoreTiming,
 } from "./store.ts";
@@ -92,6 +96,12 @@ export interface RedisLike {
     numkeys: number,
     ...keysAndArgs: string[]
   ): Promise<unknown>;
+  /**
+   * For a Cluster client: a client of each master, so that
+   * {@linkcode RedisStore.scan} visits every one (an ioredis `Cluster` has
+   * it). Not needed otherwise.
+   */
+  nodes?(role: "master"): readonly RedisLike[];
 }
 
 /**
@@ -187,6 +197,7 @@ export class RedisStore implements StateStore {
   readonly #beginHead: string[];
   readonly #commitHead: string[];
   readonly #tag = randomTag();
+  readonly #redis: RedisLike;
   #tokens = 0;
 
   /**
@@ -214,6 +225,7 @@ export class RedisStore implements StateStore {
         'Cannot create RedisStore: option "batch" needs a standalone Redis, not a Cluster',
       );
     }
+    this.#redis = redis;
     this.#names = new KeyNamer(options.prefix ?? "botnodes");
     this.#options = resolveStoreOptions(options);
     this.#scripts = new ScriptRunner(redis, options.batch ?? !redis.isCluster);
@@ -375,6 +387,69 @@ export class RedisStore implements StateStore {
       timers.push({ userId: member.slice(0, cut), due: Number(reply[i + 1]) });
     }
     return timers;
+  }
+
+  /**
+   * {@inheritDoc StateStore.scan}
+   *
+   * Each round trip runs one script: `SCAN` with `MATCH <prefix>:{*}` and
+   * the `count` given, and a read of each state found. On a Cluster client
+   * (`isCluster`), it visits each master from the client's `nodes("master")`
+   * in turn, with a script that needs Redis 7 (it reads the keys of every
+   * slot of its server). The Redis user needs `+scan` (see the README).
+   */
+  async *scan(options: ScanOptions = {}): AsyncGenerator<StoredUser> {
+    const count = options.count ?? 100;
+    if (!(Number.isInteger(count) && count > 0)) {
+      throw new RangeError(
+        `Cannot scan the users: count must be a positive whole number, got ${
+          String(count)
+        }`,
+      );
+    }
+    const pattern = this.#names.pattern();
+    const cluster = this.#redis.isCluster === true;
+    const script = cluster ? SCAN_CLUSTER : SCAN;
+    for (const runner of await this.#masters()) {
+      let cursor = "0";
+      do {
+        let reply: unknown;
+        try {
+          reply = await runner.run(script, [], [cursor, pattern, `${count}`]);
+        } catch (error) {
+          throw new StoreError("scan", "", error);
+        }
+        if (!Array.isArray(reply) || reply.length % 2 !== 1) {
+          throw this.#unexpected("scan", "", reply);
+        }
+        cursor = String(reply[0]);
+        for (let i = 1; i + 1 < reply.length; i += 2) {
+          const userId = this.#names.userOf(String(reply[i]));
+          const state = reply[i + 1];
+          if (userId !== undefined && typeof state === "string") {
+            yield { userId, state };
+          }
+        }
+      } while (cursor !== "0");
+    }
+  }
+
+  /** A script runner for each server a scan visits. */
+  async #masters(): Promise<ScriptRunner[]> {
+    const redis = this.#redis;
+    if (redis.isCluster !== true) return [this.#scripts];
+    if (typeof redis.nodes !== "function") {
+      throw new TypeError(
+        "Cannot scan the users of a Cluster: the client has no nodes() method to reach each master",
+      );
+    }
+    let masters = redis.nodes("master");
+    if (masters.length === 0) {
+      // a Cluster client that has not connected yet knows no masters
+      await this.get("");
+      masters = redis.nodes("master");
+    }
+    return masters.map((master) => new ScriptRunner(master, false));
   }
 
   /** Runs a script on the index of timers, failures as `StoreError`. */

@@ -208,11 +208,61 @@ export interface StateStore {
   dueTimers(until: number, limit: number): Promise<DueTimer[]>;
 
   /**
+   * Every user with a stored state, in no particular order, read a page at
+   * a time: a snapshot that takes no lease and holds at most a page in
+   * memory (on Redis: `SCAN`, never `KEYS`, on every master of a Cluster).
+   * A user stored for the whole iteration is yielded at least once (rarely
+   * twice, when Redis resizes its tables meanwhile); one stored or deleted
+   * meanwhile may be yielded or not, with its state then or a newer one.
+   * Users without state (deleted, expired) are not yielded.
+   *
+   * @param options How many keys to look at per round trip.
+   * @returns The users and their stored states.
+   * @throws {StoreError} When the store failed (from the iteration).
+   */
+  scan(options?: ScanOptions): AsyncIterable<StoredUser>;
+
+  /**
    * The times the store works by: `Nodes` renews a held lease every third
    * of `leaseTtl` and lets an event wait behind another of the same user in
    * its process for at most `wait`.
    */
   readonly timing: StoreTiming;
+}
+
+/**
+ * A user as {@linkcode StateStore.scan} yields it.
+ *
+ * @example
+ * ```ts
+ * import type { StoredUser } from "@botnodes/core";
+ *
+ * const user: StoredUser = { userId: "42", state: '{"v":1,"node":"menu","data":null}' };
+ * ```
+ */
+export interface StoredUser {
+  /** The user id, as the store keys it (the string form). */
+  readonly userId: string;
+  /** The stored state, as `get` returns it. */
+  readonly state: string;
+}
+
+/**
+ * Options of {@linkcode StateStore.scan}.
+ *
+ * @example
+ * ```ts
+ * import type { ScanOptions } from "@botnodes/core";
+ *
+ * const options: ScanOptions = { count: 500 };
+ * ```
+ */
+export interface ScanOptions {
+  /**
+   * How many keys to look at per round trip (Redis `SCAN`'s `COUNT`): more
+   * is fewer round trips, each keeping Redis busier. Default 100.
+   */
+  readonly count?: number | undefined;
 }
 
 /**

@@ -570,5 +570,42 @@ export function storeContract(
         assert.deepEqual(await store.dueTimers(Infinity, 10), []);
       }),
     );
+    it(
+      "scans every user with a state, page by page, and nothing else",
+      withStore(async ({ store }) => {
+        const ids = ["a", "", "x{y}", "%", "line\nbreak", "*", "[a]"];
+        for (const id of ids) {
+          await store.commit(await store.begin(id), `s:${id}`);
+        }
+        await store.commit(await store.begin("deleted"), "gone soon");
+        await store.commit(await store.begin("deleted"), undefined);
+        await store.release(await store.begin("released")); // never stored
+        await store.schedule("a", 1_000); // the index of timers is no user
+        const seen = new Map<string, string>();
+        for await (const { userId, state } of store.scan({ count: 2 })) {
+          seen.set(userId, state); // a user may come twice: same state
+        }
+        assert.deepEqual(
+          [...seen].sort(([a], [b]) => a < b ? -1 : 1),
+          ids.map((id) => [id, `s:${id}`]).sort(([a], [b]) => a! < b! ? -1 : 1),
+        );
+        await store.unschedule("a", 1_000);
+      }),
+    );
+
+    it(
+      "scans without taking or waiting for leases",
+      withStore(async ({ store }) => {
+        await store.commit(await store.begin("held"), "before");
+        const lease = await store.begin("held");
+        const seen: string[] = [];
+        for await (const { userId, state } of store.scan()) {
+          if (userId === "held") seen.push(state);
+        }
+        assert.deepEqual(seen, ["before"]);
+        await store.commit(lease, "after"); // the lease is still this one's
+        assert.equal(await store.get("held"), "after");
+      }),
+    );
   });
 }

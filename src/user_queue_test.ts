@@ -40,6 +40,7 @@ function spied(
     schedule: (id, due) => store.schedule(id, due),
     unschedule: (id, due) => store.unschedule(id, due),
     dueTimers: (until, limit) => store.dueTimers(until, limit),
+    scan: (options) => store.scan(options),
     renew: (lease) => {
       calls.renew++;
       for (const w of waiting) if (calls.renew >= w.count) w.resolve();

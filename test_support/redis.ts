@@ -93,6 +93,7 @@ export function redisHarness(
     schedule: (id, due) => (users.add(id), real.schedule(id, due)),
     unschedule: (id, due) => real.unschedule(id, due),
     dueTimers: (until, limit) => real.dueTimers(until, limit),
+    scan: (options) => real.scan(options),
     timing: real.timing,
   });
   return {

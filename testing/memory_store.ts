@@ -13,7 +13,9 @@ import {
   type Lease,
   type ResolvedStoreOptions,
   resolveStoreOptions,
+  type ScanOptions,
   type StateStore,
+  type StoredUser,
   type StoreOptions,
   type StoreTiming,
 } from "../store/mod.ts";
@@ -181,6 +183,15 @@ export class MemoryStore implements StateStore {
     }
     due.sort((a, b) => a.due - b.due);
     return Promise.resolve(due.slice(0, Math.max(0, limit)));
+  }
+
+  /** {@inheritDoc StateStore.scan} */
+  async *scan(_options: ScanOptions = {}): AsyncGenerator<StoredUser> {
+    // a Map's iterator sees the entries set and deleted while it runs
+    for (const userId of this.#entries.keys()) {
+      const state = this.#entry(userId)?.value;
+      if (state !== undefined) yield { userId, state };
+    }
   }
 
   /** {@inheritDoc StateStore.timing} */

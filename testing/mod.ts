@@ -45,6 +45,14 @@
  * @module
  */
 
+export {
+  ConversationMap,
+  type ConversationMapOptions,
+  type MapCoverage,
+  type MapEdge,
+  type MapMarkdownOptions,
+  NO_STATE,
+} from "./conversation_map.ts";
 export { FakeClock } from "./fake_clock.ts";
 export { MemoryStore } from "./memory_store.ts";
 export {

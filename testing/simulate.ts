@@ -8,6 +8,7 @@
 import assert, { AssertionError } from "node:assert/strict";
 import { InvalidStateError, type Node } from "../mod.ts";
 import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
+import type { ConversationMap } from "./conversation_map.ts";
 import {
   compareTranscript,
   describeError,
@@ -41,6 +42,9 @@ export interface SimulatedNodes<UserId> {
   keyOf(node: any): string | undefined;
   /** Fires the due timers (for `wait` steps; a `Nodes` has it). */
   runDue?(): Promise<unknown>;
+  /** Reports transitions (for the `map` option; a `Nodes` has it). */
+  // deno-lint-ignore no-explicit-any
+  observe?(listener: (transition: any) => void): () => void;
 }
 
 /**
@@ -103,6 +107,12 @@ export interface SimulatorOptions<UserId, Input, Sent> {
   readonly describe?:
     | ((input: Input, sent: Sent) => string | undefined)
     | undefined;
+  /**
+   * Records every transition the simulator drives (its steps' events and
+   * timers) into this map, to draw the conversation the tests walked. Share
+   * one map between simulators to map a whole test file.
+   */
+  readonly map?: ConversationMap | undefined;
 }
 
 /**
@@ -323,9 +333,20 @@ export function createSimulator<UserId, Input, Sent = Input>(
         }
         running.add(outbox);
       }
+      const map = options.map;
+      if (map !== undefined && typeof nodes.observe !== "function") {
+        if (outbox !== undefined) running.delete(outbox);
+        throw new TypeError(
+          'Cannot simulate with the "map" option: the nodes have no observe()',
+        );
+      }
+      const stop = map === undefined
+        ? undefined
+        : nodes.observe!((transition) => map.record(transition));
       try {
         return await run(user, steps, simulateOptions);
       } finally {
+        stop?.();
         if (outbox !== undefined) running.delete(outbox);
       }
     },
