@@ -55,8 +55,9 @@ import {
   LeaseLostError,
   LeaseTimeoutError,
   StoreError,
-} from "../src/errors.ts";
-import type { Transition, TransitionListener } from "../src/transition.ts";
+  type Transition,
+  type TransitionListener,
+} from "../mod.ts";
 
 /**
  * A tracer provider, as `instrument` uses it: an OpenTelemetry

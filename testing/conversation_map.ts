@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Transition, TransitionKind } from "../src/transition.ts";
+import type { Transition, TransitionKind } from "../mod.ts";
 
 /**
  * Where a conversation starts and ends in a map: a user without state
