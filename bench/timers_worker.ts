@@ -74,5 +74,5 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (line === "stop") break;
 }
 await stop();
-console.log(JSON.stringify(report));
-process.exit(0);
+// exit once the report is written: a pipe takes it in 64 KiB pieces
+process.stdout.write(JSON.stringify(report) + "\n", () => process.exit(0));
