@@ -47,14 +47,18 @@ export class Feedback extends Node<Shared, Event, number, null> {
 
 export const registry = { menu: Menu, order: Order, feedback: Feedback };
 
-/** A store whose lease takes 1 ms and commit 2 ms of the clock. */
-function timed(store: MemoryStore, clock: FakeClock): StateStore {
+/**
+ * A `StateStore` that forwards every call to `store`, but for the ones in
+ * `overrides` (a `MemoryStore`'s private fields rule out `Object.create`).
+ */
+export function delegate(
+  store: StateStore,
+  overrides: Partial<StateStore> = {},
+): StateStore {
   return {
     get: (id) => store.get(id),
-    begin: (id, options) => (clock.advance(1), store.begin(id, options)),
-    commit: (lease, state, options) => (
-      clock.advance(2), store.commit(lease, state, options)
-    ),
+    begin: (id, options) => store.begin(id, options),
+    commit: (lease, state, options) => store.commit(lease, state, options),
     release: (lease) => store.release(lease),
     renew: (lease) => store.renew(lease),
     aside: (id) => store.aside(id),
@@ -63,7 +67,18 @@ function timed(store: MemoryStore, clock: FakeClock): StateStore {
     dueTimers: (until, limit) => store.dueTimers(until, limit),
     scan: (options) => store.scan(options),
     timing: store.timing,
+    ...overrides,
   };
+}
+
+/** A store whose lease takes 1 ms and commit 2 ms of the clock. */
+function timed(store: MemoryStore, clock: FakeClock): StateStore {
+  return delegate(store, {
+    begin: (id, options) => (clock.advance(1), store.begin(id, options)),
+    commit: (lease, state, options) => (
+      clock.advance(2), store.commit(lease, state, options)
+    ),
+  });
 }
 
 export function observedBot() {
