@@ -4,7 +4,7 @@
 // handler, a user whose unreadable state is kept aside, an event that is not
 // ours, a timer, `to` and `reset`: what the listener, OpenTelemetry and map
 // tests assert exactly.
-import { Node, Nodes, type StateStore } from "../mod.ts";
+import { Node, Nodes, type StateStore, type Transition } from "../mod.ts";
 import { FakeClock, MemoryStore } from "../testing/mod.ts";
 
 export type Event = { from?: number; id: number; text: string };
@@ -114,3 +114,114 @@ export async function script(
   await nodes.user(2).to(new Order({ items: ["tea"] })); // menu -> order
   await nodes.user(2).reset(); // order -> nothing
 }
+
+/**
+ * What `script` walks, transition by transition, as a listener receives it
+ * (but for the failing handler's `error`, the object it threw): the one
+ * expectation the listener and OpenTelemetry tests share.
+ */
+export const walked: readonly Transition<Event, number>[] = [
+  {
+    kind: "event",
+    outcome: "committed",
+    userId: 1,
+    eventId: "1",
+    event: { from: 1, id: 1, text: "hi" },
+    to: "menu",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "event",
+    outcome: "committed",
+    userId: 1,
+    eventId: "2",
+    event: { from: 1, id: 2, text: "order" },
+    from: "menu",
+    to: "order",
+    leaseWait: 1,
+    handlerTime: 3,
+    storeTime: 2,
+    duration: 6,
+  },
+  {
+    kind: "event",
+    outcome: "duplicate",
+    userId: 1,
+    eventId: "2",
+    event: { from: 1, id: 2, text: "order" },
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 0,
+    duration: 1,
+  },
+  {
+    kind: "event",
+    outcome: "failed",
+    userId: 1,
+    eventId: "3",
+    event: { from: 1, id: 3, text: "boom" },
+    from: "order",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 0,
+    duration: 1,
+  },
+  {
+    kind: "event",
+    outcome: "committed",
+    userId: 2,
+    eventId: "4",
+    event: { from: 2, id: 4, text: "hi" },
+    to: "menu",
+    invalid: "unparseable",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "event",
+    outcome: "not-ours",
+    userId: undefined,
+    event: { id: 5, text: "in a channel" },
+    leaseWait: 0,
+    handlerTime: 0,
+    storeTime: 0,
+    duration: 0,
+  },
+  {
+    kind: "timeout",
+    outcome: "committed",
+    userId: 1,
+    from: "order",
+    to: "menu",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "to",
+    outcome: "committed",
+    userId: 2,
+    from: "menu",
+    to: "order",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "reset",
+    outcome: "committed",
+    userId: 2,
+    from: "order",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+];
