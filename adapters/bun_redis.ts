@@ -40,7 +40,9 @@ export interface BunRedisLike {
  * Adapts Bun's `RedisClient` (a standalone Redis: Bun's client has no
  * Cluster support) to `RedisLike`. `RedisStore` coalesces the scripts of the
  * users of one event-loop turn into one call on it, as on any standalone
- * client.
+ * client. `RedisStore.scan` (`nodes.users()`, `nodes.countUsers()`) works
+ * as on any standalone client: one script call per page, `SCAN` run inside
+ * it; the adapter has no `nodes()`, which only a Cluster needs.
  *
  * @param client A Bun `RedisClient`; it connects on its first command.
  * @returns The client as a `RedisLike`.

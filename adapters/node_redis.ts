@@ -30,6 +30,9 @@ export interface NodeRedisEvalOptions {
 
 /**
  * The methods of a node-redis client (or cluster) that the adapter calls.
+ * A cluster also has `masters` and `nodeClient`, through which
+ * `RedisStore.scan` (so `nodes.users()` and `nodes.countUsers()`) visits
+ * every master.
  *
  * @example
  * ```ts
@@ -49,12 +52,19 @@ export interface NodeRedisLike {
   eval(script: string, options: NodeRedisEvalOptions): Promise<unknown>;
   /** `EVALSHA`. */
   evalSha(sha1: string, options: NodeRedisEvalOptions): Promise<unknown>;
+  /** A cluster's masters (`createCluster`), for `nodeClient`. */
+  readonly masters?: readonly unknown[];
+  /** A cluster's client of one of its `masters`, connected. */
+  nodeClient?(node: unknown): Promise<NodeRedisLike>;
 }
 
 /**
  * Adapts a node-redis client (from `createClient` or `createCluster`, RESP2,
  * the default) to `RedisLike`. A cluster is recognised (`isCluster`), so
- * that `RedisStore` refuses to batch on it.
+ * that `RedisStore` refuses to batch on it, and gets `nodes("master")`: a
+ * `RedisLike` for each of the cluster's `masters` (through its
+ * `nodeClient`), so that `RedisStore.scan` visits every master as it does on
+ * an ioredis `Cluster`.
  *
  * @param client A connected node-redis client.
  * @returns The client as a `RedisLike`.
@@ -85,6 +95,17 @@ export interface NodeRedisLike {
  * const store = new RedisStore(redis, { prefix: "mybot" });
  * assert.equal(await store.get("42"), undefined);
  * ```
+ *
+ * @example A cluster's masters, for a scan of every one
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createCluster } from "redis";
+ * import { fromNodeRedis } from "@botnodes/core/node-redis";
+ *
+ * // not connected: it knows no masters yet (RedisStore connects it first)
+ * const redis = fromNodeRedis(createCluster({ rootNodes: [] }));
+ * assert.deepEqual(redis.nodes?.("master"), []);
+ * ```
  */
 export function fromNodeRedis(client: NodeRedisLike): RedisLike {
   const options = (numkeys: number, keysAndArgs: string[]) => ({
@@ -93,11 +114,35 @@ export function fromNodeRedis(client: NodeRedisLike): RedisLike {
   });
   // a cluster from createCluster has its masters and slots; a client has not
   const isCluster = "masters" in client && "slots" in client;
-  return {
+  const redis: RedisLike = {
     isCluster,
     eval: (script, numkeys, ...keysAndArgs) =>
       client.eval(script, options(numkeys, keysAndArgs)),
     evalsha: (sha1, numkeys, ...keysAndArgs) =>
       client.evalSha(sha1, options(numkeys, keysAndArgs)),
+  };
+  if (!isCluster || typeof client.nodeClient !== "function") return redis;
+  const cluster = client as Required<NodeRedisLike>;
+  return {
+    ...redis,
+    nodes: () =>
+      cluster.masters.map((master) => fromNodeRedis(masterOf(cluster, master))),
+  };
+}
+
+/**
+ * One master of a cluster as a client: each call goes to the master's own
+ * client, which node-redis connects on first use (and again after a
+ * topology change).
+ */
+function masterOf(
+  cluster: Required<NodeRedisLike>,
+  master: unknown,
+): NodeRedisLike {
+  return {
+    eval: (script, options) =>
+      cluster.nodeClient(master).then((node) => node.eval(script, options)),
+    evalSha: (sha1, options) =>
+      cluster.nodeClient(master).then((node) => node.evalSha(sha1, options)),
   };
 }

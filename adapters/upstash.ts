@@ -56,6 +56,14 @@ export interface UpstashLike {
  * states (JSON text) would come back as objects. A reply that shows this is
  * refused with a `TypeError` that says so.
  *
+ * `RedisStore.scan` (`nodes.users()`, `nodes.countUsers()`) sends one
+ * `EVALSHA` per page, which runs `SCAN` on the database inside the script:
+ * one HTTP request per page of `count` keys. An
+ * Upstash database is one keyspace to its clients, so the adapter has no
+ * `nodes()` (only a Cluster client needs it). Tested here against a local
+ * server that speaks Upstash's REST protocol in front of Redis 7, not
+ * against Upstash itself.
+ *
  * @param client An `@upstash/redis` client made with
  * `automaticDeserialization: false`.
  * @returns The client as a `RedisLike`.

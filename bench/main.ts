@@ -3,7 +3,9 @@
 // bench/suite.ts), and writes bench/RESULTS.md with two charts.
 // BENCH_REPS (default 3) sets the repetitions; BENCH_LONG_CONVERSATIONS=1
 // also runs @grammyjs/conversations at 10,000 events (minutes). With
-// --report it only writes the report again from bench/results.json.
+// --report it only writes the report again from bench/results.json; with
+// --only-observe it runs scenario 5 alone (about a minute, no Redis), puts
+// its figures into bench/results.json and writes the report.
 import { spawn } from "node:child_process";
 import { execFileSync } from "node:child_process";
 import {
@@ -29,12 +31,25 @@ import {
   PROCESSES,
 } from "./contention.ts";
 import { round } from "./_common.ts";
+import {
+  BASELINE,
+  OBSERVE_EVENTS,
+  OBSERVE_IN_FLIGHT,
+  OBSERVE_REPS,
+  OBSERVE_USERS,
+  type ObserveResult,
+  observeTable,
+} from "./observe.ts";
 
 interface SuiteResult {
   throughput: (ThroughputResult & { runs: number[] })[];
   lengths: (LengthResult & { runs: number[] })[];
   contention: ContentionResult[];
   simulate: number;
+  /** Missing in results from before scenario 5. */
+  observe?: ObserveResult[];
+  /** Set when scenario 5 ran alone (`--only-observe`), after the rest. */
+  observeRun?: { date: string; load: { start: string; end: string } };
 }
 
 const here = new URL("./", import.meta.url);
@@ -42,10 +57,12 @@ const root = new URL("../", import.meta.url);
 const bin = (name: string) =>
   new URL(`node_modules/.bin/${name}`, root).pathname;
 const reps = Number(process.env.BENCH_REPS ?? 3);
+const onlyObserve = process.argv.includes("--only-observe");
+// --expose-gc: scenario 5 collects garbage between its blocks (Bun can)
 const runtimes: Record<string, string[]> = {
-  Deno: [bin("deno"), "run", "-A"],
+  Deno: [bin("deno"), "run", "-A", "--v8-flags=--expose-gc"],
   Bun: [bin("bun"), "run"],
-  Node: [bin("tsx")],
+  Node: [bin("tsx"), "--expose-gc"],
 };
 
 function runSuite(
@@ -62,7 +79,11 @@ function runSuite(
       ...runtime,
     ], {
       stdio: ["ignore", "pipe", "inherit"],
-      env: { ...process.env, BENCH_CLUSTER: cluster },
+      env: {
+        ...process.env,
+        BENCH_CLUSTER: cluster,
+        ...(onlyObserve ? { BENCH_ONLY: "observe" } : {}),
+      },
     });
     let out = "";
     child.stdout.on("data", (chunk) => (out += chunk));
@@ -143,10 +164,25 @@ const loadAverage = () => os.loadavg().map((x) => x.toFixed(2)).join(", ");
 const rerun = process.argv.includes("--report");
 let results: Record<string, SuiteResult> = {};
 let load = { start: "", end: "" };
-if (rerun) {
+if (rerun || onlyObserve) {
   results = JSON.parse(readFileSync(new URL("results.json", here), "utf8"));
   load = JSON.parse(readFileSync(new URL("load.json", here), "utf8"));
-} else {
+}
+if (onlyObserve) {
+  const start = loadAverage();
+  for (const [name, runtime] of Object.entries(runtimes)) {
+    process.stderr.write(`=== ${name}\n`);
+    const { observe } = await runSuite("", runtime, "");
+    results[name] = {
+      ...results[name]!,
+      observe: observe!,
+      observeRun: {
+        date: new Date().toISOString().slice(0, 10),
+        load: { start, end: loadAverage() },
+      },
+    };
+  }
+} else if (!rerun) {
   load.start = loadAverage();
   process.stderr.write(`load average at start: ${load.start}\n`);
   const server = await startRedis();
@@ -307,6 +343,25 @@ target("Per-event time, 10 → 10,000 events", "flat within 1.2×", (r) => {
   const spread = Math.max(...mine) / Math.min(...mine);
   return [`max/min ${round(spread)}×`, spread <= 1.2];
 });
+if (Object.values(results).every((r) => r.observe)) {
+  target(
+    "No listener: client CPU per event vs the library before listeners existed (scenario 5)",
+    "within the A/A control's quartiles",
+    (r) => {
+      const ratio = (v: string) =>
+        r.observe?.find((o) => o.variant === v)?.ratio;
+      const none = ratio("none");
+      const aa = ratio("baseline-again");
+      if (!none || !aa) return ["not run", false];
+      return [
+        `${round(none.median, 3)}× (A/A ${round(aa.p25, 3)}–${
+          round(aa.p75, 3)
+        }×)`,
+        none.median >= aa.p25 && none.median <= aa.p75,
+      ];
+    },
+  );
+}
 target(
   "simulate() on MemoryStore",
   "≥ 50,000 events/s",
@@ -441,6 +496,48 @@ push(
   } |`,
   "",
 );
+
+const observed = Object.entries(results).filter(([, r]) => r.observe);
+if (observed.length > 0) {
+  push(
+    "## 5. What observing costs",
+    "",
+    `\`route()\` on MemoryStore (no Redis: only the client's work, so little noise), ${
+      fmt(OBSERVE_USERS)
+    } users, ${OBSERVE_IN_FLIGHT} events in flight, the handler of scenario 1. ` +
+      "Each variant has a bot of its own, warmed up; then " +
+      `${OBSERVE_REPS} rounds, each running a block of ${
+        fmt(OBSERVE_EVENTS)
+      } events on every variant in turn ` +
+      "(the order rotates each round; a full GC before each block). The baseline is the " +
+      `library at ${BASELINE}, the commit before transition listeners existed, extracted ` +
+      "with `git archive` and run in the same process: between it and this version, " +
+      "`route()`'s path differs only by the observation code. A second copy of it " +
+      "(its own modules and classes) is the A/A control: its ratio to the baseline is " +
+      "what noise alone gives. Ratios are client CPU (`process.cpuUsage()`) per event " +
+      "over the baseline's in the same round; their median, quartiles and extremes " +
+      "over the rounds. That no observation work runs without listeners is proved by " +
+      'a test (`src/transition_test.ts`, "without listeners"): no clock is read and ' +
+      "`performance.now()` is never called; this table shows what that is worth.",
+    "",
+  );
+  for (const [runtime, r] of observed) {
+    push(
+      `### ${runtime}`,
+      "",
+      ...(r.observeRun
+        ? [
+          `Run alone (\`deno task bench --only-observe\`) on ${r.observeRun.date}, ` +
+          `after the other scenarios; load average ${r.observeRun.load.start} at its start, ` +
+          `${r.observeRun.load.end} at the end of this runtime's run.`,
+          "",
+        ]
+        : []),
+      ...observeTable(r.observe!),
+      "",
+    );
+  }
+}
 
 // ---- charts ---------------------------------------------------------------
 

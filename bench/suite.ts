@@ -20,11 +20,18 @@ import {
 } from "./conversation_length.ts";
 import { type ContentionResult, runContention } from "./contention.ts";
 import { runSimulate } from "./simulate.ts";
+import { type ObserveResult, runObserve } from "./observe.ts";
 
 const [url, reps, ...runtime] = process.argv.slice(2);
 const repetitions = Number(reps);
 const skipLongConversations = process.env.BENCH_LONG_CONVERSATIONS !== "1";
 const log = (message: string) => process.stderr.write(`${message}\n`);
+
+// BENCH_ONLY=observe (`deno task bench --only-observe`): scenario 5 alone
+if (process.env.BENCH_ONLY === "observe") {
+  console.log(JSON.stringify({ observe: await runObserve(undefined, log) }));
+  process.exit(0);
+}
 
 /** The median run (by events/s) of several. */
 function medianRun<T extends { eventsPerSec: number }>(
@@ -109,11 +116,15 @@ const simulate: number[] = [];
 for (let rep = 0; rep < repetitions; rep++) simulate.push(await runSimulate());
 log(`simulate: ${Math.round(median(simulate))}/s`);
 
+// its own rounds (OBSERVE_REPS), interleaved: the ratios need more than 3
+const observe: ObserveResult[] = await runObserve(undefined, log);
+
 console.log(
   JSON.stringify({
     throughput,
     lengths,
     contention,
     simulate: median(simulate),
+    observe,
   }),
 );

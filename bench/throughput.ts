@@ -19,12 +19,7 @@ import { Cluster, Redis } from "ioredis";
 import { z } from "zod";
 import { Node, Nodes, type RedisLike, RedisStore } from "../mod.ts";
 import { fromBunRedis } from "../adapters/bun_redis.ts";
-import { instrument } from "../integrations/otel.ts";
-import {
-  BasicTracerProvider,
-  BatchSpanProcessor,
-} from "@opentelemetry/sdk-trace-base";
-import { MeterProvider } from "@opentelemetry/sdk-metrics";
+import { watch } from "./observe.ts";
 import { commandCalls, drive, percentile, total } from "./_common.ts";
 
 export const USERS = 1_000;
@@ -162,28 +157,10 @@ function handler(
         shared: null,
         userId: (event) => event.user,
       });
-      if (variant === "botnodes-listener") {
-        // what a metrics listener costs: a counter per outcome and node
-        const counts = new Map<string, number>();
-        nodes.observe((t) => {
-          const key = `${t.from}>${t.to}:${t.outcome}`;
-          counts.set(key, (counts.get(key) ?? 0) + 1);
-        });
-      }
-      if (variant === "botnodes-otel") {
-        // the SDK's providers: spans batched to an exporter that drops them
-        instrument(nodes, {
-          tracerProvider: new BasicTracerProvider({
-            spanProcessors: [
-              new BatchSpanProcessor({
-                export: (_spans, done) => done({ code: 0 }),
-                shutdown: () => Promise.resolve(),
-              }),
-            ],
-          }),
-          meterProvider: new MeterProvider(),
-        });
-      }
+      // what a metrics listener costs: a counter per outcome and node; and
+      // OpenTelemetry on the SDK's providers
+      if (variant === "botnodes-listener") watch(nodes, "listener");
+      if (variant === "botnodes-otel") watch(nodes, "otel-sdk");
       return (i) => nodes.route({ user: user(i), text: `e${i}` });
     }
     case "seed-hash":

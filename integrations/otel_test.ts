@@ -4,6 +4,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { AsyncLocalStorage } from "node:async_hooks";
 import {
+  type Attributes,
   type Context,
   context,
   type ContextManager,
@@ -21,7 +22,7 @@ import {
   MeterProvider,
   PeriodicExportingMetricReader,
 } from "@opentelemetry/sdk-metrics";
-import { Nodes, type RedisLike, RedisStore } from "../mod.ts";
+import { Nodes, type RedisLike, RedisStore, type Transition } from "../mod.ts";
 import { instrument } from "./otel.ts";
 import { FakeClock } from "../testing/mod.ts";
 import {
@@ -31,6 +32,7 @@ import {
   registry,
   script,
   type Shared,
+  walked,
 } from "../test_support/observed_bot.ts";
 
 /** A context manager on AsyncLocalStorage (what the Node SDK registers). */
@@ -106,6 +108,53 @@ const times = (wait: number, handler: number, store: number) => ({
   "botnodes.store.duration_ms": store,
 });
 
+/** A histogram's point: its attributes, count and sum of seconds. */
+const seconds = (attributes: Attributes, count: number, sum: number) => ({
+  attributes,
+  value: { count, sum },
+});
+
+/** A transition's kind, outcome and node keys: what it is counted by. */
+function keysOf(t: Transition<Event, number>): Attributes {
+  const attributes: Attributes = { [kind]: t.kind, [outcome]: t.outcome };
+  if (t.from !== undefined) attributes[from] = t.from;
+  if (t.to !== undefined) attributes[to] = t.to;
+  return attributes;
+}
+
+/** The script's transitions counted by their keys, in first-seen order. */
+function counted(): { attributes: Attributes; value: number }[] {
+  const points = new Map<string, { attributes: Attributes; value: number }>();
+  for (const t of walked) {
+    const attributes = keysOf(t);
+    const key = JSON.stringify(attributes);
+    const point = points.get(key) ?? { attributes, value: 0 };
+    point.value++;
+    points.set(key, point);
+  }
+  return [...points.values()];
+}
+
+/** The span `instrument` makes of one of the script's transitions. */
+function spanOf(t: Transition<Event, number>) {
+  const attributes: Attributes = {
+    ...keysOf(t),
+    ...times(t.leaseWait, t.handlerTime, t.storeTime),
+  };
+  if (t.eventId !== undefined) attributes["botnodes.event.id"] = t.eventId;
+  if (t.invalid !== undefined) attributes["botnodes.state.invalid"] = t.invalid;
+  const failed = t.outcome === "failed";
+  if (failed) attributes["error.type"] = "Error";
+  return {
+    name: `botnodes ${t.kind}`,
+    attributes,
+    status: failed
+      ? { code: 2, message: "the kitchen is on fire" } // ERROR
+      : { code: 0 },
+    events: failed ? ["exception"] : [],
+  };
+}
+
 describe("@botnodes/core/otel", () => {
   it("makes a span per transition, with node keys, outcome and times", async () => {
     const { spans, tracerProvider, meterProvider } = providers();
@@ -122,115 +171,7 @@ describe("@botnodes/core/otel", () => {
         status: span.status,
         events: span.events.map((event) => event.name),
       })),
-      [
-        {
-          name: "botnodes event",
-          attributes: {
-            [kind]: "event",
-            [outcome]: "committed",
-            [to]: "menu",
-            "botnodes.event.id": "1",
-            ...times(1, 0, 2),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-        {
-          name: "botnodes event",
-          attributes: {
-            [kind]: "event",
-            [outcome]: "committed",
-            [from]: "menu",
-            [to]: "order",
-            "botnodes.event.id": "2",
-            ...times(1, 3, 2),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-        {
-          name: "botnodes event",
-          attributes: {
-            [kind]: "event",
-            [outcome]: "duplicate",
-            "botnodes.event.id": "2",
-            ...times(1, 0, 0),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-        {
-          name: "botnodes event",
-          attributes: {
-            [kind]: "event",
-            [outcome]: "failed",
-            [from]: "order",
-            "botnodes.event.id": "3",
-            ...times(1, 0, 0),
-            "error.type": "Error",
-          },
-          status: { code: 2, message: "the kitchen is on fire" },
-          events: ["exception"],
-        },
-        {
-          name: "botnodes event",
-          attributes: {
-            [kind]: "event",
-            [outcome]: "committed",
-            [to]: "menu",
-            "botnodes.event.id": "4",
-            "botnodes.state.invalid": "unparseable",
-            ...times(1, 0, 2),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-        {
-          name: "botnodes event",
-          attributes: {
-            [kind]: "event",
-            [outcome]: "not-ours",
-            ...times(0, 0, 0),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-        {
-          name: "botnodes timeout",
-          attributes: {
-            [kind]: "timeout",
-            [outcome]: "committed",
-            [from]: "order",
-            [to]: "menu",
-            ...times(1, 0, 2),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-        {
-          name: "botnodes to",
-          attributes: {
-            [kind]: "to",
-            [outcome]: "committed",
-            [from]: "menu",
-            [to]: "order",
-            ...times(1, 0, 2),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-        {
-          name: "botnodes reset",
-          attributes: {
-            [kind]: "reset",
-            [outcome]: "committed",
-            [from]: "order",
-            ...times(1, 0, 2),
-          },
-          status: { code: 0 },
-          events: [],
-        },
-      ],
+      walked.map(spanOf),
     );
     assert.ok(finished.every((span) => span.kind === 0)); // INTERNAL
     assert.ok(
@@ -249,107 +190,29 @@ describe("@botnodes/core/otel", () => {
       {
         name: "botnodes.transitions",
         unit: "{transition}",
-        points: [
-          {
-            attributes: {
-              [kind]: "event",
-              [outcome]: "committed",
-              [to]: "menu",
-            },
-            value: 2,
-          },
-          {
-            attributes: {
-              [kind]: "event",
-              [outcome]: "committed",
-              [from]: "menu",
-              [to]: "order",
-            },
-            value: 1,
-          },
-          { attributes: { [kind]: "event", [outcome]: "duplicate" }, value: 1 },
-          {
-            attributes: {
-              [kind]: "event",
-              [outcome]: "failed",
-              [from]: "order",
-            },
-            value: 1,
-          },
-          { attributes: { [kind]: "event", [outcome]: "not-ours" }, value: 1 },
-          {
-            attributes: {
-              [kind]: "timeout",
-              [outcome]: "committed",
-              [from]: "order",
-              [to]: "menu",
-            },
-            value: 1,
-          },
-          {
-            attributes: {
-              [kind]: "to",
-              [outcome]: "committed",
-              [from]: "menu",
-              [to]: "order",
-            },
-            value: 1,
-          },
-          {
-            attributes: {
-              [kind]: "reset",
-              [outcome]: "committed",
-              [from]: "order",
-            },
-            value: 1,
-          },
-        ],
+        points: counted(),
       },
       {
         name: "botnodes.transition.duration",
         unit: "s",
         points: [
-          {
-            attributes: { [kind]: "event", [outcome]: "committed" },
-            value: { count: 3, sum: 0.012 },
-          },
-          {
-            attributes: { [kind]: "event", [outcome]: "duplicate" },
-            value: { count: 1, sum: 0.001 },
-          },
-          {
-            attributes: { [kind]: "event", [outcome]: "failed" },
-            value: { count: 1, sum: 0.001 },
-          },
-          {
-            attributes: { [kind]: "event", [outcome]: "not-ours" },
-            value: { count: 1, sum: 0 },
-          },
-          {
-            attributes: { [kind]: "timeout", [outcome]: "committed" },
-            value: { count: 1, sum: 0.003 },
-          },
-          {
-            attributes: { [kind]: "to", [outcome]: "committed" },
-            value: { count: 1, sum: 0.003 },
-          },
-          {
-            attributes: { [kind]: "reset", [outcome]: "committed" },
-            value: { count: 1, sum: 0.003 },
-          },
+          seconds({ [kind]: "event", [outcome]: "committed" }, 3, 0.012),
+          seconds({ [kind]: "event", [outcome]: "duplicate" }, 1, 0.001),
+          seconds({ [kind]: "event", [outcome]: "failed" }, 1, 0.001),
+          seconds({ [kind]: "event", [outcome]: "not-ours" }, 1, 0),
+          seconds({ [kind]: "timeout", [outcome]: "committed" }, 1, 0.003),
+          seconds({ [kind]: "to", [outcome]: "committed" }, 1, 0.003),
+          seconds({ [kind]: "reset", [outcome]: "committed" }, 1, 0.003),
         ],
       },
       {
         name: "botnodes.lease.wait",
         unit: "s",
         points: [
-          { attributes: { [kind]: "event" }, value: { count: 5, sum: 0.005 } },
-          {
-            attributes: { [kind]: "timeout" },
-            value: { count: 1, sum: 0.001 },
-          },
-          { attributes: { [kind]: "to" }, value: { count: 1, sum: 0.001 } },
-          { attributes: { [kind]: "reset" }, value: { count: 1, sum: 0.001 } },
+          seconds({ [kind]: "event" }, 5, 0.005), // not-ours waits for none
+          seconds({ [kind]: "timeout" }, 1, 0.001),
+          seconds({ [kind]: "to" }, 1, 0.001),
+          seconds({ [kind]: "reset" }, 1, 0.001),
         ],
       },
     ]);

@@ -549,10 +549,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   readonly route = (
     event: Event,
   ): Promise<RouteResult<Shared, Event, UserId>> => {
-    // observed only when someone listens: the hot path stays as it was
-    const trace = this.#observers.length === 0
-      ? undefined
-      : this.#trace("event", undefined, event);
+    const trace = this.#trace("event", undefined, event);
     let userId: UserId | undefined;
     let eventId: string | undefined;
     let key: string;
@@ -667,12 +664,19 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     };
   }
 
-  /** Starts observing one transition. */
+  /**
+   * Starts observing one transition, or, when nobody listens, returns
+   * `undefined` and does nothing else. This is the one gate of observation:
+   * every other step of it (reading the clock, noting node keys, building
+   * the `Transition`, calling listeners) runs only with the trace it
+   * returns, so without listeners a transition costs one length check.
+   */
   #trace(
     kind: TransitionKind,
     userId: UserId | undefined,
     event?: Event,
-  ): Trace<Event, UserId> {
+  ): Trace<Event, UserId> | undefined {
+    if (this.#observers.length === 0) return undefined;
     return {
       kind,
       userId,
@@ -993,9 +997,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const entries = await this.#store.dueTimers(now, limit);
     const fired: FiredTimer<Shared, Event, UserId>[] = [];
     await Promise.all(entries.map(async (entry) => {
-      const trace = this.#observers.length === 0
-        ? undefined
-        : this.#trace("timeout", entry.userId as UserId);
+      const trace = this.#trace("timeout", entry.userId as UserId);
       try {
         const done = await this.#queue.run(
           entry.userId,
@@ -1206,9 +1208,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         return raw === undefined ? undefined : this.#registry.decode(id, raw);
       },
       to: (node) => {
-        const trace = this.#observers.length === 0
-          ? undefined
-          : this.#trace("to", userId);
+        const trace = this.#trace("to", userId);
         const run = this.#queue.run(id, async (lease) => {
           if (trace) trace.held = this.#now();
           const current = await this.#restore(lease);
@@ -1218,9 +1218,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         return trace ? this.#traced(trace, run) : run;
       },
       reset: () => {
-        const trace = this.#observers.length === 0
-          ? undefined
-          : this.#trace("reset", userId);
+        const trace = this.#trace("reset", userId);
         const run = this.#queue.run(id, async (lease) => {
           if (trace) trace.held = this.#now();
           if (lease.state === undefined) return;

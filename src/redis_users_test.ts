@@ -1,10 +1,13 @@
 // nodes.users() and countUsers() over 100,000 stored users, on Redis and on
-// a 3-master Cluster: every user seen, memory that does not grow with the
-// count (measured), no lease taken, while events keep flowing.
+// a 3-master Cluster (through ioredis and through node-redis): every user
+// seen, memory that does not grow with the count (measured), no lease taken,
+// while events keep flowing.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { Cluster, Redis } from "ioredis";
+import { createCluster } from "redis";
+import { fromNodeRedis } from "../adapters/node_redis.ts";
 import { Node, Nodes, type RedisLike, RedisStore } from "../mod.ts";
 import {
   clusterNodes,
@@ -233,4 +236,29 @@ describe("nodes.users() over 100,000 users", () => {
       admin.disconnect();
     }
   });
+
+  it(
+    "on a 3-master Cluster through node-redis: all seen, bounded memory, events flowing",
+    {
+      skip: skipCluster,
+      timeout: 300_000,
+    },
+    async () => {
+      const cluster = createCluster({
+        rootNodes: clusterNodes.map(({ host, port }) => ({
+          url: `redis://${host}:${port}`,
+        })),
+      });
+      await cluster.connect();
+      const admin = new Cluster(clusterNodes, { enableAutoPipelining: true });
+      try {
+        const redis = fromNodeRedis(cluster);
+        await iterateWhileEventsFlow(redis, admin);
+        assert.equal(redis.nodes?.("master").length, 3);
+      } finally {
+        await cluster.close();
+        admin.disconnect();
+      }
+    },
+  );
 });

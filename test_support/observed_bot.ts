@@ -4,7 +4,7 @@
 // handler, a user whose unreadable state is kept aside, an event that is not
 // ours, a timer, `to` and `reset`: what the listener, OpenTelemetry and map
 // tests assert exactly.
-import { Node, Nodes, type StateStore } from "../mod.ts";
+import { Node, Nodes, type StateStore, type Transition } from "../mod.ts";
 import { FakeClock, MemoryStore } from "../testing/mod.ts";
 
 export type Event = { from?: number; id: number; text: string };
@@ -47,14 +47,18 @@ export class Feedback extends Node<Shared, Event, number, null> {
 
 export const registry = { menu: Menu, order: Order, feedback: Feedback };
 
-/** A store whose lease takes 1 ms and commit 2 ms of the clock. */
-function timed(store: MemoryStore, clock: FakeClock): StateStore {
+/**
+ * A `StateStore` that forwards every call to `store`, but for the ones in
+ * `overrides` (a `MemoryStore`'s private fields rule out `Object.create`).
+ */
+export function delegate(
+  store: StateStore,
+  overrides: Partial<StateStore> = {},
+): StateStore {
   return {
     get: (id) => store.get(id),
-    begin: (id, options) => (clock.advance(1), store.begin(id, options)),
-    commit: (lease, state, options) => (
-      clock.advance(2), store.commit(lease, state, options)
-    ),
+    begin: (id, options) => store.begin(id, options),
+    commit: (lease, state, options) => store.commit(lease, state, options),
     release: (lease) => store.release(lease),
     renew: (lease) => store.renew(lease),
     aside: (id) => store.aside(id),
@@ -63,7 +67,18 @@ function timed(store: MemoryStore, clock: FakeClock): StateStore {
     dueTimers: (until, limit) => store.dueTimers(until, limit),
     scan: (options) => store.scan(options),
     timing: store.timing,
+    ...overrides,
   };
+}
+
+/** A store whose lease takes 1 ms and commit 2 ms of the clock. */
+function timed(store: MemoryStore, clock: FakeClock): StateStore {
+  return delegate(store, {
+    begin: (id, options) => (clock.advance(1), store.begin(id, options)),
+    commit: (lease, state, options) => (
+      clock.advance(2), store.commit(lease, state, options)
+    ),
+  });
 }
 
 export function observedBot() {
@@ -99,3 +114,114 @@ export async function script(
   await nodes.user(2).to(new Order({ items: ["tea"] })); // menu -> order
   await nodes.user(2).reset(); // order -> nothing
 }
+
+/**
+ * What `script` walks, transition by transition, as a listener receives it
+ * (but for the failing handler's `error`, the object it threw): the one
+ * expectation the listener and OpenTelemetry tests share.
+ */
+export const walked: readonly Transition<Event, number>[] = [
+  {
+    kind: "event",
+    outcome: "committed",
+    userId: 1,
+    eventId: "1",
+    event: { from: 1, id: 1, text: "hi" },
+    to: "menu",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "event",
+    outcome: "committed",
+    userId: 1,
+    eventId: "2",
+    event: { from: 1, id: 2, text: "order" },
+    from: "menu",
+    to: "order",
+    leaseWait: 1,
+    handlerTime: 3,
+    storeTime: 2,
+    duration: 6,
+  },
+  {
+    kind: "event",
+    outcome: "duplicate",
+    userId: 1,
+    eventId: "2",
+    event: { from: 1, id: 2, text: "order" },
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 0,
+    duration: 1,
+  },
+  {
+    kind: "event",
+    outcome: "failed",
+    userId: 1,
+    eventId: "3",
+    event: { from: 1, id: 3, text: "boom" },
+    from: "order",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 0,
+    duration: 1,
+  },
+  {
+    kind: "event",
+    outcome: "committed",
+    userId: 2,
+    eventId: "4",
+    event: { from: 2, id: 4, text: "hi" },
+    to: "menu",
+    invalid: "unparseable",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "event",
+    outcome: "not-ours",
+    userId: undefined,
+    event: { id: 5, text: "in a channel" },
+    leaseWait: 0,
+    handlerTime: 0,
+    storeTime: 0,
+    duration: 0,
+  },
+  {
+    kind: "timeout",
+    outcome: "committed",
+    userId: 1,
+    from: "order",
+    to: "menu",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "to",
+    outcome: "committed",
+    userId: 2,
+    from: "menu",
+    to: "order",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+  {
+    kind: "reset",
+    outcome: "committed",
+    userId: 2,
+    from: "order",
+    leaseWait: 1,
+    handlerTime: 0,
+    storeTime: 2,
+    duration: 3,
+  },
+];

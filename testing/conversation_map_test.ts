@@ -16,6 +16,17 @@ const expected = {
   order: ["order", "menu"],
 };
 
+/** The script's transitions, as the diagram's lines (after its header). */
+const walked = [
+  "  feedback",
+  "  [*] --> menu: 1",
+  "  [*] --> menu: kept aside 1",
+  "  menu --> order: 1",
+  "  menu --> order: to() 1",
+  "  order --> [*]: reset() 1",
+  "  order --> menu: timeout 1",
+];
+
 describe("ConversationMap", () => {
   it("draws the transitions walked, with counts, and the coverage", async () => {
     const bot = observedBot();
@@ -24,17 +35,7 @@ describe("ConversationMap", () => {
     await script(bot);
     assert.equal(
       map.mermaid(),
-      [
-        "stateDiagram-v2",
-        "  feedback",
-        "  [*] --> menu: 1",
-        "  [*] --> menu: kept aside 1",
-        "  menu --> order: 1",
-        "  menu --> order: to() 1",
-        "  order --> [*]: reset() 1",
-        "  order --> menu: timeout 1",
-        "",
-      ].join("\n"),
+      ["stateDiagram-v2", ...walked, ""].join("\n"),
     );
     assert.deepEqual(map.coverage(), {
       neverEntered: ["feedback"],
@@ -56,13 +57,7 @@ describe("ConversationMap", () => {
         "",
         "```mermaid",
         "stateDiagram-v2",
-        "  feedback",
-        "  [*] --> menu: 1",
-        "  [*] --> menu: kept aside 1",
-        "  menu --> order: 1",
-        "  menu --> order: to() 1",
-        "  order --> [*]: reset() 1",
-        "  order --> menu: timeout 1",
+        ...walked,
         "```",
         "",
         "## Coverage",
