@@ -52,6 +52,7 @@ export {
   type InvalidStateHook,
   type ListedUser,
   type Logger,
+  type MoveOptions,
   Nodes,
   type NodesOptions,
   type RouteResult,

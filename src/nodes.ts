@@ -12,7 +12,7 @@ import {
 import type { InvalidStateReason } from "./errors.ts";
 import { isPromise, type MaybePromise } from "./maybe_promise.ts";
 import type { Node, NodeClass } from "./node.ts";
-import { type Armed, armedOf, Registry } from "./registry.ts";
+import { type Armed, armedOf, describeValue, Registry } from "./registry.ts";
 import {
   type CommitOptions,
   type DueTimer,
@@ -340,7 +340,12 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
 
   /**
    * Moves the user to `node`: enters it (`onEnter`) and commits it, after the
-   * user's pending events in this process.
+   * user's pending events in this process. With `from`, only a user who is
+   * on one of those node keys (as stored) when their turn comes is moved;
+   * anyone else, or a user without state, is left as they are and nothing is
+   * written: the check and the move happen under the user's lease, so a user
+   * who moved on since you looked (a snapshot of {@linkcode Nodes.users}) is
+   * never dragged back.
    *
    * Called from inside this user's own handler it fails at once with an
    * `Error` (it would wait for the handler that awaits it); where
@@ -349,12 +354,19 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
    * store's `wait` instead.
    *
    * @param node The node to put the user on.
+   * @param options `from`: move the user only from these node keys.
+   * @returns `true` when the user was moved; `false` when `from` did not
+   * match and nothing was written.
    * @throws {UnregisteredNodeError} When the node's class is not registered.
    * @throws {NodeDataError} When the node's data may not be stored.
    * @throws {LeaseTimeoutError} When the user stayed busy for the store's
    * `wait`.
+   * @throws {TypeError} When `from` is not an array of strings.
    */
-  to(node: Node<Shared, Event, UserId>): Promise<void>;
+  to(
+    node: Node<Shared, Event, UserId>,
+    options?: MoveOptions,
+  ): Promise<boolean>;
 
   /**
    * Deletes the user's state: their next event enters the start node. Waits
@@ -1207,15 +1219,28 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         const raw = await this.#store.get(id);
         return raw === undefined ? undefined : this.#registry.decode(id, raw);
       },
-      to: (node) => {
+      to: (node, options) => {
+        const from = moveFrom(options);
         const trace = this.#trace("to", userId);
         const run = this.#queue.run(id, async (lease) => {
           if (trace) trace.held = this.#now();
+          if (from !== undefined) {
+            const key = lease.state === undefined
+              ? undefined
+              : storedKey(lease.state);
+            if (key === undefined || !from.has(key)) {
+              if (trace && key !== undefined) trace.from = key;
+              return false;
+            }
+          }
           const current = await this.#restore(lease);
           if (trace) this.#from(trace, current);
           await this.#enterAndCommit(lease, node, userId, current, trace);
+          return true;
         });
-        return trace ? this.#traced(trace, run) : run;
+        return trace
+          ? this.#traced(trace, run, (moved) => moved ? "committed" : "skipped")
+          : run;
       },
       reset: () => {
         const trace = this.#trace("reset", userId);
@@ -1242,7 +1267,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * users. A user stored for the whole iteration is yielded at least once
    * (rarely twice, when Redis resizes its tables meanwhile); one who moves
    * meanwhile may be yielded on either node or not at all. To act on a user,
-   * go through `user(id)`, which takes their turn like an event.
+   * go through `user(id)`, which takes their turn like an event; to move
+   * them only if they are still where the snapshot saw them, give `to` a
+   * `from`.
    *
    * @param options `on`: only users on these node keys (compared with the
    * stored key, so a key no longer registered can be asked for: its users
@@ -1282,8 +1309,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * for (const from of [1, 3]) await nodes.route({ from, text: "survey" });
    *
    * for await (const { userId } of nodes.users({ on: ["survey"] })) {
-   *   shared.sent.push(`${userId}: the survey is over, thank you!`);
-   *   await nodes.user(Number(userId)).to(new Menu());
+   *   // moved only if still on the survey when their turn comes
+   *   if (await nodes.user(Number(userId)).to(new Menu(), { from: ["survey"] })) {
+   *     shared.sent.push(`${userId}: the survey is over, thank you!`);
+   *   }
    * }
    * assert.deepEqual(shared.sent.sort(), [
    *   "1: the survey is over, thank you!",
@@ -1404,6 +1433,20 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   }
 }
 
+/** The keys of a `to`'s `from` option, checked. */
+function moveFrom(options: MoveOptions | undefined): Set<string> | undefined {
+  const from = options?.from;
+  if (from === undefined) return undefined;
+  if (!Array.isArray(from) || from.some((key) => typeof key !== "string")) {
+    throw new TypeError(
+      `user(id).to(node, { from }): from must be an array of node keys (strings), got ${
+        describeValue(from)
+      }`,
+    );
+  }
+  return new Set(from);
+}
+
 /** The node key a stored state names, or `undefined` when it names none. */
 function storedKey(state: string): string | undefined {
   try {
@@ -1413,6 +1456,25 @@ function storedKey(state: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Options of {@linkcode UserHandle.to}.
+ *
+ * @example Moving the users of a node about to be removed, and only them
+ * ```ts
+ * import type { MoveOptions } from "@botnodes/core";
+ *
+ * const options: MoveOptions = { from: ["survey"] };
+ * ```
+ */
+export interface MoveOptions {
+  /**
+   * Move the user only when they are on one of these node keys (compared
+   * with the stored key, so a key no longer registered may be named).
+   * Default: from anywhere, and a user without state too.
+   */
+  readonly from?: readonly string[] | undefined;
 }
 
 /**

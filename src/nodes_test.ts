@@ -541,6 +541,75 @@ describe("Nodes.user", () => {
   });
 });
 
+describe("user(id).to(node, { from })", () => {
+  it("moves a user on one of the keys, and no one else, writing nothing for them", async () => {
+    const { nodes, shared, store } = makeBot();
+    await nodes.route(at(1, "hi")); // menu
+    await nodes.route(at(2, "hi"));
+    await nodes.route(at(2, "shop")); // cart
+    shared.log = [];
+    const before = await store.get("1");
+    assert.equal(await nodes.user(2).to(new Menu(5), { from: ["cart"] }), true);
+    assert.equal(
+      await nodes.user(1).to(new Menu(5), { from: ["cart"] }),
+      false,
+    );
+    assert.equal(
+      await nodes.user(3).to(new Menu(5), { from: ["cart"] }),
+      false,
+    );
+    assert.deepEqual(shared.log, ["2 enter menu 5"]);
+    assert.equal(await store.get("1"), before);
+    assert.equal(await store.get("3"), undefined, "no state made");
+    assert.equal(await nodes.user(3).to(new Menu(5)), true, "without from");
+  });
+
+  it("checks under the lease: a user who moved since the snapshot stays", async () => {
+    const { nodes, shared } = makeBot();
+    await nodes.route(at(5, "hi"));
+    await nodes.route(at(5, "shop")); // cart
+    const listed: string[] = [];
+    for await (const { userId } of nodes.users({ on: ["cart"] })) {
+      listed.push(userId);
+      // the user checks out between the snapshot and the move
+      await nodes.route(at(5, "done"));
+      assert.ok(!((await nodes.user(5).node()) instanceof Cart));
+      const moved = await nodes.user(5).to(new Cart(["x"]), { from: ["cart"] });
+      assert.equal(moved, false);
+    }
+    assert.deepEqual(listed, ["5"]);
+    assert.ok(!shared.log.includes("5 enter cart x"));
+  });
+
+  it("reports skipped to listeners, with the key the user is on", async () => {
+    const { nodes } = makeBot();
+    await nodes.route(at(6, "hi"));
+    const seen: unknown[] = [];
+    nodes.observe((t) => void seen.push([t.kind, t.outcome, t.from, t.to]));
+    await nodes.user(6).to(new Menu(1), { from: ["cart"] });
+    await nodes.user(7).to(new Menu(1), { from: ["cart"] });
+    await nodes.user(6).to(new Menu(1), { from: ["menu"] });
+    assert.deepEqual(seen, [
+      ["to", "skipped", "menu", undefined],
+      ["to", "skipped", undefined, undefined],
+      ["to", "committed", "menu", "menu"],
+    ]);
+  });
+
+  it("refuses a from that is not an array of keys, before anything runs", async () => {
+    const { nodes, shared } = makeBot();
+    for (const from of ["cart", [1], [null], {}] as unknown[]) {
+      assert.throws(
+        () => nodes.user(1).to(new Menu(1), { from } as { from: string[] }),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          /from must be an array/.test(error.message),
+      );
+    }
+    assert.deepEqual(shared.log, []);
+  });
+});
+
 describe("calls for a user from inside their own handler", () => {
   it("fail at once instead of waiting for themselves forever", {
     timeout: 20_000,
@@ -577,7 +646,7 @@ describe("calls for a user from inside their own handler", () => {
     const { nodes, shared } = makeBot();
     await nodes.route(at(1, "hi"));
     const after = deferred();
-    let later: Promise<void> | undefined;
+    let later: Promise<boolean> | undefined;
     shared.hook = async (where) => {
       if (where !== "menu.onEvent" || shared.log.at(-1) !== "1 menu got x") {
         return;

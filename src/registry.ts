@@ -444,13 +444,13 @@ function changed(path: PropertyKey[], before: unknown, after: unknown): Flaw {
   return {
     reason: "unstable",
     path: [...path],
-    message: `the schema changed ${describe(before)} to ${
-      describe(after)
+    message: `the schema changed ${describeValue(before)} to ${
+      describeValue(after)
     }, and would change it again on every restore`,
   };
 }
 
-function describe(value: unknown): string {
+export function describeValue(value: unknown): string {
   if (value === undefined) return "undefined";
   if (Array.isArray(value)) return "an array";
   if (typeof value === "object" && value !== null) return "an object";

@@ -24,8 +24,9 @@ export type TransitionKind = "event" | "to" | "reset" | "timeout";
  * How a transition ended: `committed` (the new state is stored; for a
  * `reset` of a user without state, nothing was to be written), `duplicate`
  * (the event was handled before: nothing ran), `not-ours` (`userId`
- * returned `undefined`: nothing was read) or `failed` (nothing was written;
- * `error` says why).
+ * returned `undefined`: nothing was read), `skipped` (a `user(id).to(node,
+ * { from })` found the user on another node, or without state: nothing was
+ * written) or `failed` (nothing was written; `error` says why).
  *
  * @example
  * ```ts
@@ -38,6 +39,7 @@ export type TransitionOutcome =
   | "committed"
   | "duplicate"
   | "not-ours"
+  | "skipped"
   | "failed";
 
 /**
