@@ -90,6 +90,7 @@ export {
 // Stores
 export {
   type BeginOptions,
+  type Claimed,
   type Clock,
   type CommitOptions,
   type DueTimer,
