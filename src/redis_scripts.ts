@@ -443,9 +443,12 @@ export function scoreArg(score: number): string {
   return score === Infinity ? "+inf" : String(score);
 }
 
-/** The digits of a due time in a member: 64 of them, 6 bits each. */
+/**
+ * The digits of a due time in a member: 64 of them, 6 bits each, in ASCII
+ * order, so that members of one score sort by due time.
+ */
 const DIGITS =
-  "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+  "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
 /** How many digits: 7 cover due times up to 2^42 ms, the year 2109. */
 const WIDTH = 7;
 const LIMIT = 64 ** WIDTH;

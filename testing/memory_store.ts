@@ -212,7 +212,11 @@ export class MemoryStore implements StateStore {
         if (at <= until) entries.push({ userId, due, at });
       }
     }
-    entries.sort((a, b) => a.at - b.at || a.due - b.due);
+    // as Redis orders them: by when, then by due time, then by user
+    entries.sort((a, b) =>
+      a.at - b.at || a.due - b.due ||
+      (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)
+    );
     return entries.slice(0, Math.max(0, limit));
   }
 
