@@ -926,13 +926,16 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   /**
    * Fires the timers that are due now, each under its user's lease like an
    * event: the user's node's `onTimeout` returns the next node, which is
-   * entered and committed. A timer fires once per arming, from whichever
-   * process gets its user's lease first; an entry whose user moved on since
-   * (answered before the due time) is dropped. A timer whose `onTimeout`
-   * throws writes nothing and is tried again later, backing off from 1 s to
-   * 5 min (reported to the logger). Made for a scheduler: `Deno.cron`, a cron
-   * job, a serverless schedule; `runTimers` is the loop for long-running
-   * bots.
+   * entered and committed. The call claims up to `limit` due timers in the
+   * store (hidden from other calls for the store's `leaseTtl`, so that calls
+   * running at once take different timers) and fires them at once. A timer
+   * fires once per arming, whichever process fires it; an entry whose user
+   * moved on since (answered before the due time) is dropped; a user whose
+   * lease is taken (an event) is not waited for: their timer is looked at
+   * again a second later. A timer whose `onTimeout` throws writes nothing
+   * and is tried again later, backing off from 1 s to 5 min (reported to the
+   * logger). Made for a scheduler: `Deno.cron`, a cron job, a serverless
+   * schedule; `runTimers` is the loop for long-running bots.
    *
    * @param options `limit`: the most timers to fire in this call (default
    * 100).
