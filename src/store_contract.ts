@@ -709,6 +709,30 @@ export function storeContract(
     );
 
     it(
+      "changes the index for many users at once, each change as if alone",
+      withStore(async ({ store }) => {
+        const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
+        await Promise.all(users.map((id, i) => store.schedule(id, 1_000 + i)));
+        assert.equal((await store.dueTimers(Infinity, 1_000)).length, 300);
+        await Promise.all(
+          users.map((id, i) =>
+            i % 2
+              ? store.unschedule(id, 1_000 + i)
+              : store.deferTimer(id, 1_000 + i, 50_000)
+          ),
+        );
+        assert.deepEqual(await store.dueTimers(49_999, 1_000), []);
+        const left = await store.dueTimers(50_000, 1_000);
+        assert.deepEqual(
+          left.map((t) => t.userId).sort(),
+          users.filter((_, i) => i % 2 === 0).sort(),
+        );
+        await Promise.all(left.map((t) => store.unschedule(t.userId, t.due)));
+        assert.deepEqual(await store.dueTimers(Infinity, 1_000), []);
+      }),
+    );
+
+    it(
       "tries once without waiting when asked to (wait: 0)",
       withStore(async ({ store }) => {
         const held = await store.begin("u");
