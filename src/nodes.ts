@@ -1026,7 +1026,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       let wait = interval;
       try {
         const { claimed, next } = await this.#round(limit);
-        if (claimed >= limit) wait = 0;
+        if (claimed >= limit && claimed > 0) wait = 0; // more may be due
         else if (next !== undefined) {
           wait = Math.max(0, Math.min(interval, next - clock.now()));
         }
