@@ -91,6 +91,7 @@ export {
 // Stores
 export {
   type BeginOptions,
+  type Claimed,
   type Clock,
   type CommitOptions,
   type DueTimer,

@@ -1,5 +1,29 @@
 // Shared by the benchmarks: a driver with a fixed number of events in flight,
-// percentiles, and Redis command counts from INFO commandstats.
+// percentiles, Redis command counts from INFO commandstats, and what a report
+// says of the machine (versions, load).
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import os from "node:os";
+
+const root = new URL("../", import.meta.url);
+
+/** The path of a program in node_modules/.bin. */
+export const bin = (name: string): string =>
+  new URL(`node_modules/.bin/${name}`, root).pathname;
+
+/** The version of an installed npm package. */
+export const version = (pkg: string): string =>
+  JSON.parse(
+    readFileSync(new URL(`node_modules/${pkg}/package.json`, root), "utf8"),
+  ).version;
+
+/** The first line a command prints (its version, say). */
+export const firstLine = (command: string, args: string[]): string =>
+  execFileSync(command, args, { encoding: "utf8" }).split("\n")[0]!.trim();
+
+/** The load averages over 1, 5 and 15 minutes, for a report. */
+export const loadAverage = (): string =>
+  os.loadavg().map((x) => x.toFixed(2)).join(", ");
 
 /** Runs `count` events, at most `inFlight` at a time; returns per-event latencies. */
 export async function drive(

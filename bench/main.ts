@@ -30,7 +30,7 @@ import {
   EVENTS_PER_PROCESS,
   PROCESSES,
 } from "./contention.ts";
-import { round } from "./_common.ts";
+import { bin, firstLine, loadAverage, round, version } from "./_common.ts";
 import {
   BASELINE,
   OBSERVE_EVENTS,
@@ -54,8 +54,6 @@ interface SuiteResult {
 
 const here = new URL("./", import.meta.url);
 const root = new URL("../", import.meta.url);
-const bin = (name: string) =>
-  new URL(`node_modules/.bin/${name}`, root).pathname;
 const reps = Number(process.env.BENCH_REPS ?? 3);
 const onlyObserve = process.argv.includes("--only-observe");
 // --expose-gc: scenario 5 collects garbage between its blocks (Bun can)
@@ -95,13 +93,6 @@ function runSuite(
     });
   });
 }
-
-const version = (pkg: string) =>
-  JSON.parse(
-    readFileSync(new URL(`node_modules/${pkg}/package.json`, root), "utf8"),
-  ).version;
-const firstLine = (command: string, args: string[]) =>
-  execFileSync(command, args, { encoding: "utf8" }).split("\n")[0]!.trim();
 
 /** Whether a loopback port is free to listen on. */
 function portFree(port: number): Promise<boolean> {
@@ -157,8 +148,6 @@ async function startCluster(): Promise<
   }
   throw new Error("no free ports for a Cluster between 7200 and 7300");
 }
-
-const loadAverage = () => os.loadavg().map((x) => x.toFixed(2)).join(", ");
 
 // `--report` writes the report again from the figures of the last run
 const rerun = process.argv.includes("--report");

@@ -386,6 +386,8 @@ export type StoreOperation =
   | "schedule"
   | "unschedule"
   | "dueTimers"
+  | "claimTimers"
+  | "deferTimer"
   | "scan";
 
 /**

@@ -6,6 +6,7 @@
 
 import {
   InvalidStateError,
+  LeaseTimeoutError,
   StateTooLargeError,
   UnregisteredNodeError,
 } from "./errors.ts";
@@ -863,7 +864,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         }, not a number of ms from 0 to ten years`,
       );
     }
-    return { due: this.#store.timing.clock.now() + ms, user };
+    // a whole ms, not earlier than asked
+    return { due: Math.ceil(this.#store.timing.clock.now() + ms), user };
   }
 
   /** Encodes a node for the store, within the size limit. */
@@ -940,13 +942,16 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   /**
    * Fires the timers that are due now, each under its user's lease like an
    * event: the user's node's `onTimeout` returns the next node, which is
-   * entered and committed. A timer fires once per arming, from whichever
-   * process gets its user's lease first; an entry whose user moved on since
-   * (answered before the due time) is dropped. A timer whose `onTimeout`
-   * throws writes nothing and is tried again later, backing off from 1 s to
-   * 5 min (reported to the logger). Made for a scheduler: `Deno.cron`, a cron
-   * job, a serverless schedule; `runTimers` is the loop for long-running
-   * bots.
+   * entered and committed. The call claims up to `limit` due timers in the
+   * store (hidden from other calls for the store's `leaseTtl`, so that calls
+   * running at once take different timers) and fires them at once. A timer
+   * fires once per arming, whichever process fires it; an entry whose user
+   * moved on since (answered before the due time) is dropped; a user whose
+   * lease is taken (an event) is not waited for: their timer is looked at
+   * again a second later. A timer whose `onTimeout` throws writes nothing
+   * and is tried again later, backing off from 1 s to 5 min (reported to the
+   * logger). Made for a scheduler: `Deno.cron`, a cron job, a serverless
+   * schedule; `runTimers` is the loop for long-running bots.
    *
    * @param options `limit`: the most timers to fire in this call (default
    * 100).
@@ -1004,36 +1009,19 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   async runDue(
     options: RunDueOptions = {},
   ): Promise<FiredTimer<Shared, Event, UserId>[]> {
-    const limit = options.limit ?? 100;
-    const now = this.#store.timing.clock.now();
-    const entries = await this.#store.dueTimers(now, limit);
-    const fired: FiredTimer<Shared, Event, UserId>[] = [];
-    await Promise.all(entries.map(async (entry) => {
-      const trace = this.#trace("timeout", entry.userId as UserId);
-      try {
-        const done = await this.#queue.run(
-          entry.userId,
-          (lease) => this.#fire(lease, entry, now, trace),
-        );
-        this.#failures.delete(entry.userId);
-        if (done) {
-          fired.push(done);
-          if (trace) this.#report(trace, "committed");
-        }
-      } catch (error) {
-        if (trace) this.#report(trace, "failed", error);
-        await this.#retryLater(entry, now, error);
-      }
-    }));
-    return fired.sort((a, b) => a.due - b.due);
+    return (await this.#round(options.limit ?? 100)).fired;
   }
 
   /**
    * Fires due timers until `signal` aborts, sleeping between rounds until the
    * next timer is due or `interval` ms have passed, whichever comes first
    * (so a timer fires within about `interval` of its due time). Several
-   * processes may run it at once: each timer still fires once. For bots that
-   * stay up (long polling); on serverless, call `runDue` from a schedule.
+   * processes may run it at once, and share the work: each round claims its
+   * own timers in the store (hidden from the other loops for the store's
+   * `leaseTtl`, after which the timers of a process that died come back),
+   * and each timer still fires once. A user busy with an event is not waited
+   * for: their timer is tried again a second later. For bots that stay up
+   * (long polling); on serverless, call `runDue` from a schedule.
    *
    * @param options `signal` to stop it, `interval` (default 1,000 ms), and
    * `limit` per round (default 100).
@@ -1053,17 +1041,72 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     while (!signal?.aborted) {
       let wait = interval;
       try {
-        const fired = await this.runDue({ limit });
-        const [next] = await this.#store.dueTimers(Infinity, 1);
-        if (fired.length >= limit) wait = 0;
-        else if (next) {
-          wait = Math.max(0, Math.min(interval, next.due - clock.now()));
+        const { claimed, next } = await this.#round(limit);
+        if (claimed >= limit && claimed > 0) wait = 0; // more may be due
+        else if (next !== undefined) {
+          wait = Math.max(0, Math.min(interval, next - clock.now()));
         }
       } catch (error) {
         this.#logger.warn("Cannot fire the due timers; trying again", error);
       }
       await pause(wait, signal);
     }
+  }
+
+  /**
+   * One round of `runDue` and `runTimers`: claims up to `limit` due timers
+   * and fires them at once, each under its user's lease, taken without
+   * waiting.
+   */
+  async #round(limit: number): Promise<{
+    fired: FiredTimer<Shared, Event, UserId>[];
+    claimed: number;
+    next: number | undefined;
+  }> {
+    const { clock, leaseTtl } = this.#store.timing;
+    const now = clock.now();
+    // hidden from the other loops for as long as a lease: a process that
+    // dies after claiming blocks its timers no longer than its users
+    const { timers, next } = await this.#store.claimTimers(
+      now,
+      limit,
+      leaseTtl,
+    );
+    const fired: FiredTimer<Shared, Event, UserId>[] = [];
+    await Promise.all(timers.map(async (entry) => {
+      const trace = this.#trace("timeout", entry.userId as UserId);
+      let held = false;
+      try {
+        const done = await this.#queue.run(
+          entry.userId,
+          (lease) => {
+            held = true;
+            return this.#fire(lease, entry, now, trace);
+          },
+          undefined,
+          true,
+        );
+        this.#failures.delete(entry.userId);
+        if (done) {
+          fired.push(done);
+          if (trace) this.#report(trace, "committed");
+        }
+      } catch (error) {
+        if (!held && error instanceof LeaseTimeoutError) {
+          // the user is busy (an event, or a slow firing elsewhere): their
+          // commit replaces the timer, or it is looked at again soon
+          await this.#defer(entry, clock.now() + BUSY_RETRY);
+          return;
+        }
+        if (trace) this.#report(trace, "failed", error);
+        await this.#retryLater(entry, now, error);
+      }
+    }));
+    return {
+      fired: fired.sort((a, b) => a.due - b.due),
+      claimed: timers.length,
+      next,
+    };
   }
 
   /** Fires one due timer under its user's lease, or drops a stale entry. */
@@ -1088,9 +1131,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       if (armed !== undefined && armed.due !== entry.due) {
         await this.#store.schedule(lease.userId, armed.due);
       }
-      if (armed?.due !== entry.due) {
-        await this.#unschedule(lease.userId, entry.due);
-      }
+      if (armed?.due === entry.due && armed.due > now) {
+        await this.#defer(entry, armed.due); // by another process's clock
+      } else await this.#unschedule(lease.userId, entry.due);
       return undefined;
     }
     const user = armed.user as UserId;
@@ -1127,7 +1170,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     return key;
   }
 
-  /** Moves a timer whose firing failed later, backing off. */
+  /** Looks at a timer again later, backing off, when its firing failed. */
   async #retryLater(entry: DueTimer, now: number, error: unknown) {
     const failures = (this.#failures.get(entry.userId) ?? 0) + 1;
     this.#failures.set(entry.userId, failures);
@@ -1136,15 +1179,18 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       `Cannot fire the timer of user "${entry.userId}" (attempt ${failures}); trying again in ${delay} ms`,
       error,
     );
-    try {
-      await this.#store.schedule(entry.userId, now + delay);
-      await this.#store.unschedule(entry.userId, entry.due);
-    } catch (cause) {
-      this.#logger.warn(
-        `Cannot move the timer of user "${entry.userId}"; it stays due`,
-        cause,
-      );
-    }
+    await this.#defer(entry, now + delay);
+  }
+
+  /** Has the index look at a timer again at `at`; a failure leaves it claimed. */
+  #defer(entry: DueTimer, at: number): Promise<void> {
+    return this.#store.deferTimer(entry.userId, entry.due, at).catch(
+      (cause: unknown) =>
+        this.#logger.warn(
+          `Cannot move the timer of user "${entry.userId}"; it is looked at again when its claim ends`,
+          cause,
+        ),
+    );
   }
 
   /**
@@ -1587,6 +1633,8 @@ function idKey(what: "user id" | "event id", id: unknown): string {
 
 /** The longest timeout a node may ask for: ten years, in ms. */
 const MAX_TIMEOUT = 10 * 366 * 86_400_000;
+/** How long a timer whose user was busy waits before it is looked at again. */
+const BUSY_RETRY = 1_000;
 
 /** Resolves after `ms` real ms, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {

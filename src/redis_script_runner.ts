@@ -15,7 +15,7 @@ const MAX_BATCH = 128;
 
 /** One user's part of a script call, waiting to be sent. */
 interface Part {
-  keys: UserKeys;
+  keys: readonly string[];
   args: string[];
   resolve(reply: unknown[]): void;
   reject(error: unknown): void;
@@ -71,7 +71,7 @@ export class ScriptRunner {
   part(
     source: ScriptSource,
     head: string[],
-    keys: UserKeys,
+    keys: UserKeys | readonly [string],
     args: string[],
   ): Promise<unknown[]> {
     const script = this.#script(source);

@@ -358,24 +358,53 @@ return s
 };
 
 // The index of timers: one sorted set per store, `<prefix>:{}:timers` (an
-// empty hash tag, which no user's key has), scored by due time, one member
-// per scheduled timer: the user id and the due time, separated by a newline.
-
-/** Adds a timer to the index (KEYS[1]): ARGV[1] due, ARGV[2] member. */
-export const SCHEDULE: ScriptSource = {
-  width: 1,
-  source: `redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2]) return 1`,
-};
-
-/** Takes a timer out of the index (KEYS[1]): ARGV[1] member. */
-export const UNSCHEDULE: ScriptSource = {
-  width: 1,
-  source: `redis.call('ZREM', KEYS[1], ARGV[1]) return 1`,
-};
+// empty hash tag, which no user's key has), one member per scheduled timer
+// (see `timerMember`), scored by when it is to be looked at: its due time, or
+// later while it is claimed or deferred.
 
 /**
- * The timers due by ARGV[1] (a score, or '+inf'), earliest first, at most
- * ARGV[2]: a flat list of member, score.
+ * Changes entries of the index (KEYS[1]; each part passes it again, and
+ * Redis reads it once): per part, ARGV holds an operation, a score and a
+ * member; 'a' adds the member at the score, 'x' moves it there only if it
+ * is in the index, 'r' removes it (the score is ignored). A run of parts
+ * with the same operation goes as one command.
+ */
+export const INDEX: ScriptSource = {
+  width: 1,
+  source: `
+local out, i = {}, 1
+while i <= #ARGV do
+  local op, args = ARGV[i], {}
+  while i <= #ARGV and ARGV[i] == op and #args < 1000 do
+    if op ~= 'r' then args[#args + 1] = ARGV[i + 1] end
+    args[#args + 1] = ARGV[i + 2]
+    out[#out + 1] = 1
+    i = i + 3
+  end
+  if op == 'a' then redis.call('ZADD', KEYS[1], unpack(args))
+  elseif op == 'x' then redis.call('ZADD', KEYS[1], 'XX', unpack(args))
+  else redis.call('ZREM', KEYS[1], unpack(args)) end
+end
+return out
+`,
+};
+
+/** What an operation of {@linkcode INDEX} does. */
+export type IndexOperation = "add" | "defer" | "remove";
+
+/** One part of {@linkcode INDEX}: its operation, score and member. */
+export function indexArgs(
+  operation: IndexOperation,
+  score: number,
+  member: string,
+): string[] {
+  const op = operation === "add" ? "a" : operation === "defer" ? "x" : "r";
+  return [op, scoreArg(score), member];
+}
+
+/**
+ * The entries of the index to be looked at by ARGV[1] (a score, or '+inf'),
+ * earliest first, at most ARGV[2]: a flat list of member, score.
  */
 export const DUE: ScriptSource = {
   width: 1,
@@ -383,9 +412,76 @@ export const DUE: ScriptSource = {
     `return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')`,
 };
 
-/** The member of a timer in the index. */
+/**
+ * Claims the entries of the index (KEYS[1]) to be looked at by ARGV[1],
+ * earliest first, at most ARGV[2]: moves each to the score ARGV[3], in one
+ * atomic step, so that no other claim takes them before then. Replies the
+ * score of the earliest entry afterwards (false for an empty index), then
+ * the members claimed.
+ */
+export const CLAIM: ScriptSource = {
+  width: 1,
+  source: `
+local taken = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE',
+  'LIMIT', 0, ARGV[2])
+for i = 1, #taken, 1000 do
+  local args = {}
+  for j = i, math.min(i + 999, #taken) do
+    args[#args + 1] = ARGV[3]; args[#args + 1] = taken[j]
+  end
+  redis.call('ZADD', KEYS[1], unpack(args))
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local out = {first[2] or false}
+for _, member in ipairs(taken) do out[#out + 1] = member end
+return out
+`,
+};
+
+/** A score as the scripts take it: '+inf' for `Infinity`. */
+export function scoreArg(score: number): string {
+  return score === Infinity ? "+inf" : String(score);
+}
+
+/**
+ * The digits of a due time in a member: 64 of them, 6 bits each, in ASCII
+ * order, so that members of one score sort by due time.
+ */
+const DIGITS =
+  "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+/** How many digits: 7 cover due times up to 2^42 ms, the year 2109. */
+const WIDTH = 7;
+const LIMIT = 64 ** WIDTH;
+
+/**
+ * The member of a timer in the index: the due time in 7 digits of base 64,
+ * then the user id. A due time that is not a whole number from 0 to 2^42
+ * ms (a clock of its own) is written `~<due>\n<user id>` instead. Short:
+ * a member of up to 14 bytes (user ids up to 7 characters) takes 16 bytes
+ * less of Redis' memory than a longer one.
+ */
 export function timerMember(userId: string, due: number): string {
-  return `${userId}\n${due}`;
+  if (!(Number.isInteger(due) && due >= 0 && due < LIMIT)) {
+    return `~${due}\n${userId}`;
+  }
+  let digits = "";
+  for (let rest = due, i = 0; i < WIDTH; i++, rest = Math.floor(rest / 64)) {
+    digits = DIGITS[rest % 64] + digits;
+  }
+  return digits + userId;
+}
+
+/** The user and due time of a member (see {@linkcode timerMember}). */
+export function parseTimerMember(
+  member: string,
+): { userId: string; due: number } {
+  if (member.startsWith("~")) {
+    const cut = member.indexOf("\n");
+    return { userId: member.slice(cut + 1), due: Number(member.slice(1, cut)) };
+  }
+  let due = 0;
+  for (let i = 0; i < WIDTH; i++) due = due * 64 + DIGITS.indexOf(member[i]!);
+  return { userId: member.slice(WIDTH), due };
 }
 
 /** The body of SCAN and SCAN_CLUSTER. */

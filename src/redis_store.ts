@@ -12,24 +12,29 @@ import {
   BEGIN,
   beginArgs,
   beginHead,
+  CLAIM,
   COMMIT,
   commitArgs,
   commitHead,
   DUE,
+  INDEX,
+  indexArgs,
+  type IndexOperation,
+  parseTimerMember,
   READ,
   RELEASE,
   RENEW,
   SCAN,
   SCAN_CLUSTER,
-  SCHEDULE,
+  scoreArg,
   type ScriptSource,
   timerMember,
-  UNSCHEDULE,
 } from "./redis_scripts.ts";
 import { ScriptRunner } from "./redis_script_runner.ts";
 import {
   ASIDE_LIMIT,
   type BeginOptions,
+  type Claimed,
   type CommitOptions,
   type DueTimer,
   type Lease,
@@ -194,6 +199,11 @@ export class RedisStore implements StateStore {
   readonly #options: ResolvedStoreOptions;
   readonly #names: KeyNamer;
   readonly #scripts: ScriptRunner;
+  /**
+   * The index of timers' scripts: its changes of one event-loop turn go as
+   * one call, on a Cluster too (the index is one key).
+   */
+  readonly #indexScripts: ScriptRunner;
   readonly #beginHead: string[];
   readonly #commitHead: string[];
   readonly #tag = randomTag();
@@ -229,6 +239,7 @@ export class RedisStore implements StateStore {
     this.#names = new KeyNamer(options.prefix ?? "botnodes");
     this.#options = resolveStoreOptions(options);
     this.#scripts = new ScriptRunner(redis, options.batch ?? !redis.isCluster);
+    this.#indexScripts = new ScriptRunner(redis, true);
     const { leaseTtl, ttl, seenEvents } = this.#options;
     this.#beginHead = beginHead(leaseTtl);
     this.#commitHead = commitHead(ttl, ASIDE_LIMIT, seenEvents);
@@ -307,7 +318,7 @@ export class RedisStore implements StateStore {
         return lease;
       },
       clock,
-      wait,
+      options.wait ?? wait,
     );
   }
 
@@ -357,24 +368,24 @@ export class RedisStore implements StateStore {
   }
 
   /** {@inheritDoc StateStore.schedule} */
-  async schedule(userId: string, due: number): Promise<void> {
-    await this.#index("schedule", userId, SCHEDULE, [
-      String(due),
-      timerMember(userId, due),
-    ]);
+  schedule(userId: string, due: number): Promise<void> {
+    return this.#change("schedule", "add", userId, due, due);
   }
 
   /** {@inheritDoc StateStore.unschedule} */
-  async unschedule(userId: string, due: number): Promise<void> {
-    await this.#index("unschedule", userId, UNSCHEDULE, [
-      timerMember(userId, due),
-    ]);
+  unschedule(userId: string, due: number): Promise<void> {
+    return this.#change("unschedule", "remove", userId, due, due);
+  }
+
+  /** {@inheritDoc StateStore.deferTimer} */
+  deferTimer(userId: string, due: number, at: number): Promise<void> {
+    return this.#change("deferTimer", "defer", userId, due, at);
   }
 
   /** {@inheritDoc StateStore.dueTimers} */
   async dueTimers(until: number, limit: number): Promise<DueTimer[]> {
-    const reply = await this.#index("dueTimers", "", DUE, [
-      until === Infinity ? "+inf" : String(until),
+    const reply = await this.#index("dueTimers", DUE, [
+      scoreArg(until),
       String(Math.max(0, Math.floor(limit))),
     ]);
     if (!Array.isArray(reply)) {
@@ -382,11 +393,50 @@ export class RedisStore implements StateStore {
     }
     const timers: DueTimer[] = [];
     for (let i = 0; i + 1 < reply.length; i += 2) {
-      const member = String(reply[i]);
-      const cut = member.lastIndexOf("\n");
-      timers.push({ userId: member.slice(0, cut), due: Number(reply[i + 1]) });
+      timers.push(parseTimerMember(String(reply[i])));
     }
     return timers;
+  }
+
+  /** {@inheritDoc StateStore.claimTimers} */
+  async claimTimers(
+    until: number,
+    limit: number,
+    hold: number,
+  ): Promise<Claimed> {
+    const reply = await this.#index("claimTimers", CLAIM, [
+      scoreArg(until),
+      String(Math.max(0, Math.floor(limit))),
+      scoreArg(until + hold),
+    ]);
+    if (!Array.isArray(reply) || reply.length === 0) {
+      throw this.#unexpected("claimTimers", "", reply);
+    }
+    const [next, ...members] = reply;
+    return {
+      timers: members.map((member) => parseTimerMember(String(member))),
+      next: next === null || next === undefined ? undefined : Number(next),
+    };
+  }
+
+  /** One change of the index of timers, sent with the others of this turn. */
+  async #change(
+    operation: StoreOperation,
+    change: IndexOperation,
+    userId: string,
+    due: number,
+    score: number,
+  ): Promise<void> {
+    try {
+      await this.#indexScripts.part(
+        INDEX,
+        [],
+        [this.#names.timers()],
+        indexArgs(change, score, timerMember(userId, due)),
+      );
+    } catch (error) {
+      throw new StoreError(operation, userId, error);
+    }
   }
 
   /**
@@ -455,14 +505,13 @@ export class RedisStore implements StateStore {
   /** Runs a script on the index of timers, failures as `StoreError`. */
   async #index(
     operation: StoreOperation,
-    userId: string,
     script: ScriptSource,
     args: string[],
   ): Promise<unknown> {
     try {
       return await this.#scripts.run(script, [this.#names.timers()], args);
     } catch (error) {
-      throw new StoreError(operation, userId, error);
+      throw new StoreError(operation, "", error);
     }
   }
 

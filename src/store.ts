@@ -63,6 +63,13 @@ export interface BeginOptions {
    * remembers the id, in the same atomic write as the state.
    */
   readonly eventId?: string | undefined;
+  /**
+   * How long to wait for a lease held by another handler, in ms, instead of
+   * the store's `wait` option; `0` tries once and throws
+   * `LeaseTimeoutError` at once when the lease is taken (what a timer loop
+   * does, so that one busy user does not hold up its round).
+   */
+  readonly wait?: number | undefined;
 }
 
 /**
@@ -174,10 +181,11 @@ export interface StateStore {
    * Puts a user's timer in the store's index of timers: the user is to be
    * looked at when `due` has passed. Called before the commit that arms the
    * timer, so that the index may be ahead of the stored state, never behind.
-   * Idempotent.
+   * An entry is the pair (user, due): a user may have several, and removing
+   * one never touches another. Idempotent.
    *
    * @param userId The user.
-   * @param due When, in ms of the store's clock.
+   * @param due When, in whole ms of the store's clock.
    * @throws {StoreError} When the store failed.
    */
   schedule(userId: string, due: number): Promise<void>;
@@ -194,18 +202,52 @@ export interface StateStore {
   unschedule(userId: string, due: number): Promise<void>;
 
   /**
-   * The entries of the index of timers due at `until` or before, earliest
-   * first, at most `limit` (`until` = `Infinity` gives the next ones to come).
-   * A snapshot: an entry may be
-   * stale (the user moved on since); the caller checks the user's state under
-   * the lease.
+   * The entries of the index of timers to be looked at by `until`, in the
+   * order they are to be looked at, at most `limit` (`until` = `Infinity`
+   * gives the next ones to come). An entry is to be looked at when it is
+   * due, or later while it is claimed or deferred (see
+   * {@linkcode StateStore.claimTimers}); `due` is always its due time as
+   * scheduled. A snapshot: an entry may be stale (the user moved on since);
+   * the caller checks the user's state under the lease.
    *
-   * @param until The latest due time to include, in ms of the store's clock.
+   * @param until The latest time to include, in ms of the store's clock.
    * @param limit The most entries to return.
    * @returns The entries.
    * @throws {StoreError} When the store failed.
    */
   dueTimers(until: number, limit: number): Promise<DueTimer[]>;
+
+  /**
+   * Claims entries of the index of timers, atomically: takes up to `limit`
+   * of those to be looked at by `until`, earliest first, and hides each
+   * from other claims until `until + hold` (the entry stays in the index
+   * with its due time: if the claimer dies before removing it, it comes
+   * back then). Two claims never get the same entry while it is hidden, so
+   * several processes firing timers take different users. Also says when
+   * the next entry is to be looked at, so that a loop knows how long it may
+   * sleep.
+   *
+   * @param until The time to claim by, in ms of the store's clock (now).
+   * @param limit The most entries to claim.
+   * @param hold How long the claimed entries stay hidden, in ms.
+   * @returns The entries claimed, and when the earliest entry left (hidden
+   * or not) is to be looked at.
+   * @throws {StoreError} When the store failed.
+   */
+  claimTimers(until: number, limit: number, hold: number): Promise<Claimed>;
+
+  /**
+   * Sets when an entry of the index of timers is to be looked at next, its
+   * due time unchanged: a timer to try again later, or a user who was busy.
+   * Does nothing when the entry is not in the index (it was removed
+   * meanwhile): a deferral never brings an entry back.
+   *
+   * @param userId The user.
+   * @param due The entry's due time, as scheduled.
+   * @param at When to look at it, in ms of the store's clock.
+   * @throws {StoreError} When the store failed.
+   */
+  deferTimer(userId: string, due: number, at: number): Promise<void>;
 
   /**
    * Every user with a stored state, in no particular order, read a page at
@@ -280,6 +322,30 @@ export interface DueTimer {
   readonly userId: string;
   /** When the timer is due, in ms of the store's clock. */
   readonly due: number;
+}
+
+/**
+ * What {@linkcode StateStore.claimTimers} returns.
+ *
+ * @example
+ * ```ts
+ * import type { Claimed } from "@botnodes/core";
+ *
+ * const claimed: Claimed = {
+ *   timers: [{ userId: "42", due: 1_700_000_000_000 }],
+ *   next: 1_700_000_030_000,
+ * };
+ * ```
+ */
+export interface Claimed {
+  /** The entries claimed, earliest first. */
+  readonly timers: DueTimer[];
+  /**
+   * When the earliest entry of the index is to be looked at, after this
+   * claim (a claimed entry counts, at the end of its hold); `undefined` when
+   * the index is empty.
+   */
+  readonly next: number | undefined;
 }
 
 /**

@@ -571,6 +571,185 @@ export function storeContract(
       }),
     );
     it(
+      "keeps any user id and whole due time in the index as given",
+      withStore(async ({ store }) => {
+        const entries = [
+          { userId: "", due: 0 },
+          { userId: "~7\nx", due: 5 },
+          { userId: "ü{%}", due: 2 ** 42 - 1 },
+          { userId: "far", due: 2 ** 42 + 1 },
+          { userId: "-1", due: -1 },
+        ].sort((a, b) => a.due - b.due);
+        for (const { userId, due } of entries) {
+          await store.schedule(userId, due);
+        }
+        assert.deepEqual(await store.dueTimers(Infinity, 10), entries);
+        for (const { userId, due } of entries) {
+          await store.unschedule(userId, due);
+        }
+        assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+      }),
+    );
+
+    it(
+      "claims due timers for one claimer at a time, until the claim ends",
+      withStore(async ({ store, twin }) => {
+        const other = twin ? twin() : store;
+        assert.deepEqual(await store.claimTimers(5_000, 10, 1_000), {
+          timers: [],
+          next: undefined,
+        });
+        await store.schedule("a", 1_000);
+        await store.schedule("line\nbreak", 1_500);
+        await store.schedule("b", 2_000);
+        await store.schedule("c", 3_000);
+        const first = await store.claimTimers(2_000, 2, 10_000);
+        assert.deepEqual(first, {
+          timers: [{ userId: "a", due: 1_000 }, {
+            userId: "line\nbreak",
+            due: 1_500,
+          }],
+          next: 2_000,
+        });
+        // hidden from every claim until 12,000; the others are not
+        assert.deepEqual(await other.claimTimers(2_500, 10, 10_000), {
+          timers: [{ userId: "b", due: 2_000 }],
+          next: 3_000,
+        });
+        assert.deepEqual(await other.claimTimers(11_999, 10, 10_000), {
+          timers: [{ userId: "c", due: 3_000 }],
+          next: 12_000,
+        });
+        // listed by when they are looked at next, with their due times
+        assert.deepEqual(await store.dueTimers(Infinity, 10), [
+          { userId: "a", due: 1_000 },
+          { userId: "line\nbreak", due: 1_500 },
+          { userId: "b", due: 2_000 },
+          { userId: "c", due: 3_000 },
+        ]);
+        assert.deepEqual(await store.dueTimers(12_000, 10), [
+          { userId: "a", due: 1_000 },
+          { userId: "line\nbreak", due: 1_500 },
+        ]);
+        // the claim ends: a claimer that died leaves them to the next one
+        assert.deepEqual(await other.claimTimers(12_000, 10, 10_000), {
+          timers: [{ userId: "a", due: 1_000 }, {
+            userId: "line\nbreak",
+            due: 1_500,
+          }],
+          next: 12_500,
+        });
+        // removed once fired: never claimed again
+        await store.unschedule("a", 1_000);
+        await store.unschedule("line\nbreak", 1_500);
+        assert.deepEqual(await store.claimTimers(50_000, 10, 10_000), {
+          timers: [{ userId: "b", due: 2_000 }, { userId: "c", due: 3_000 }],
+          next: 60_000,
+        });
+        await store.unschedule("b", 2_000);
+        await store.unschedule("c", 3_000);
+        assert.deepEqual(await store.claimTimers(Infinity, 10, 0), {
+          timers: [],
+          next: undefined,
+        });
+      }),
+    );
+
+    it(
+      "never gives an entry to two claimers at once",
+      withStore(async ({ store, twin }) => {
+        const stores = [store, twin ? twin() : store];
+        const entries = Array.from({ length: 40 }, (_, i) => ({
+          userId: `u${i}`,
+          due: 1_000 + (i % 7),
+        }));
+        for (const { userId, due } of entries) {
+          await store.schedule(userId, due);
+        }
+        const claims = await Promise.all(
+          Array.from(
+            { length: 10 },
+            (_, i) => stores[i % 2]!.claimTimers(5_000, 5, 60_000),
+          ),
+        );
+        const claimed = claims.flatMap((claim) =>
+          claim.timers.map((t) => `${t.userId}@${t.due}`)
+        );
+        assert.equal(new Set(claimed).size, claimed.length, "claimed twice");
+        assert.deepEqual(
+          claimed.sort(),
+          entries.map((t) => `${t.userId}@${t.due}`).sort(),
+        );
+        for (const { userId, due } of entries) {
+          await store.unschedule(userId, due);
+        }
+      }),
+    );
+
+    it(
+      "defers an entry, and never brings back one that was removed",
+      withStore(async ({ store }) => {
+        await store.schedule("a", 1_000);
+        await store.deferTimer("a", 1_000, 5_000);
+        assert.deepEqual(await store.dueTimers(4_999, 10), []);
+        assert.deepEqual(await store.claimTimers(5_000, 10, 1_000), {
+          timers: [{ userId: "a", due: 1_000 }],
+          next: 6_000,
+        });
+        // a claimed entry is deferred too (a timer to try again sooner)
+        await store.deferTimer("a", 1_000, 5_500);
+        assert.deepEqual(await store.dueTimers(5_500, 10), [
+          { userId: "a", due: 1_000 },
+        ]);
+        await store.unschedule("a", 1_000);
+        await store.deferTimer("a", 1_000, 6_000);
+        await store.deferTimer("never", 1_000, 6_000);
+        assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+      }),
+    );
+
+    it(
+      "changes the index for many users at once, each change as if alone",
+      withStore(async ({ store }) => {
+        const users = Array.from({ length: 300 }, (_, i) => `u${i}`);
+        await Promise.all(users.map((id, i) => store.schedule(id, 1_000 + i)));
+        assert.equal((await store.dueTimers(Infinity, 1_000)).length, 300);
+        await Promise.all(
+          users.map((id, i) =>
+            i % 2
+              ? store.unschedule(id, 1_000 + i)
+              : store.deferTimer(id, 1_000 + i, 50_000)
+          ),
+        );
+        assert.deepEqual(await store.dueTimers(49_999, 1_000), []);
+        const left = await store.dueTimers(50_000, 1_000);
+        assert.deepEqual(
+          left.map((t) => t.userId).sort(),
+          users.filter((_, i) => i % 2 === 0).sort(),
+        );
+        await Promise.all(left.map((t) => store.unschedule(t.userId, t.due)));
+        assert.deepEqual(await store.dueTimers(Infinity, 1_000), []);
+      }),
+    );
+
+    it(
+      "tries once without waiting when asked to (wait: 0)",
+      withStore(async ({ store }) => {
+        const held = await store.begin("u");
+        await assert.rejects(
+          store.begin("u", { wait: 0 }),
+          (error: unknown) =>
+            error instanceof LeaseTimeoutError && error.userId === "u" &&
+            error.waited < 60_000,
+        );
+        await store.release(held);
+        const free = await store.begin("u", { wait: 0 });
+        await store.commit(free, "taken at once");
+        assert.equal(await store.get("u"), "taken at once");
+      }, { wait: 60_000 }),
+    );
+
+    it(
       "scans every user with a state, page by page, and nothing else",
       withStore(async ({ store }) => {
         const ids = ["a", "", "x{y}", "%", "line\nbreak", "*", "[a]"];

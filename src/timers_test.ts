@@ -148,6 +148,65 @@ describe("timeouts", () => {
     );
   });
 
+  it("share the work between processes: each round claims timers of its own", async () => {
+    const store = new MemoryStore({ clock: new FakeClock() });
+    const one = bot(store);
+    const two = bot(store);
+    for (let user = 1; user <= 10; user++) {
+      await one.nodes.route({ from: user, text: "hi" });
+    }
+    one.clock.advance(60_000);
+    const [a, b] = await Promise.all([
+      one.nodes.runDue({ limit: 5 }),
+      two.nodes.runDue({ limit: 5 }),
+    ]);
+    const users = (fired: typeof a) => fired.map((f) => f.userId);
+    assert.equal(a.length, 5);
+    assert.equal(b.length, 5);
+    assert.deepEqual(
+      [...users(a), ...users(b)].sort((x, y) => x - y),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
+    assert.deepEqual([...one.warnings, ...two.warnings], []);
+  });
+
+  it("do not hold up a round for a busy user, whose timer is looked at again a second later", async () => {
+    const { nodes, shared, clock, store, warnings } = bot();
+    await nodes.route({ from: 1, text: "hi" });
+    await nodes.route({ from: 2, text: "hi" });
+    clock.advance(60_000);
+    const busy = await store.begin("1"); // an event elsewhere holds user 1
+    const fired = await nodes.runDue();
+    assert.deepEqual(fired.map((f) => f.userId), [2]);
+    assert.equal(clock.now(), 60_000, "no wait for the lease");
+    assert.deepEqual(warnings, [], "a busy user is no failure");
+    assert.deepEqual(await store.dueTimers(60_999, 10), []);
+    assert.deepEqual(await store.dueTimers(61_000, 10), [
+      { userId: "1", due: 60_000 },
+    ]);
+    await store.release(busy);
+    clock.advance(1_000);
+    assert.deepEqual((await nodes.runDue()).map((f) => f.userId), [1]);
+    assert.deepEqual(shared.said, ["2 still there?", "1 still there?"]);
+  });
+
+  it("come back when the claim of a process that died ends (after leaseTtl)", async () => {
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock, leaseTtl: 10_000 });
+    const { nodes } = bot(store);
+    await nodes.route({ from: 1, text: "hi" });
+    clock.advance(60_000);
+    // a process claims it, then dies before firing it
+    const { timers } = await store.claimTimers(clock.now(), 100, 10_000);
+    assert.deepEqual(timers, [{ userId: "1", due: 60_000 }]);
+    assert.deepEqual(await nodes.runDue(), []);
+    clock.advance(9_999);
+    assert.deepEqual(await nodes.runDue(), []);
+    clock.advance(1);
+    assert.deepEqual((await nodes.runDue()).map((f) => f.userId), [1]);
+    assert.deepEqual(await nodes.runDue(), [], "once per arming");
+  });
+
   it("refuse a class with timeout() but no onTimeout()", () => {
     class Broken extends Node<Shared, Event, number, null> {
       constructor() {

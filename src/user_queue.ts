@@ -55,6 +55,9 @@ export class UserQueue {
    * @param fn What to run with the lease; a duplicate lease (`eventId` seen
    * before) is passed as is, neither renewed nor released.
    * @param eventId The event's id, for the store's deduplication.
+   * @param once Try once: fail at once with `LeaseTimeoutError` (`waited`
+   * 0) when another call for the user runs or waits in this process, or
+   * another handler holds the lease, instead of waiting for them.
    * @returns What `fn` returned.
    * @throws {LeaseTimeoutError} When the call waited longer than the store's
    * `wait`, here or in the store.
@@ -64,6 +67,7 @@ export class UserQueue {
     id: string,
     fn: (lease: Lease) => Promise<T>,
     eventId?: string,
+    once = false,
   ): Promise<T> {
     if (scope && within(scope.getStore(), this, id)) {
       return Promise.reject(
@@ -73,6 +77,9 @@ export class UserQueue {
       );
     }
     const previous = this.#queues.get(id);
+    if (once && previous !== undefined) {
+      return Promise.reject(new LeaseTimeoutError(id, 0));
+    }
     let finish!: () => void;
     const turn: Turn = {
       done: new Promise<void>((resolve) => (finish = resolve)),
@@ -84,7 +91,7 @@ export class UserQueue {
     };
     this.#queues.set(id, turn);
     if (previous === undefined) {
-      const result = this.#leased(id, fn, eventId);
+      const result = this.#leased(id, fn, eventId, once);
       result.then(over, over);
       return result;
     }
@@ -129,10 +136,13 @@ export class UserQueue {
     id: string,
     fn: (lease: Lease) => Promise<T>,
     eventId: string | undefined,
+    once = false,
   ): Promise<T> {
     const lease = await this.#store.begin(
       id,
-      eventId === undefined ? {} : { eventId },
+      eventId === undefined
+        ? (once ? { wait: 0 } : {})
+        : (once ? { eventId, wait: 0 } : { eventId }),
     );
     if (lease.duplicate) return fn(lease);
     this.#hold(lease);

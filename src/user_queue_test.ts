@@ -40,6 +40,8 @@ function spied(
     schedule: (id, due) => store.schedule(id, due),
     unschedule: (id, due) => store.unschedule(id, due),
     dueTimers: (until, limit) => store.dueTimers(until, limit),
+    claimTimers: (until, limit, hold) => store.claimTimers(until, limit, hold),
+    deferTimer: (id, due, at) => store.deferTimer(id, due, at),
     scan: (options) => store.scan(options),
     renew: (lease) => {
       calls.renew++;

@@ -28,6 +28,7 @@
 export {
   ASIDE_LIMIT,
   type BeginOptions,
+  type Claimed,
   type Clock,
   type CommitOptions,
   type DueTimer,

@@ -93,6 +93,8 @@ export function redisHarness(
     schedule: (id, due) => (users.add(id), real.schedule(id, due)),
     unschedule: (id, due) => real.unschedule(id, due),
     dueTimers: (until, limit) => real.dueTimers(until, limit),
+    claimTimers: (until, limit, hold) => real.claimTimers(until, limit, hold),
+    deferTimer: (id, due, at) => real.deferTimer(id, due, at),
     scan: (options) => real.scan(options),
     timing: real.timing,
   });

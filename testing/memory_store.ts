@@ -8,6 +8,7 @@ import { LeaseLostError, waitForLease } from "../store/mod.ts";
 import {
   ASIDE_LIMIT,
   type BeginOptions,
+  type Claimed,
   type CommitOptions,
   type DueTimer,
   type Lease,
@@ -65,8 +66,11 @@ export class MemoryStore implements StateStore {
   readonly #leases = new Map<string, Held>();
   readonly #aside = new Map<string, Kept>();
   readonly #seen = new Map<string, Kept>();
-  /** The index of timers: each user's scheduled due times. */
-  readonly #timers = new Map<string, Set<number>>();
+  /**
+   * The index of timers: each user's scheduled due times, each with when it
+   * is to be looked at (its due time, or later while claimed or deferred).
+   */
+  readonly #timers = new Map<string, Map<number, number>>();
   /** Unique to this instance, so that tokens never repeat across stores. */
   readonly #tag = crypto.randomUUID();
   #tokens = 0;
@@ -101,7 +105,7 @@ export class MemoryStore implements StateStore {
       userId,
       () => Promise.resolve(this.#tryBegin(userId, options.eventId)),
       clock,
-      wait,
+      options.wait ?? wait,
     );
   }
 
@@ -161,8 +165,8 @@ export class MemoryStore implements StateStore {
 
   /** {@inheritDoc StateStore.schedule} */
   schedule(userId: string, due: number): Promise<void> {
-    const dues = this.#timers.get(userId) ?? new Set<number>();
-    dues.add(due);
+    const dues = this.#timers.get(userId) ?? new Map<number, number>();
+    dues.set(due, due);
     this.#timers.set(userId, dues);
     return Promise.resolve();
   }
@@ -177,12 +181,43 @@ export class MemoryStore implements StateStore {
 
   /** {@inheritDoc StateStore.dueTimers} */
   dueTimers(until: number, limit: number): Promise<DueTimer[]> {
-    const due: DueTimer[] = [];
-    for (const [userId, dues] of this.#timers) {
-      for (const at of dues) if (at <= until) due.push({ userId, due: at });
+    return Promise.resolve(
+      this.#looked(until, limit).map(({ userId, due }) => ({ userId, due })),
+    );
+  }
+
+  /** {@inheritDoc StateStore.claimTimers} */
+  claimTimers(until: number, limit: number, hold: number): Promise<Claimed> {
+    const timers: DueTimer[] = [];
+    for (const { userId, due } of this.#looked(until, limit)) {
+      this.#timers.get(userId)!.set(due, until + hold);
+      timers.push({ userId, due });
     }
-    due.sort((a, b) => a.due - b.due);
-    return Promise.resolve(due.slice(0, Math.max(0, limit)));
+    const [next] = this.#looked(Infinity, 1);
+    return Promise.resolve({ timers, next: next?.at });
+  }
+
+  /** {@inheritDoc StateStore.deferTimer} */
+  deferTimer(userId: string, due: number, at: number): Promise<void> {
+    const dues = this.#timers.get(userId);
+    if (dues?.has(due)) dues.set(due, at);
+    return Promise.resolve();
+  }
+
+  /** The entries to be looked at by `until`, in that order, at most `limit`. */
+  #looked(until: number, limit: number) {
+    const entries: { userId: string; due: number; at: number }[] = [];
+    for (const [userId, dues] of this.#timers) {
+      for (const [due, at] of dues) {
+        if (at <= until) entries.push({ userId, due, at });
+      }
+    }
+    // as Redis orders them: by when, then by due time, then by user
+    entries.sort((a, b) =>
+      a.at - b.at || a.due - b.due ||
+      (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0)
+    );
+    return entries.slice(0, Math.max(0, limit));
   }
 
   /** {@inheritDoc StateStore.scan} */
