@@ -72,3 +72,11 @@ for (const side of ["A", "B"] as const) {
   }
   console.log(`median ${side} (${roots[side]}):`, fmt(med));
 }
+// paired: each repetition's B/A, whose median drifts less with the load
+const ratio = (k: string) =>
+  median(rows.B.map((b, i) => b[k]! / rows.A[i]![k]!)).toFixed(3);
+console.log(
+  `median of paired B/A: events/s ${ratio("eventsPerSec")}, client CPU ${
+    ratio("clientUs")
+  }, Redis CPU ${ratio("redisUs")}`,
+);
