@@ -7,7 +7,12 @@
 
 import { LeaseTimeoutError } from "./errors.ts";
 import type { Logger } from "./nodes.ts";
-import type { CommitOptions, Lease, StateStore } from "./store.ts";
+import type {
+  BeginOptions,
+  CommitOptions,
+  Lease,
+  StateStore,
+} from "./store.ts";
 
 /**
  * Runs functions with a user's lease from the store: for each user one at a
@@ -73,14 +78,11 @@ export class UserQueue {
       );
     }
     const previous = this.#queues.get(id);
-    let finish!: () => void;
-    const turn: Turn = {
-      done: new Promise<void>((resolve) => (finish = resolve)),
-    };
+    const turn: Turn = { done: undefined, finish: undefined };
     // the turn is over: pass it on, and the last in line leaves no queue
     const over = () => {
       if (this.#queues.get(id) === turn) this.#queues.delete(id);
-      finish();
+      turn.finish?.();
     };
     this.#queues.set(id, turn);
     if (previous === undefined) {
@@ -88,6 +90,9 @@ export class UserQueue {
       result.then(over, over);
       return result;
     }
+    // made only for a turn someone waits behind (before it can be over: it
+    // is still in the map)
+    previous.done ??= new Promise<void>((resolve) => previous.finish = resolve);
     const wait = this.#store.timing.wait;
     return new Promise<T>((resolve, reject) => {
       let timedOut = false;
@@ -95,7 +100,7 @@ export class UserQueue {
         timedOut = true;
         reject(new LeaseTimeoutError(id, wait));
       }, Math.min(wait, MAX_TIMER));
-      previous.done.then(() => {
+      previous.done!.then(() => {
         if (timedOut) return over(); // never runs: the next may go
         clearTimeout(timer);
         const result = this.#leased(id, fn, eventId);
@@ -115,13 +120,14 @@ export class UserQueue {
    * @throws Whatever the store's `commit` throws (then the lease is released
    * as usual).
    */
-  async commit(
+  commit(
     lease: Lease,
     state: string | undefined,
     options?: CommitOptions,
   ): Promise<void> {
-    await this.#store.commit(lease, state, options);
-    this.#committed.add(lease);
+    return this.#store.commit(lease, state, options).then(() => {
+      this.#committed.add(lease);
+    });
   }
 
   /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
@@ -132,7 +138,7 @@ export class UserQueue {
   ): Promise<T> {
     const lease = await this.#store.begin(
       id,
-      eventId === undefined ? {} : { eventId },
+      eventId === undefined ? NO_OPTIONS : { eventId },
     );
     if (lease.duplicate) return fn(lease);
     this.#hold(lease);
@@ -216,9 +222,13 @@ export class UserQueue {
   }
 }
 
-/** A call's place in its user's queue: `done` resolves when its turn is over. */
+/**
+ * A call's place in its user's queue: `done`, made when the next call queues
+ * behind it, resolves (by `finish`) when its turn is over.
+ */
 interface Turn {
-  readonly done: Promise<void>;
+  done: Promise<void> | undefined;
+  finish: (() => void) | undefined;
 }
 
 /** The renewal of one held lease. */
@@ -267,6 +277,9 @@ const scope: AsyncScope<Inside> | undefined = (() => {
     return undefined;
   }
 })();
+
+/** The options of a `begin` without an event id. */
+const NO_OPTIONS: BeginOptions = Object.freeze({});
 
 /** The longest delay timers take (a longer one would fire at once). */
 const MAX_TIMER = 2_147_483_647;
