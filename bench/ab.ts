@@ -5,6 +5,7 @@
 //
 //   deno run -A bench/ab.ts --a /tmp/base --b . --runtime bun \
 //     --url redis://127.0.0.1:6411 --reps 5 --events 20000 --pipelining on
+//   deno run -A bench/ab.ts --a . --a-variant get-set --b . (against GET/SET)
 import process from "node:process";
 import { spawnSync } from "node:child_process";
 import { resolve } from "node:path";
@@ -21,6 +22,8 @@ const { values } = parseArgs({
     events: { type: "string", default: "20000" },
     pipelining: { type: "string", default: "on" },
     variant: { type: "string", default: "botnodes" },
+    // side A's variant when it differs (e.g. get-set against botnodes)
+    "a-variant": { type: "string" },
   },
 });
 const here = resolve(import.meta.dirname ?? ".", "..");
@@ -44,7 +47,7 @@ for (let rep = 0; rep < Number(values.reps); rep++) {
       values.url!,
       values.pipelining!,
       values.events!,
-      values.variant!,
+      side === "A" ? values["a-variant"] ?? values.variant! : values.variant!,
     ], { encoding: "utf8", cwd: here });
     const line = out.stdout.trim().split("\n").pop() ?? "";
     let row: Row;
