@@ -7,7 +7,7 @@
 
 import { waitForLease } from "./lease_wait.ts";
 import { LeaseLostError, StoreError, type StoreOperation } from "./errors.ts";
-import { KeyNamer } from "./redis_keys.ts";
+import { KeyNamer, type UserKeys } from "./redis_keys.ts";
 import {
   BEGIN,
   beginArgs,
@@ -280,77 +280,95 @@ export class RedisStore implements StateStore {
     const keys = this.#names.keys(userId);
     return waitForLease(
       userId,
-      async () => {
+      () => {
         const token = `${this.#tag}.${++this.#tokens}`;
-        let reply: unknown[];
-        try {
-          reply = await this.#scripts.part(
-            BEGIN,
-            this.#beginHead,
-            keys,
-            beginArgs(token, eventId),
-          );
-        } catch (error) {
-          // The script may still run (a timed-out command that Redis runs
-          // later): release what it would take, on the same connection, by
-          // EVAL so that no NOSCRIPT answer needs a reply we will not read.
-          this.#scripts.run(RELEASE, keys, [token], true).catch(() => {});
-          throw new StoreError("begin", userId, error);
-        }
-        const [code, state, version] = reply;
-        if (code === 0) {
-          return typeof state === "number" && state > 0 ? state : 1;
-        }
-        if (code !== 1 && code !== 2) {
-          this.#scripts.run(RELEASE, keys, [token], true).catch(() => {});
-          throw code === 3
-            ? new StoreError("begin", userId, new Error(String(state)))
-            : this.#unexpected("begin", userId, reply);
-        }
-        const lease: Lease = {
-          userId,
-          token,
-          state: typeof state === "string" ? state : undefined,
-          version: typeof version === "string" ? version : undefined,
-          ...(eventId === undefined ? {} : { eventId }),
-          ...(code === 2 ? { duplicate: true } : {}),
-        };
-        return lease;
+        return this.#scripts.part(
+          BEGIN,
+          this.#beginHead,
+          keys,
+          beginArgs(token, eventId),
+        ).then(
+          (reply) => this.#leaseOf(reply, userId, keys, token, eventId),
+          (error) => {
+            // The script may still run (a timed-out command that Redis runs
+            // later): release what it would take, on the same connection,
+            // by EVAL so that no NOSCRIPT answer needs a reply we will not
+            // read.
+            this.#scripts.run(RELEASE, keys, [token], true).catch(() => {});
+            throw new StoreError("begin", userId, error);
+          },
+        );
       },
       clock,
       options.wait ?? wait,
     );
   }
 
+  /** The lease BEGIN's reply gives, or how long until its holder's expires. */
+  #leaseOf(
+    reply: unknown[],
+    userId: string,
+    keys: UserKeys,
+    token: string,
+    eventId: string | undefined,
+  ): Lease | number {
+    const code = reply[0];
+    const state = reply[1];
+    if (code === 0) return typeof state === "number" && state > 0 ? state : 1;
+    if (code !== 1 && code !== 2) {
+      this.#scripts.run(RELEASE, keys, [token], true).catch(() => {});
+      throw code === 3
+        ? new StoreError("begin", userId, new Error(String(state)))
+        : this.#unexpected("begin", userId, reply);
+    }
+    const version = reply[2];
+    const lease: {
+      userId: string;
+      token: string;
+      state: string | undefined;
+      version: string | undefined;
+      eventId?: string;
+      duplicate?: boolean;
+    } = {
+      userId,
+      token,
+      state: typeof state === "string" ? state : undefined,
+      version: typeof version === "string" ? version : undefined,
+    };
+    if (eventId !== undefined) lease.eventId = eventId;
+    if (code === 2) lease.duplicate = true;
+    return lease;
+  }
+
   /** {@inheritDoc StateStore.commit} */
-  async commit(
+  commit(
     lease: Lease,
     state: string | undefined,
     options: CommitOptions = {},
   ): Promise<void> {
-    let reply: unknown;
-    try {
-      [reply] = await this.#scripts.part(
-        COMMIT,
-        this.#commitHead,
-        this.#names.keys(lease.userId),
-        commitArgs(
-          lease.token,
-          lease.version,
-          state,
-          options.aside,
-          lease.eventId,
-        ),
-      );
-    } catch (error) {
-      throw new StoreError("commit", lease.userId, error);
-    }
-    if (reply === 1) return;
-    if (reply === 0) throw new LeaseLostError(lease.userId, "expired");
-    if (reply === -1) throw new LeaseLostError(lease.userId, "overtaken");
-    throw typeof reply === "string"
-      ? new StoreError("commit", lease.userId, new Error(reply))
-      : this.#unexpected("commit", lease.userId, reply);
+    const userId = lease.userId;
+    return this.#scripts.part(
+      COMMIT,
+      this.#commitHead,
+      this.#names.keys(userId),
+      commitArgs(
+        lease.token,
+        lease.version,
+        state,
+        options.aside,
+        lease.eventId,
+      ),
+    ).then((items) => {
+      const reply = items[0];
+      if (reply === 1) return;
+      if (reply === 0) throw new LeaseLostError(userId, "expired");
+      if (reply === -1) throw new LeaseLostError(userId, "overtaken");
+      throw typeof reply === "string"
+        ? new StoreError("commit", userId, new Error(reply))
+        : this.#unexpected("commit", userId, reply);
+    }, (error) => {
+      throw new StoreError("commit", userId, error);
+    });
   }
 
   /** {@inheritDoc StateStore.release} */

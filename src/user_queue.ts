@@ -7,7 +7,12 @@
 
 import { LeaseTimeoutError } from "./errors.ts";
 import type { Logger } from "./nodes.ts";
-import type { CommitOptions, Lease, StateStore } from "./store.ts";
+import type {
+  BeginOptions,
+  CommitOptions,
+  Lease,
+  StateStore,
+} from "./store.ts";
 
 /**
  * Runs functions with a user's lease from the store: for each user one at a
@@ -80,14 +85,11 @@ export class UserQueue {
     if (once && previous !== undefined) {
       return Promise.reject(new LeaseTimeoutError(id, 0));
     }
-    let finish!: () => void;
-    const turn: Turn = {
-      done: new Promise<void>((resolve) => (finish = resolve)),
-    };
+    const turn: Turn = { done: undefined, finish: undefined };
     // the turn is over: pass it on, and the last in line leaves no queue
     const over = () => {
       if (this.#queues.get(id) === turn) this.#queues.delete(id);
-      finish();
+      turn.finish?.();
     };
     this.#queues.set(id, turn);
     if (previous === undefined) {
@@ -95,6 +97,9 @@ export class UserQueue {
       result.then(over, over);
       return result;
     }
+    // made only for a turn someone waits behind (before it can be over: it
+    // is still in the map)
+    previous.done ??= new Promise<void>((resolve) => previous.finish = resolve);
     const wait = this.#store.timing.wait;
     return new Promise<T>((resolve, reject) => {
       let timedOut = false;
@@ -102,7 +107,7 @@ export class UserQueue {
         timedOut = true;
         reject(new LeaseTimeoutError(id, wait));
       }, Math.min(wait, MAX_TIMER));
-      previous.done.then(() => {
+      previous.done!.then(() => {
         if (timedOut) return over(); // never runs: the next may go
         clearTimeout(timer);
         const result = this.#leased(id, fn, eventId);
@@ -122,13 +127,14 @@ export class UserQueue {
    * @throws Whatever the store's `commit` throws (then the lease is released
    * as usual).
    */
-  async commit(
+  commit(
     lease: Lease,
     state: string | undefined,
     options?: CommitOptions,
   ): Promise<void> {
-    await this.#store.commit(lease, state, options);
-    this.#committed.add(lease);
+    return this.#store.commit(lease, state, options).then(() => {
+      this.#committed.add(lease);
+    });
   }
 
   /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
@@ -141,7 +147,7 @@ export class UserQueue {
     const lease = await this.#store.begin(
       id,
       eventId === undefined
-        ? (once ? { wait: 0 } : {})
+        ? (once ? ONCE : NO_OPTIONS)
         : (once ? { eventId, wait: 0 } : { eventId }),
     );
     if (lease.duplicate) return fn(lease);
@@ -226,9 +232,13 @@ export class UserQueue {
   }
 }
 
-/** A call's place in its user's queue: `done` resolves when its turn is over. */
+/**
+ * A call's place in its user's queue: `done`, made when the next call queues
+ * behind it, resolves (by `finish`) when its turn is over.
+ */
 interface Turn {
-  readonly done: Promise<void>;
+  done: Promise<void> | undefined;
+  finish: (() => void) | undefined;
 }
 
 /** The renewal of one held lease. */
@@ -277,6 +287,10 @@ const scope: AsyncScope<Inside> | undefined = (() => {
     return undefined;
   }
 })();
+
+/** The options of a `begin` without an event id. */
+const NO_OPTIONS: BeginOptions = Object.freeze({});
+const ONCE: BeginOptions = Object.freeze({ wait: 0 });
 
 /** The longest delay timers take (a longer one would fire at once). */
 const MAX_TIMER = 2_147_483_647;
