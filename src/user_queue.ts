@@ -65,7 +65,8 @@ export class UserQueue {
    * another handler holds the lease, instead of waiting for them.
    * @returns What `fn` returned.
    * @throws {LeaseTimeoutError} When the call waited longer than the store's
-   * `wait`, here or in the store.
+   * `wait`, here and in the store together (a call queued here begins with
+   * what is left of it).
    * @throws {Error} When called for a user from inside that user's `fn`.
    */
   run<T>(
@@ -101,6 +102,8 @@ export class UserQueue {
     // is still in the map)
     previous.done ??= new Promise<void>((resolve) => previous.finish = resolve);
     const wait = this.#store.timing.wait;
+    const clock = this.#store.timing.clock;
+    const queued = clock.now();
     return new Promise<T>((resolve, reject) => {
       let timedOut = false;
       const timer = setTimeout(() => {
@@ -110,7 +113,9 @@ export class UserQueue {
       previous.done!.then(() => {
         if (timedOut) return over(); // never runs: the next may go
         clearTimeout(timer);
-        const result = this.#leased(id, fn, eventId);
+        // `wait` bounds the whole wait: here, then for the store's lease
+        const left = Math.max(0, wait - (clock.now() - queued));
+        const result = this.#leased(id, fn, eventId, false, left);
         result.then(resolve, reject);
         result.then(over, over);
       });
@@ -143,12 +148,14 @@ export class UserQueue {
     fn: (lease: Lease) => Promise<T>,
     eventId: string | undefined,
     once = false,
+    left?: number,
   ): Promise<T> {
+    const wait = once ? 0 : left;
     const lease = await this.#store.begin(
       id,
-      eventId === undefined
-        ? (once ? ONCE : NO_OPTIONS)
-        : (once ? { eventId, wait: 0 } : { eventId }),
+      wait === undefined
+        ? (eventId === undefined ? NO_OPTIONS : { eventId })
+        : (eventId === undefined ? { wait } : { eventId, wait }),
     );
     if (lease.duplicate) return fn(lease);
     this.#hold(lease);
@@ -290,7 +297,6 @@ const scope: AsyncScope<Inside> | undefined = (() => {
 
 /** The options of a `begin` without an event id. */
 const NO_OPTIONS: BeginOptions = Object.freeze({});
-const ONCE: BeginOptions = Object.freeze({ wait: 0 });
 
 /** The longest delay timers take (a longer one would fire at once). */
 const MAX_TIMER = 2_147_483_647;

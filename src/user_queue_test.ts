@@ -1,9 +1,10 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LeaseTimeoutError } from "./errors.ts";
-import type { Lease, StateStore } from "./store.ts";
+import type { BeginOptions, Lease, StateStore } from "./store.ts";
 import { UserQueue } from "./user_queue.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
+import { FakeClock } from "../testing/fake_clock.ts";
 import { deferred } from "../test_support/shop_bot.ts";
 
 /** A queue on `store` whose warnings are kept. */
@@ -151,6 +152,34 @@ describe("waiting in one process", () => {
       assert.deepEqual(log, ["slow runs", "next runs"]);
     },
   );
+});
+
+describe("the store's wait bounds the whole wait", () => {
+  it("a call queued here begins with what is left of the wait, not all of it", async () => {
+    const clock = new FakeClock();
+    const waits: (number | undefined)[] = [];
+    const store = new class extends MemoryStore {
+      override begin(id: string, options?: BeginOptions) {
+        waits.push(options?.wait);
+        return super.begin(id, options);
+      }
+    }({ wait: 10_000, clock });
+    const { queue } = queueOn(store);
+    const gate = deferred();
+    const held = deferred();
+    const first = queue.run("1", async () => {
+      held.resolve();
+      await gate.promise;
+    });
+    await held.promise;
+    const second = queue.run("1", () => Promise.resolve("ran"));
+    clock.advance(7_000); // spent waiting behind the first call
+    gate.resolve();
+    await first;
+    assert.equal(await second, "ran");
+    // the first begins with the store's own wait; the second with 3 s left
+    assert.deepEqual(waits, [undefined, 3_000]);
+  });
 });
 
 describe("calls for a user from inside their own function", () => {
