@@ -215,7 +215,8 @@ export function updateId(ctx: GrammyContextLike): number | undefined {
 }
 
 /** Marks the signal {@linkcode pass} throws, across copies of this module. */
-const PASS = Symbol.for("@botnodes/core/grammy.pass");
+// the mark Nodes knows too: it reports the outcome "passed", not "failed"
+const PASS = Symbol.for("@botnodes/core.pass");
 
 /**
  * Passes the update a node is handling on to the handlers registered after
@@ -381,8 +382,19 @@ export interface NodesMiddlewareOptions {
    * `new Menu(id, { autoAnswer: false })` (the press is answered once the
    * transition is committed) or `nodesMiddleware(nodes, { autoAnswer:
    * false })` (answered at once, whatever the node does). Default `true`.
+   *
+   * The answer never fails the update (its transition is committed, and a
+   * resend would be skipped as a duplicate): an error other than that 400
+   * (a 429, a network error) goes to `logger`.
    */
   readonly autoAnswer?: boolean | undefined;
+  /**
+   * Where an automatic answer that failed is reported (`warn`). Default
+   * `console`.
+   */
+  readonly logger?:
+    | { warn(message: string, ...details: unknown[]): void }
+    | undefined;
 }
 
 /**
@@ -608,6 +620,7 @@ export function nodesMiddleware<C>(
   options: NodesMiddlewareOptions = {},
 ): NodesMiddleware<C> {
   const autoAnswer = options.autoAnswer ?? true;
+  const logger = options.logger ?? console;
   return async (ctx, next) => {
     const press = autoAnswer ? pressOf(ctx) : undefined;
     let answered = false;
@@ -636,7 +649,7 @@ export function nodesMiddleware<C>(
       ...(key === undefined ? {} : { key }),
     });
     if (handled) {
-      if (press && !answered) await answer(press);
+      if (press && !answered) await answer(press, logger);
     } else if (reason === "not-ours") await next();
   };
 }
@@ -645,14 +658,22 @@ export function nodesMiddleware<C>(
  * Answers a press, best effort: Telegram refuses (400) an answer to a query
  * answered already (by a plugin before the middleware saw it, or through
  * `bot.api`) or too old (a press that waited for a busy user), and either
- * way there is nothing left to do.
+ * way there is nothing left to do. Any other error is reported, never
+ * thrown: the transition is committed, so failing the update would only
+ * make a resend that is skipped.
  */
-async function answer(press: CallbackContext): Promise<void> {
+async function answer(
+  press: CallbackContext,
+  logger: { warn(message: string, ...details: unknown[]): void },
+): Promise<void> {
   try {
     await press.answerCallbackQuery();
   } catch (error) {
     if ((error as { error_code?: unknown } | null)?.error_code !== 400) {
-      throw error;
+      logger.warn(
+        `Cannot answer the button press ${press.callbackQuery.id} after its transition; the user's client shows a spinner until it times out`,
+        error,
+      );
     }
   }
 }

@@ -229,6 +229,8 @@ describe("nodesMiddleware: filter queries, pass() and ctx.nodes", () => {
     const { nodes, later, outcomes, say } = tallyBot();
     await say("/start");
     const entered = Tally.entered;
+    const seen: unknown[] = [];
+    nodes.observe((t) => void seen.push([t.outcome, t.from, t.to]));
     await say("pass");
     await say("pass"); // a second time: passed again, not a duplicate
     assert.deepEqual(later, ["pass", "pass"]);
@@ -237,6 +239,11 @@ describe("nodesMiddleware: filter queries, pass() and ctx.nodes", () => {
     assert.deepEqual(outcomes.slice(1), [
       { handled: false, reason: "passed" },
       { handled: false, reason: "passed" },
+    ]);
+    // listeners (and so OpenTelemetry and the map) see no failure
+    assert.deepEqual(seen, [
+      ["passed", "tally", undefined],
+      ["passed", "tally", undefined],
     ]);
   });
 
@@ -329,7 +336,10 @@ describe("nodesMiddleware: callback queries", () => {
   });
 
   it("ignores Telegram's 400 when the press was answered through bot.api or is too old", async () => {
-    const { tg, nodes, press } = tallyBot();
+    const warned: [string, unknown][] = [];
+    const { tg, nodes, press } = tallyBot({
+      logger: { warn: (message, error) => void warned.push([message, error]) },
+    });
     await press("+");
     await press("api"); // answered through shared.api: the middleware cannot see it
     tg.failNext("answerCallbackQuery", apiErrors.queryTooOld);
@@ -340,9 +350,16 @@ describe("nodesMiddleware: callback queries", () => {
         .map((c) => c.failed?.error_code),
       [undefined, undefined, 400, 400],
     );
-    // any other failure of the answer reaches grammY
+    assert.equal(warned.length, 0);
+    // any other failure of the answer is reported, and the update succeeds:
+    // the transition is committed (a resend would be skipped as a duplicate)
     tg.failNext("answerCallbackQuery", apiErrors.tooManyRequests(1));
-    await assert.rejects(press("+"), BotError);
+    await press("+");
+    assert.deepEqual((await nodes.user(1).node())?.data, { n: 3 });
+    assert.equal(warned.length, 1);
+    const [message, error] = warned[0]!;
+    assert.match(String(message), /Cannot answer the button press/);
+    assert.equal((error as { error_code?: number }).error_code, 429);
     tg.outbox.takeCalls();
   });
 

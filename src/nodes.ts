@@ -725,7 +725,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       this.#report(trace, outcome(result));
       return result;
     }, (error: unknown) => {
-      this.#report(trace, "failed", error);
+      this.#report(trace, passedOn(error) ? "passed" : "failed", error);
       throw error;
     });
   }
@@ -1477,6 +1477,19 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   keyOf(node: Node<Shared, Event, UserId>): string | undefined {
     return this.#registry.keyOf(node);
   }
+}
+
+/**
+ * The mark of an integration's signal that a node passed its event on (the
+ * `pass()` of `@botnodes/core/grammy`): nothing is written, and it is no
+ * failure.
+ */
+const PASS = Symbol.for("@botnodes/core.pass");
+
+/** Whether `error` is a pass signal (see {@linkcode PASS}). */
+function passedOn(error: unknown): boolean {
+  return typeof error === "object" && error !== null &&
+    (error as { [PASS]?: unknown })[PASS] === true;
 }
 
 /** The keys of a `to`'s `from` option, checked. */

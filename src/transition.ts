@@ -26,7 +26,9 @@ export type TransitionKind = "event" | "to" | "reset" | "timeout";
  * (the event was handled before: nothing ran), `not-ours` (`userId`
  * returned `undefined`: nothing was read), `skipped` (a `user(id).to(node,
  * { from })` found the user on another node, or without state: nothing was
- * written) or `failed` (nothing was written; `error` says why).
+ * written), `passed` (the node passed the event on with the `pass()` of
+ * `@botnodes/core/grammy`: nothing was written, later handlers get it) or
+ * `failed` (nothing was written; `error` says why).
  *
  * @example
  * ```ts
@@ -40,6 +42,7 @@ export type TransitionOutcome =
   | "duplicate"
   | "not-ours"
   | "skipped"
+  | "passed"
   | "failed";
 
 /**
