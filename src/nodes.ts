@@ -894,23 +894,30 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   /**
    * Commits, keeping an invalid state being replaced aside. A timer being
    * armed goes into the store's index before the commit (the index may run
-   * ahead of the state, never behind); the timer it replaces leaves the index
-   * after it.
+   * ahead of the state, never behind); the timers it replaces leave the index
+   * after it, while the lease is still held (the commit keeps it, and the
+   * queue releases it after), so that no one else can arm the same timer
+   * again (same user, same due time: the same index entry) before the
+   * replaced one is gone.
+   *
+   * @param fired The due time of the index entry a timer fired from (it was
+   * claimed: its score moved), if any.
    */
   #commit(
     lease: Lease,
     state: string | undefined,
     replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
     armed?: Armed,
+    fired?: number,
   ): Promise<void> {
     const options = replaced instanceof InvalidStateError
       ? { aside: replaced.raw }
       : {};
     const old = armedOf(replaced)?.due;
-    if (armed === undefined && old === undefined) {
+    if (armed === undefined && old === undefined && fired === undefined) {
       return this.#queue.commit(lease, state, options);
     }
-    return this.#commitTimed(lease, state, options, armed?.due, old);
+    return this.#commitTimed(lease, state, options, armed?.due, old, fired);
   }
 
   async #commitTimed(
@@ -919,14 +926,21 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     options: CommitOptions,
     due: number | undefined,
     old: number | undefined,
+    fired: number | undefined,
   ): Promise<void> {
-    if (due !== undefined && due !== old) {
+    const stale = new Set<number>();
+    if (old !== undefined && old !== due) stale.add(old);
+    if (fired !== undefined && fired !== due) stale.add(fired);
+    // a timer armed again at the due time it fired from: its entry, claimed,
+    // is put back at that time
+    if (due !== undefined && (due !== old || due === fired)) {
       await this.#store.schedule(lease.userId, due);
     }
-    await this.#queue.commit(lease, state, options);
-    if (old !== undefined && old !== due) {
-      await this.#unschedule(lease.userId, old);
-    }
+    if (stale.size === 0) return this.#queue.commit(lease, state, options);
+    await this.#queue.commit(lease, state, { ...options, keep: true });
+    await Promise.all(
+      [...stale].map((gone) => this.#unschedule(lease.userId, gone)),
+    );
   }
 
   /** Takes an entry out of the timer index; a failure only leaves it stale. */
@@ -1140,10 +1154,14 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     if (trace) trace.userId = user;
     let next = current.onTimeout(user, this.#shared);
     if (isPromise(next)) next = await next;
-    const key = await this.#enterAndCommit(lease, next, user, current, trace);
-    if (entry.due !== armed.due) {
-      await this.#unschedule(lease.userId, entry.due);
-    }
+    const key = await this.#enterAndCommit(
+      lease,
+      next,
+      user,
+      current,
+      trace,
+      entry.due,
+    );
     return { userId: user, due: armed.due, previous: current, node: next, key };
   }
 
@@ -1157,6 +1175,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     user: UserId,
     replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
     trace?: Trace<Event, UserId>,
+    fired?: number,
   ): Promise<string> {
     const key = this.#keyOf(node);
     if (trace) trace.to = key;
@@ -1166,7 +1185,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       : this.#arm(node, key, user);
     const state = await this.#encode(node, key, armed);
     if (trace) trace.committing = this.#now();
-    await this.#commit(lease, state, replaced, armed);
+    await this.#commit(lease, state, replaced, armed, fired);
     return key;
   }
 

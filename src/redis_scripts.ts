@@ -161,11 +161,11 @@ function eventArg(eventId: string | undefined): string {
 }
 
 /** COMMIT's arguments per user (see {@linkcode commitArgs}). */
-const COMMIT_ARITY = 6;
+const COMMIT_ARITY = 7;
 
 /**
  * Writes or deletes the state of one or more users and releases their
- * leases. ARGV[1] is the idle TTL or '', ARGV[2] the aside limit, ARGV[3] the
+ * leases (unless a user's part keeps it). ARGV[1] is the idle TTL or '', ARGV[2] the aside limit, ARGV[3] the
  * event id limit ({@linkcode commitHead}); then {@linkcode commitArgs} per
  * user. Per user: 1 when written (or when this very commit was applied
  * already: a client that resent it after a lost reply); when fenced (the
@@ -200,6 +200,8 @@ local function commit(state, lease, a)
   local token, expected = ARGV[a + 1], ARGV[a + 2]
   local write, value = ARGV[a + 3] == '1', ARGV[a + 4]
   local kept, event = ARGV[a + 5], ARGV[a + 6]
+  -- '1': the lease is kept, for the caller to release later
+  local release = ARGV[a + 7] ~= '1'
   local holder = redis.pcall('GET', lease)
   local ours = holder == token or holder == token .. '!'
   local foreign = expected == FOREIGN
@@ -215,7 +217,7 @@ local function commit(state, lease, a)
       -- event was remembered in it
       local e = redis.pcall('HGET', state, 'e')
       if event ~= '' and type(e) == 'string' and holds(e, event) then
-        if ours then redis.call('DEL', lease) end
+        if ours and release then redis.call('DEL', lease) end
         return 1
       end
       if ours then return -1 end
@@ -265,7 +267,7 @@ local function commit(state, lease, a)
   end
   if TTL ~= '' then redis.call('PEXPIRE', state, TTL)
   elseif string.sub(expected, -1) == '~' then redis.call('PERSIST', state) end
-  if ours then redis.call('DEL', lease) end
+  if ours and release then redis.call('DEL', lease) end
   return 1
 end
 local out = {}
@@ -293,9 +295,9 @@ export function commitHead(
 
 /**
  * One user's arguments of COMMIT, in the order the script reads them (its
- * `a + 1` to `a + 6`): token, version read at begin, '1' to write or '0' to
+ * `a + 1` to `a + 7`): token, version read at begin, '1' to write or '0' to
  * delete, the state, the value to keep aside ('' for none, ':' + value
- * otherwise), the event id.
+ * otherwise), the event id, '1' to keep the lease (the caller releases it).
  */
 export function commitArgs(
   token: string,
@@ -303,6 +305,7 @@ export function commitArgs(
   state: string | undefined,
   aside: string | undefined,
   eventId: string | undefined,
+  keep = false,
 ): string[] {
   // COMMIT_ARITY items
   return [
@@ -312,6 +315,7 @@ export function commitArgs(
     state ?? "",
     aside === undefined ? "" : `:${aside}`,
     eventArg(eventId),
+    keep ? "1" : "",
   ];
 }
 

@@ -357,6 +357,7 @@ export class RedisStore implements StateStore {
         state,
         options.aside,
         lease.eventId,
+        options.keep === true,
       ),
     ).then((items) => {
       const reply = items[0];

@@ -89,6 +89,14 @@ export interface CommitOptions {
    * 16 such values of a user.
    */
   readonly aside?: string | undefined;
+  /**
+   * Keep the lease after the commit instead of releasing it: the caller
+   * releases it (`release`) once it has done what must happen before
+   * anyone else may take the user (`Nodes` takes a replaced timer out of
+   * the index of timers then, so that no other process can arm the same
+   * timer again before it is gone).
+   */
+  readonly keep?: boolean | undefined;
 }
 
 /**

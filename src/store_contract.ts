@@ -258,6 +258,27 @@ export function storeContract(
     );
 
     it(
+      "keeps the lease after a commit with keep, until released",
+      withStore(async ({ store }) => {
+        const lease = await store.begin("u");
+        await store.commit(lease, "kept", { keep: true });
+        assert.equal(await store.get("u"), "kept");
+        await assert.rejects(
+          store.begin("u", { wait: 0 }),
+          LeaseTimeoutError,
+          "still held",
+        );
+        await store.release(lease);
+        const next = await store.begin("u", { wait: 0 });
+        assert.equal(next.state, "kept");
+        await store.commit(next, undefined, { keep: true });
+        assert.equal(await store.get("u"), undefined);
+        await store.release(next);
+        await store.release(await store.begin("u", { wait: 0 }));
+      }),
+    );
+
+    it(
       "throws LeaseTimeoutError when the lease stays held past wait",
       withStore(async ({ store }) => {
         await store.begin("u");

@@ -316,3 +316,115 @@ describe("timeouts", () => {
     assert.equal(node && nodes.keyOf(node), "gone");
   });
 });
+
+/** Due at a fixed moment whatever the time of entering ("remind at 17:50"). */
+const DEADLINE = 100_000;
+class Deadline extends Node<Shared, Event, number, null> {
+  constructor() {
+    super(null);
+  }
+  static clock: FakeClock;
+  override timeout() {
+    return Math.max(0, DEADLINE - Deadline.clock.now());
+  }
+  override onTimeout(user: number, shared: Shared): Idle {
+    shared.said.push(`${user} deadline`);
+    return new Idle();
+  }
+  onEvent(): Idle {
+    return new Idle();
+  }
+}
+class Idle extends Node<Shared, Event, number, null> {
+  constructor() {
+    super(null);
+  }
+  onEvent(): Deadline {
+    return new Deadline();
+  }
+}
+
+/** Times out at once, again and again: `count` in its data. */
+class Ticking extends Node<Shared, Event, number, { count: number }> {
+  static override schema = z.object({ count: z.number() });
+  override timeout() {
+    return this.data.count < 3 ? 0 : undefined;
+  }
+  override onTimeout(user: number, shared: Shared): Ticking {
+    shared.said.push(`${user} tick ${this.data.count}`);
+    return new Ticking({ count: this.data.count + 1 });
+  }
+  onEvent(): Ticking {
+    return new Ticking({ count: 0 });
+  }
+}
+
+describe("timers and the index", () => {
+  it("a timer replaced while another process arms the same one again is not lost", async () => {
+    // A moves the user off Deadline; its removal of the old index entry is
+    // slow. B puts the user back on Deadline: the same user and due time, so
+    // the same index entry. The removal must happen before B can arm it.
+    let sleeping!: () => void;
+    const slept = new Promise<void>((resolve) => sleeping = resolve);
+    const clock = new class extends FakeClock {
+      override sleep(ms: number) {
+        sleeping(); // someone waits for a lease
+        return super.sleep(ms);
+      }
+    }();
+    Deadline.clock = clock;
+    let removing!: () => void;
+    const removal = new Promise<void>((resolve) => removing = resolve);
+    let gate!: () => void;
+    const opened = new Promise<void>((resolve) => gate = resolve);
+    const store = new MemoryStore({ clock });
+    // A's view of the shared store: its unschedule is slow
+    const a = new Proxy(store, {
+      get(target, name) {
+        if (name === "unschedule") {
+          return async (userId: string, due: number) => {
+            removing();
+            await opened;
+            return target.unschedule(userId, due);
+          };
+        }
+        const value = Reflect.get(target, name);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const make = (s: MemoryStore) =>
+      new Nodes<Shared, Event, number>({
+        store: s,
+        nodes: { deadline: Deadline, idle: Idle },
+        start: () => new Deadline(),
+        shared: { said: [], failNext: 0 },
+        userId: (event) => event.from,
+      });
+    const [nodesA, nodesB] = [make(a), make(store)];
+    await nodesB.route({ from: 1, text: "hi" }); // on Deadline, armed
+    const moving = nodesA.route({ from: 1, text: "off" }); // to Idle
+    await removal; // A commits, then takes the old entry out, slowly
+    const back = nodesB.route({ from: 1, text: "back" }); // to Deadline
+    await Promise.race([back, slept]); // B done, or B waiting for A's lease
+    gate();
+    await Promise.all([moving, back]);
+    clock.advance(DEADLINE);
+    const fired = await nodesB.runDue();
+    assert.deepEqual(fired.map((f) => f.key), ["idle"], "the timer fired");
+  });
+
+  it("a timer armed again at the due time it fired from fires on time", async () => {
+    const shared: Shared = { said: [], failNext: 0 };
+    const ticking = new Nodes<Shared, Event, number>({
+      store: new MemoryStore({ clock: new FakeClock() }), // time stands still
+      nodes: { ticking: Ticking },
+      start: () => new Ticking({ count: 0 }),
+      shared,
+      userId: (event) => event.from,
+    });
+    await ticking.route({ from: 1, text: "go" });
+    // each round fires the tick armed by the one before, at the same ms
+    for (let round = 0; round < 3; round++) await ticking.runDue();
+    assert.deepEqual(shared.said, ["1 tick 0", "1 tick 1", "1 tick 2"]);
+  });
+});

@@ -124,7 +124,8 @@ export class UserQueue {
 
   /**
    * Commits through the store, and marks the lease as done with: it is not
-   * released after its function returns.
+   * released after its function returns (unless `options.keep`: then the
+   * commit leaves it held, and it is released after the function returns).
    *
    * @param lease The lease `run` passed.
    * @param state The new state, or `undefined` to delete it.
@@ -138,7 +139,8 @@ export class UserQueue {
     options?: CommitOptions,
   ): Promise<void> {
     return this.#store.commit(lease, state, options).then(() => {
-      this.#committed.add(lease);
+      // a kept lease is released after the function returns, as usual
+      if (options?.keep !== true) this.#committed.add(lease);
     });
   }
 

@@ -141,7 +141,7 @@ export class MemoryStore implements StateStore {
       const kept = this.#kept(lists, lease.userId);
       if (kept) kept.expiresAt = expiresAt;
     }
-    return this.release(lease);
+    return options.keep ? Promise.resolve() : this.release(lease);
   }
 
   /** {@inheritDoc StateStore.release} */
