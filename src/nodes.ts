@@ -18,9 +18,11 @@ import {
   type CommitOptions,
   type DueTimer,
   type Lease,
+  type ScanOptions,
   type StateStore,
   systemClock,
 } from "./store.ts";
+import { finiteNumber, MAX_SCAN_COUNT, wholeNumber } from "./options.ts";
 import type {
   Transition,
   TransitionKind,
@@ -967,9 +969,11 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * logger). Made for a scheduler: `Deno.cron`, a cron job, a serverless
    * schedule; `runTimers` is the loop for long-running bots.
    *
-   * @param options `limit`: the most timers to fire in this call (default
-   * 100).
+   * @param options `limit`: the most timers to fire in this call, 1 to
+   * 100,000 (default 100).
    * @returns The timers fired.
+   * @throws {RangeError} When `limit` is not a whole number from 1 to
+   * 100,000 (`TypeError` when not a number).
    *
    * @example Ending an order after an hour of silence
    * ```ts
@@ -1023,7 +1027,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   async runDue(
     options: RunDueOptions = {},
   ): Promise<FiredTimer<Shared, Event, UserId>[]> {
-    return (await this.#round(options.limit ?? 100)).fired;
+    return (await this.#round(roundLimit("runDue", options.limit))).fired;
   }
 
   /**
@@ -1037,8 +1041,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * for: their timer is tried again a second later. For bots that stay up
    * (long polling); on serverless, call `runDue` from a schedule.
    *
-   * @param options `signal` to stop it, `interval` (default 1,000 ms), and
-   * `limit` per round (default 100).
+   * @param options `signal` to stop it, `interval` (1 ms to 2^31 - 1 ms;
+   * default 1,000 ms), and `limit` per round (1 to 100,000; default 100).
+   * @throws {RangeError} At once, when `interval` or `limit` is out of
+   * range (`TypeError` when not a number).
    *
    * @example Beside a long-polling bot
    * ```ts ignore
@@ -1050,7 +1056,14 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * ```
    */
   async runTimers(options: RunTimersOptions = {}): Promise<void> {
-    const { signal, interval = 1_000, limit = 100 } = options;
+    const { signal } = options;
+    const limit = roundLimit("runTimers", options.limit);
+    const interval = finiteNumber(
+      "runTimers: interval",
+      options.interval ?? 1_000,
+      1,
+      MAX_INTERVAL,
+    );
     const clock = this.#store.timing.clock;
     while (!signal?.aborted) {
       let wait = interval;
@@ -1285,7 +1298,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         return raw === undefined ? undefined : this.#registry.decode(id, raw);
       },
       to: (node, options) => {
-        const from = moveFrom(options);
+        const from = nodeKeys("user(id).to(node, { from })", options?.from);
         const trace = this.#trace("to", userId);
         const run = this.#queue.run(id, async (lease) => {
           if (trace) trace.held = this.#now();
@@ -1339,9 +1352,12 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * @param options `on`: only users on these node keys (compared with the
    * stored key, so a key no longer registered can be asked for: its users
    * come with an `InvalidStateError`); `count`: keys looked at per round
-   * trip (default 100).
+   * trip, 1 to 1,000,000 (default 100).
    * @returns The users, in no particular order.
    * @throws {StoreError} From the iteration, when the store failed.
+   * @throws {TypeError} From the iteration, when `on` is not an array of
+   * strings.
+   * @throws {RangeError} From the iteration, when `count` is out of range.
    *
    * @example Messaging everyone on a node about to be removed, then moving them
    * ```ts
@@ -1389,8 +1405,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   async *users(
     options: UsersOptions = {},
   ): AsyncGenerator<ListedUser<Shared, Event, UserId>> {
-    const on = options.on === undefined ? undefined : new Set(options.on);
-    const scan = options.count === undefined ? {} : { count: options.count };
+    const on = nodeKeys("users({ on })", options.on);
+    const scan = scanOptions("users", options);
     for await (const { userId, state } of this.#store.scan(scan)) {
       const key = storedKey(state);
       if (on !== undefined && (key === undefined || !on.has(key))) continue;
@@ -1444,7 +1460,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   async countUsers(options: Pick<UsersOptions, "count"> = {}): Promise<
     UserCounts
   > {
-    const scan = options.count === undefined ? {} : { count: options.count };
+    const scan = scanOptions("countUsers", options);
     const counts = new Map<string, number>();
     let total = 0;
     let unreadable = 0;
@@ -1511,18 +1527,40 @@ function passedOn(error: unknown): boolean {
     (error as { [PASS]?: unknown })[PASS] === true;
 }
 
-/** The keys of a `to`'s `from` option, checked. */
-function moveFrom(options: MoveOptions | undefined): Set<string> | undefined {
-  const from = options?.from;
-  if (from === undefined) return undefined;
-  if (!Array.isArray(from) || from.some((key) => typeof key !== "string")) {
+/** Node keys given as an option (`to`'s `from`, `users`' `on`), checked. */
+function nodeKeys(option: string, keys: unknown): Set<string> | undefined {
+  if (keys === undefined) return undefined;
+  if (
+    !Array.isArray(keys) ||
+    // a hole is no key either
+    Array.from(keys).some((key) => typeof key !== "string")
+  ) {
     throw new TypeError(
-      `user(id).to(node, { from }): from must be an array of node keys (strings), got ${
-        describeValue(from)
+      `${option}: must be an array of node keys (strings), got ${
+        describeValue(keys)
       }`,
     );
   }
-  return new Set(from);
+  return new Set(keys);
+}
+
+/** The most timers one round may take, and the longest sleep between. */
+const MAX_LIMIT = 100_000;
+const MAX_INTERVAL = 2_147_483_647;
+
+/** A round's `limit` option, checked (default 100). */
+function roundLimit(call: string, limit: number | undefined): number {
+  return wholeNumber(`${call}: limit`, limit ?? 100, 1, MAX_LIMIT);
+}
+
+/** The scan options of `users` and `countUsers`, checked. */
+function scanOptions(
+  call: string,
+  options: Pick<UsersOptions, "count">,
+): ScanOptions {
+  return options.count === undefined ? {} : {
+    count: wholeNumber(`${call}: count`, options.count, 1, MAX_SCAN_COUNT),
+  };
 }
 
 /** The node key a stored state names, or `undefined` when it names none. */

@@ -596,14 +596,35 @@ describe("user(id).to(node, { from })", () => {
     ]);
   });
 
+  it("users() and countUsers() refuse options that cannot be meant", async () => {
+    const { nodes } = makeBot();
+    await nodes.route(at(1, "hi"));
+    for (const on of ["menu", [1], [null], {}, 42] as unknown[]) {
+      await assert.rejects(
+        nodes.users({ on } as { on: string[] }).next(),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          /users\(\{ on \}\): must be an array of node keys/.test(
+            error.message,
+          ),
+        `on ${String(on)}`,
+      );
+    }
+    for (const count of [0, -1, 1.5, NaN, 1e21]) {
+      await assert.rejects(nodes.users({ count }).next(), RangeError);
+      await assert.rejects(nodes.countUsers({ count }), RangeError);
+    }
+  });
+
   it("refuses a from that is not an array of keys, before anything runs", () => {
     const { nodes, shared } = makeBot();
-    for (const from of ["cart", [1], [null], {}] as unknown[]) {
+    // deno-lint-ignore no-sparse-arrays
+    for (const from of ["cart", [1], [null], {}, [, "cart"]] as unknown[]) {
       assert.throws(
         () => nodes.user(1).to(new Menu(1), { from } as { from: string[] }),
         (error: unknown) =>
           error instanceof TypeError &&
-          /from must be an array/.test(error.message),
+          /\{ from \}\): must be an array/.test(error.message),
       );
     }
     assert.deepEqual(shared.log, []);

@@ -6,6 +6,7 @@
  */
 
 import { waitForLease } from "./lease_wait.ts";
+import { MAX_SCAN_COUNT, wholeNumber } from "./options.ts";
 import { LeaseLostError, StoreError, type StoreOperation } from "./errors.ts";
 import { KeyNamer, type UserKeys } from "./redis_keys.ts";
 import {
@@ -468,14 +469,12 @@ export class RedisStore implements StateStore {
    * slot of its server). The Redis user needs `+scan` (see the README).
    */
   async *scan(options: ScanOptions = {}): AsyncGenerator<StoredUser> {
-    const count = options.count ?? 100;
-    if (!(Number.isInteger(count) && count > 0)) {
-      throw new RangeError(
-        `Cannot scan the users: count must be a positive whole number, got ${
-          String(count)
-        }`,
-      );
-    }
+    const count = wholeNumber(
+      "scan: count",
+      options.count ?? 100,
+      1,
+      MAX_SCAN_COUNT,
+    );
     const pattern = this.#names.pattern();
     const cluster = this.#redis.isCluster === true;
     const script = cluster ? SCAN_CLUSTER : SCAN;

@@ -428,3 +428,34 @@ describe("timers and the index", () => {
     assert.deepEqual(shared.said, ["1 tick 0", "1 tick 1", "1 tick 2"]);
   });
 });
+
+describe("timer loop options", () => {
+  it("refuse a limit or interval that cannot be meant, on every store alike", async () => {
+    const { nodes } = bot();
+    for (const limit of [0, -1, 1.5, NaN, Infinity, 1e21]) {
+      await assert.rejects(
+        nodes.runDue({ limit }),
+        (error: unknown) =>
+          error instanceof RangeError &&
+          /runDue: limit must be a whole number from 1 to 100,000/.test(
+            error.message,
+          ),
+        `limit ${limit}`,
+      );
+      await assert.rejects(nodes.runTimers({ limit }), RangeError);
+    }
+    await assert.rejects(
+      nodes.runDue({ limit: "10" as unknown as number }),
+      TypeError,
+    );
+    for (const interval of [0, -1, NaN, Infinity, 2 ** 31]) {
+      await assert.rejects(
+        nodes.runTimers({ interval }),
+        (error: unknown) =>
+          error instanceof RangeError &&
+          /runTimers: interval/.test(error.message),
+        `interval ${interval}`,
+      );
+    }
+  });
+});
