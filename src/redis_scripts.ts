@@ -367,6 +367,28 @@ return s
 // later while it is claimed or deferred.
 
 /**
+ * What the scripts on the index share: `z(...)` runs a command on the index
+ * (KEYS[1]); when anything but a sorted set is there (not written by
+ * botnodes), it is renamed to `<key>:foreign:<n>` (the first n free) and the
+ * command runs again, so that a stray value never blocks the timers.
+ */
+const INDEX_PRELUDE = `
+local function z(...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and r.err then
+    if not string.find(r.err, 'WRONGTYPE', 1, true) then error(r) end
+    local n = 1
+    while redis.call('TYPE', KEYS[1] .. ':foreign:' .. n).ok ~= 'none' do
+      n = n + 1
+    end
+    redis.call('RENAME', KEYS[1], KEYS[1] .. ':foreign:' .. n)
+    r = redis.call(...)
+  end
+  return r
+end
+`;
+
+/**
  * Changes entries of the index (KEYS[1]; each part passes it again, and
  * Redis reads it once): per part, ARGV holds an operation, a score and a
  * member; 'a' adds the member at the score, 'x' moves it there only if it
@@ -375,7 +397,7 @@ return s
  */
 export const INDEX: ScriptSource = {
   width: 1,
-  source: `
+  source: INDEX_PRELUDE + `
 local out, i = {}, 1
 while i <= #ARGV do
   local op, args = ARGV[i], {}
@@ -385,9 +407,9 @@ while i <= #ARGV do
     out[#out + 1] = 1
     i = i + 3
   end
-  if op == 'a' then redis.call('ZADD', KEYS[1], unpack(args))
-  elseif op == 'x' then redis.call('ZADD', KEYS[1], 'XX', unpack(args))
-  else redis.call('ZREM', KEYS[1], unpack(args)) end
+  if op == 'a' then z('ZADD', KEYS[1], unpack(args))
+  elseif op == 'x' then z('ZADD', KEYS[1], 'XX', unpack(args))
+  else z('ZREM', KEYS[1], unpack(args)) end
 end
 return out
 `,
@@ -412,8 +434,8 @@ export function indexArgs(
  */
 export const DUE: ScriptSource = {
   width: 1,
-  source:
-    `return redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')`,
+  source: INDEX_PRELUDE +
+    `return z('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')`,
 };
 
 /**
@@ -425,8 +447,8 @@ export const DUE: ScriptSource = {
  */
 export const CLAIM: ScriptSource = {
   width: 1,
-  source: `
-local taken = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE',
+  source: INDEX_PRELUDE + `
+local taken = z('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE',
   'LIMIT', 0, ARGV[2])
 for i = 1, #taken, 1000 do
   local args = {}
@@ -475,16 +497,27 @@ export function timerMember(userId: string, due: number): string {
   return digits + userId;
 }
 
-/** The user and due time of a member (see {@linkcode timerMember}). */
+/**
+ * The user and due time of a member (see {@linkcode timerMember}), or
+ * `undefined` for a member botnodes cannot have written.
+ */
 export function parseTimerMember(
   member: string,
-): { userId: string; due: number } {
+): { userId: string; due: number } | undefined {
   if (member.startsWith("~")) {
     const cut = member.indexOf("\n");
-    return { userId: member.slice(cut + 1), due: Number(member.slice(1, cut)) };
+    const due = cut > 1 ? Number(member.slice(1, cut)) : NaN;
+    return Number.isFinite(due)
+      ? { userId: member.slice(cut + 1), due }
+      : undefined;
   }
+  if (member.length < WIDTH) return undefined;
   let due = 0;
-  for (let i = 0; i < WIDTH; i++) due = due * 64 + DIGITS.indexOf(member[i]!);
+  for (let i = 0; i < WIDTH; i++) {
+    const digit = DIGITS.indexOf(member[i]!);
+    if (digit < 0) return undefined;
+    due = due * 64 + digit;
+  }
   return { userId: member.slice(WIDTH), due };
 }
 

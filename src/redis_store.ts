@@ -413,7 +413,8 @@ export class RedisStore implements StateStore {
     }
     const timers: DueTimer[] = [];
     for (let i = 0; i + 1 < reply.length; i += 2) {
-      timers.push(parseTimerMember(String(reply[i])));
+      const timer = parseTimerMember(String(reply[i]));
+      if (timer) timers.push(timer);
     }
     return timers;
   }
@@ -433,10 +434,31 @@ export class RedisStore implements StateStore {
       throw this.#unexpected("claimTimers", "", reply);
     }
     const [next, ...members] = reply;
+    const timers: DueTimer[] = [];
+    for (const member of members) {
+      const timer = parseTimerMember(String(member));
+      if (timer) timers.push(timer);
+      // not written by botnodes: taken out (else claimed again and again)
+      else void this.#drop(String(member));
+    }
     return {
-      timers: members.map((member) => parseTimerMember(String(member))),
+      timers,
       next: next === null || next === undefined ? undefined : Number(next),
     };
+  }
+
+  /** Takes a member botnodes did not write out of the index, best effort. */
+  async #drop(member: string): Promise<void> {
+    try {
+      await this.#indexScripts.part(
+        INDEX,
+        [],
+        [this.#names.timers()],
+        indexArgs("remove", 0, member),
+      );
+    } catch {
+      // it comes back when its claim ends, and is dropped then
+    }
   }
 
   /** One change of the index of timers, sent with the others of this turn. */

@@ -161,3 +161,36 @@ async function tempDir(): Promise<string> {
   const { join } = await import("node:path");
   return await mkdtemp(join(tmpdir(), "botnodes-timers-"));
 }
+
+describe("the index of timers holding what botnodes did not write", {
+  skip: skipRedis,
+}, () => {
+  it("moves a value of another type aside and goes on; drops foreign members", async () => {
+    const prefix = randomPrefix("foreign-index");
+    const redis = new Redis(REDIS_URL);
+    const store = new RedisStore(redis, { prefix });
+    const index = `${prefix}:{}:timers`;
+    try {
+      await redis.set(index, "not a sorted set");
+      await redis.set(`${index}:foreign:1`, "an earlier one");
+      const nodes = timerBot(store, "here");
+      await nodes.route({ user: "a", delay: 0 }); // arms: the index is needed
+      assert.equal(await redis.type(index), "zset");
+      assert.equal(await redis.get(`${index}:foreign:1`), "an earlier one");
+      assert.equal(await redis.get(`${index}:foreign:2`), "not a sorted set");
+      // members botnodes cannot have written, due already
+      await redis.zadd(index, 0, "hello world", 0, "x", 0, "~abc", 0, "~\nu");
+      const fired = await nodes.runDue();
+      assert.deepEqual(fired.map((f) => f.userId), ["a"]);
+      assert.deepEqual(await redis.zrange(index, "0", "-1"), [], "all dropped");
+      // a claim or a read on a string again
+      await redis.set(index, "again");
+      assert.deepEqual(await nodes.runDue(), []);
+      assert.equal(await redis.get(`${index}:foreign:3`), "again");
+    } finally {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  });
+});
