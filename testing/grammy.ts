@@ -23,7 +23,7 @@ import {
   Api,
   Bot,
   BotError,
-  type Context,
+  Context,
   InputFile,
   type Transformer,
 } from "grammy";
@@ -563,23 +563,40 @@ class TestBot<C extends Context = Context> {
   /**
    * A simulator whose steps go through `bot.handleUpdate`. A step's event is
    * a text from the step's user (with `bot_command` entities as Telegram
-   * marks them), or a whole `Update`, whose sender is the step's user. The
-   * transcript shows an update without its ids. grammY wraps what
+   * marks them), or a whole `Update`, whose sender is the step's user. A
+   * step's `node` and `data` are those of the `Nodes` user the update is
+   * keyed by (`nodes.userIdOf` on the update's context): the sender with
+   * `userId`, the group with `chatId`, `"<chat>:<user>"` with `chatUserId`.
+   * The transcript shows an update without its ids. grammY wraps what
    * middleware throws in a `BotError`: a step's `throws` matches the
    * `BotError` or the error inside it.
    *
+   * @typeParam K The `Nodes`' user ids.
    * @param nodes The `Nodes` the bot routes to.
    * @param options `clock`: the store's `FakeClock`, for `wait` steps (time
    * passes, due timers fire).
-   * @returns The simulator.
+   * @returns The simulator; its users are the Telegram users who send.
    */
-  simulator(
-    nodes: SimulatedNodes<number>,
+  simulator<K extends string | number = number>(
+    nodes: SimulatedNodes<K>,
     options: { clock?: { advance(ms: number): void } | undefined } = {},
   ): Simulator<number, string | Update> {
+    const Make = (this.bot as unknown as { ContextConstructor?: unknown })
+      .ContextConstructor as
+        | (new (update: Update, api: Api, me: UserFromGetMe) => C)
+        | undefined ?? Context;
     return createSimulator<number, string | Update, Update>({
-      nodes,
+      // a step's user is a sender; the state it checks may be keyed otherwise
+      nodes: nodes as unknown as SimulatedNodes<number>,
       outbox: this.outbox,
+      ...(typeof nodes.userIdOf === "function"
+        ? {
+          routedTo: (update: Update) =>
+            nodes.userIdOf!(new Make(update, this.bot.api, this.bot.botInfo)) as
+              | number
+              | undefined,
+        }
+        : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       event: (user, input) =>
         typeof input === "string"
