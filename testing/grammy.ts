@@ -1365,18 +1365,25 @@ function commandEntities(text: string): MessageEntity[] {
  *
  * Answers: sends and `forwardMessage` return a `Message` with an increasing
  * `message_id`, `copyMessage` a new `message_id`, edits the edited `Message`
- * (`true` for inline messages), `getMe` the `botInfo`, every other call
- * `true`; a call made to fail with {@linkcode TestBot.failNext} gets its
- * error answer (grammY throws a `GrammyError`).
+ * (`true` for inline messages), `getMe` the `botInfo`, `getChat`,
+ * `getChatMember`, `getFile`, `getMyCommands` their Telegram shapes, the
+ * other modelled calls `true`; a call made to fail with
+ * {@linkcode TestBot.failNext} gets its error answer (grammY throws a
+ * `GrammyError`). Calls Telegram refuses fail as there, with a 400 and
+ * Telegram's description: an empty or blank text, a text over 4096 UTF-16
+ * units (without `parse_mode`), `callback_data` over 64 bytes, an edit of a
+ * message the bot did not send or that changes nothing, deleting a message
+ * the bot neither sent nor received, answering a callback query it did not
+ * receive or answered already.
  *
  * Records: every call, in order, in `calls` (method, payload, and the
- * failure if it was made to fail). Every call that succeeded in `outbox`
- * too, except those that only read or configure: methods starting with
- * `get` or `set`, `deleteWebhook`, `deleteMyCommands`, `sendChatAction`,
- * `logOut` and `close`. So `outbox` holds sends, forwards, copies, edits,
- * `answerCallbackQuery`, `deleteMessage` and the like, each with `to` (the
- * payload's `chat_id`), `text` (its `text`, else `caption`, else empty),
- * `method` and `payload`.
+ * failure if it failed). Every call that succeeded in `outbox` too, except
+ * the reads (methods starting with `get`): replies (sends, forwards,
+ * copies, edits) with `outbox.send`, every other call (`set*`,
+ * `sendChatAction`, `answerCallbackQuery`, `deleteMessage`, `logOut`, ...)
+ * with `outbox.call`; each with `to` (the payload's `chat_id`), `text`
+ * (its `text`, else `caption`, else empty for a reply), `method` and
+ * `payload`.
  *
  * @typeParam C The bot's context type.
  * @param options Your bot, its info, the outbox.
