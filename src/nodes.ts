@@ -1226,6 +1226,56 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   }
 
   /**
+   * The user `route` would key an event by: the `userId` option applied to
+   * it, checked as `route` checks it. Nothing is read or written. Test kits
+   * use it to look at the state an event moves (with grammY's `chatId`, a
+   * group's; with `chatUserId`, a member's in that chat), not its sender's.
+   *
+   * @param event The event.
+   * @returns The user id, or `undefined` when the event is not for these
+   * `Nodes` (`route` would answer `not-ours`).
+   * @throws Whatever the `userId` option throws. {@linkcode TypeError} or
+   * {@linkcode RangeError} for an id `route` would refuse (see
+   * {@linkcode NodesOptions.userId}).
+   *
+   * @example The state of a group, keyed by its chat
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { Node, Nodes } from "@botnodes/core";
+   * import { MemoryStore } from "@botnodes/core/testing";
+   *
+   * type Event = { chat: number; from: number };
+   *
+   * class Lobby extends Node<null, Event, number, null> {
+   *   constructor() {
+   *     super(null);
+   *   }
+   *   onEvent(): Lobby {
+   *     return new Lobby();
+   *   }
+   * }
+   *
+   * const nodes = new Nodes<null, Event, number>({
+   *   store: new MemoryStore(),
+   *   nodes: { lobby: Lobby },
+   *   start: () => new Lobby(),
+   *   shared: null,
+   *   userId: (event) => event.chat, // one state per chat
+   * });
+   * const event = { chat: -42, from: 7 };
+   * await nodes.route(event);
+   * assert.equal(nodes.userIdOf(event), -42);
+   * assert.ok((await nodes.user(-42).node()) instanceof Lobby);
+   * assert.equal(await nodes.user(7).node(), undefined);
+   * ```
+   */
+  userIdOf(event: Event): UserId | undefined {
+    const userId = this.#userId(event);
+    if (userId !== undefined) idKey("user id", userId);
+    return userId;
+  }
+
+  /**
    * Reads or moves one user from outside a handler (an admin command, a
    * scheduled job, a payment webhook).
    *

@@ -19,11 +19,12 @@
  */
 
 import { AssertionError } from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
 import {
   Api,
   Bot,
   BotError,
-  type Context,
+  Context,
   InputFile,
   type Transformer,
 } from "grammy";
@@ -284,6 +285,8 @@ class TestBot<C extends Context = Context> {
   readonly #pressed = new Map<string, CallbackQuery>();
   /** Callback queries answered: Telegram refuses a second answer. */
   readonly #answered = new Set<string>();
+  /** The users' messages the bot received, by `chat id:message id`. */
+  readonly #received = new Set<string>();
   /** `confirmed` calls waiting for the next `getUpdates`. */
   readonly #confirms = new Set<() => void>();
   #commands: unknown = [];
@@ -331,6 +334,10 @@ class TestBot<C extends Context = Context> {
     this.bot.handleUpdate = (update, envelope) => {
       const query = update.callback_query;
       if (query !== undefined) this.#pressed.set(query.id, query);
+      // messages the bot may delete
+      for (const message of receivedMessages(update)) {
+        this.#received.add(`${message.chat.id}:${message.message_id}`);
+      }
       return handleUpdate(update, envelope);
     };
   }
@@ -535,6 +542,7 @@ class TestBot<C extends Context = Context> {
     this.#updates.length = 0;
     this.#pressed.clear();
     this.#answered.clear();
+    this.#received.clear();
     this.calls.length = 0;
     if (unused.length > 0 || untaken.length > 0) {
       throw new AssertionError({
@@ -563,23 +571,40 @@ class TestBot<C extends Context = Context> {
   /**
    * A simulator whose steps go through `bot.handleUpdate`. A step's event is
    * a text from the step's user (with `bot_command` entities as Telegram
-   * marks them), or a whole `Update`, whose sender is the step's user. The
-   * transcript shows an update without its ids. grammY wraps what
+   * marks them), or a whole `Update`, whose sender is the step's user. A
+   * step's `node` and `data` are those of the `Nodes` user the update is
+   * keyed by (`nodes.userIdOf` on the update's context): the sender with
+   * `userId`, the group with `chatId`, `"<chat>:<user>"` with `chatUserId`.
+   * The transcript shows an update without its ids. grammY wraps what
    * middleware throws in a `BotError`: a step's `throws` matches the
    * `BotError` or the error inside it.
    *
+   * @typeParam K The `Nodes`' user ids.
    * @param nodes The `Nodes` the bot routes to.
    * @param options `clock`: the store's `FakeClock`, for `wait` steps (time
    * passes, due timers fire).
-   * @returns The simulator.
+   * @returns The simulator; its users are the Telegram users who send.
    */
-  simulator(
-    nodes: SimulatedNodes<number>,
+  simulator<K extends string | number = number>(
+    nodes: SimulatedNodes<K>,
     options: { clock?: { advance(ms: number): void } | undefined } = {},
   ): Simulator<number, string | Update> {
+    const Make = (this.bot as unknown as { ContextConstructor?: unknown })
+      .ContextConstructor as
+        | (new (update: Update, api: Api, me: UserFromGetMe) => C)
+        | undefined ?? Context;
     return createSimulator<number, string | Update, Update>({
-      nodes,
+      // a step's user is a sender; the state it checks may be keyed otherwise
+      nodes: nodes as unknown as SimulatedNodes<number>,
       outbox: this.outbox,
+      ...(typeof nodes.userIdOf === "function"
+        ? {
+          routedTo: (update: Update) =>
+            nodes.userIdOf!(new Make(update, this.bot.api, this.bot.botInfo)) as
+              | number
+              | undefined,
+        }
+        : {}),
       ...(options.clock ? { clock: options.clock } : {}),
       event: (user, input) =>
         typeof input === "string"
@@ -612,14 +637,17 @@ class TestBot<C extends Context = Context> {
   ): Promise<{ ok: true; result: unknown } & { ok: boolean }> {
     const body = toWire(payload);
     if (method === "getUpdates") return this.#getUpdates(body, signal);
-    if (
-      method === "answerCallbackQuery" &&
-      this.#answered.has(String(body.callback_query_id))
-    ) {
-      const failed = apiErrors.queryTooOld;
-      this.calls.push({ method, payload: body, failed });
+    let refused: ApiFailure | undefined;
+    try {
+      refused = this.#refusal(method, body);
+    } catch (error) {
+      this.calls.push({ method, payload: body });
+      throw error;
+    }
+    if (refused !== undefined) {
+      this.calls.push({ method, payload: body, failed: refused });
       // deno-lint-ignore no-explicit-any
-      return { ok: false, ...failed } as any;
+      return { ok: false, ...refused } as any;
     }
     const canned = this.#canned.get(method)?.shift();
     if (canned !== undefined && !canned.ok) {
@@ -641,6 +669,16 @@ class TestBot<C extends Context = Context> {
       this.#pressed.delete(String(body.callback_query_id));
       this.#answered.add(String(body.callback_query_id));
     }
+    if (method === "deleteMessage" || method === "deleteMessages") {
+      const chat = String(this.#chatFor(body.chat_id).id);
+      const ids = method === "deleteMessage"
+        ? [body.message_id]
+        : (body.message_ids ?? []) as unknown[];
+      for (const id of ids) {
+        this.#messages.delete(`${chat}:${id}`);
+        this.#received.delete(`${chat}:${id}`);
+      }
+    }
     const to = body.chat_id as number | string | undefined;
     if (REPLIES.has(method)) {
       this.outbox.send({
@@ -659,6 +697,64 @@ class TestBot<C extends Context = Context> {
     }
     await Promise.resolve();
     return { ok: true, result };
+  }
+
+  /**
+   * The 400 Telegram answers to a call it refuses (the cases the kit
+   * models), or `undefined`: checked before any `failNext`/`answerNext`.
+   */
+  #refusal(
+    method: string,
+    body: Record<string, unknown>,
+  ): ApiFailure | undefined {
+    if (method === "answerCallbackQuery") {
+      const id = String(body.callback_query_id);
+      // answered twice, or never received
+      return this.#pressed.has(id) ? undefined : apiErrors.queryTooOld;
+    }
+    if (method === "sendMessage" || method === "editMessageText") {
+      const text = typeof body.text === "string" ? body.text : "";
+      if (text.trim() === "") return badRequest("message text is empty");
+      // the limit is on the text after entity parsing: not checked with a
+      // parse mode
+      if (body.parse_mode === undefined && text.length > MAX_TEXT) {
+        return badRequest("message is too long");
+      }
+    }
+    const markup = body.reply_markup as
+      | { inline_keyboard?: unknown }
+      | undefined;
+    if (Array.isArray(markup?.inline_keyboard)) {
+      for (const button of markup.inline_keyboard.flat()) {
+        const data = (button as { callback_data?: unknown }).callback_data;
+        if (
+          typeof data === "string" &&
+          new TextEncoder().encode(data).length > MAX_CALLBACK_DATA
+        ) {
+          return badRequest("BUTTON_DATA_INVALID");
+        }
+      }
+    }
+    if (method === "deleteMessage") {
+      const key = `${this.#chatFor(body.chat_id).id}:${body.message_id}`;
+      if (!this.#messages.has(key) && !this.#received.has(key)) {
+        return badRequest("message to delete not found");
+      }
+    }
+    if (EDITS.has(method) && body.inline_message_id === undefined) {
+      const current = this.#messages.get(
+        `${this.#chatFor(body.chat_id).id}:${body.message_id}`,
+      );
+      if (current === undefined) {
+        return badRequest("message to edit not found");
+      }
+      if (unchanged(method, body, current)) {
+        return badRequest(
+          "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+        );
+      }
+    }
+    return undefined;
   }
 
   #getUpdates(
@@ -793,6 +889,7 @@ class TestBot<C extends Context = Context> {
       const key = `${chat.id}:${payload.message_id}`;
       const current = this.#messages.get(key);
       if (current === undefined) {
+        // refused before (see #refusal), unless answered with answerNext
         throw new TypeError(
           `Bad Request: message to edit not found (${method} of message ${payload.message_id} in chat ${chat.id}, which the bot did not send)`,
         );
@@ -852,6 +949,60 @@ class TestBot<C extends Context = Context> {
       `The test bot does not model the Bot API method "${method}": give its result with tg.answerNext("${method}", result) (or a failure with tg.failNext)`,
     );
   }
+}
+
+/** Telegram's limit on a message's text, in UTF-16 units. */
+const MAX_TEXT = 4096;
+/** Telegram's limit on a button's `callback_data`, in bytes (UTF-8). */
+const MAX_CALLBACK_DATA = 64;
+
+/** A 400 answer. */
+function badRequest(what: string): ApiFailure {
+  return { error_code: 400, description: `Bad Request: ${what}` };
+}
+
+/**
+ * Whether an edit leaves the message as it is (Telegram refuses it): the
+ * same text or caption, and the same inline keyboard (none given keeps
+ * none).
+ */
+function unchanged(
+  method: string,
+  body: Record<string, unknown>,
+  current: Message,
+): boolean {
+  const now = current as Message & { reply_markup?: unknown };
+  const sameMarkup = body.reply_markup === undefined
+    ? now.reply_markup === undefined
+    : isDeepStrictEqual(body.reply_markup, now.reply_markup);
+  switch (method) {
+    case "editMessageText":
+      return body.text === current.text && sameMarkup;
+    case "editMessageCaption":
+      return (body.caption ?? "") === (current.caption ?? "") && sameMarkup;
+    case "editMessageReplyMarkup":
+      return sameMarkup;
+    default:
+      return false;
+  }
+}
+
+/** The users' messages an update carries (the bot may delete them). */
+function receivedMessages(update: Update): Message[] {
+  const found: Message[] = [];
+  for (const [key, value] of Object.entries(update)) {
+    if (key === "update_id" || value === null || typeof value !== "object") {
+      continue;
+    }
+    const carried = key === "callback_query"
+      ? (value as CallbackQuery).message
+      : value as Message;
+    if (
+      carried !== undefined && typeof carried.message_id === "number" &&
+      carried.chat !== undefined
+    ) found.push(carried as Message);
+  }
+  return found;
 }
 
 /** What a sent message holds, as Telegram answers it. */
@@ -1214,18 +1365,25 @@ function commandEntities(text: string): MessageEntity[] {
  *
  * Answers: sends and `forwardMessage` return a `Message` with an increasing
  * `message_id`, `copyMessage` a new `message_id`, edits the edited `Message`
- * (`true` for inline messages), `getMe` the `botInfo`, every other call
- * `true`; a call made to fail with {@linkcode TestBot.failNext} gets its
- * error answer (grammY throws a `GrammyError`).
+ * (`true` for inline messages), `getMe` the `botInfo`, `getChat`,
+ * `getChatMember`, `getFile`, `getMyCommands` their Telegram shapes, the
+ * other modelled calls `true`; a call made to fail with
+ * {@linkcode TestBot.failNext} gets its error answer (grammY throws a
+ * `GrammyError`). Calls Telegram refuses fail as there, with a 400 and
+ * Telegram's description: an empty or blank text, a text over 4096 UTF-16
+ * units (without `parse_mode`), `callback_data` over 64 bytes, an edit of a
+ * message the bot did not send or that changes nothing, deleting a message
+ * the bot neither sent nor received, answering a callback query it did not
+ * receive or answered already.
  *
  * Records: every call, in order, in `calls` (method, payload, and the
- * failure if it was made to fail). Every call that succeeded in `outbox`
- * too, except those that only read or configure: methods starting with
- * `get` or `set`, `deleteWebhook`, `deleteMyCommands`, `sendChatAction`,
- * `logOut` and `close`. So `outbox` holds sends, forwards, copies, edits,
- * `answerCallbackQuery`, `deleteMessage` and the like, each with `to` (the
- * payload's `chat_id`), `text` (its `text`, else `caption`, else empty),
- * `method` and `payload`.
+ * failure if it failed). Every call that succeeded in `outbox` too, except
+ * the reads (methods starting with `get`): replies (sends, forwards,
+ * copies, edits) with `outbox.send`, every other call (`set*`,
+ * `sendChatAction`, `answerCallbackQuery`, `deleteMessage`, `logOut`, ...)
+ * with `outbox.call`; each with `to` (the payload's `chat_id`), `text`
+ * (its `text`, else `caption`, else empty for a reply), `method` and
+ * `payload`.
  *
  * @typeParam C The bot's context type.
  * @param options Your bot, its info, the outbox.

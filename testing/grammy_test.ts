@@ -11,7 +11,13 @@ import type { Message, Update } from "grammy/types";
 import { Menu } from "@grammyjs/menu";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
-import { privateChatUserId, updateId } from "../integrations/grammy.ts";
+import {
+  chatId,
+  chatUserId,
+  nodesMiddleware,
+  privateChatUserId,
+  updateId,
+} from "../integrations/grammy.ts";
 import { MemoryStore } from "./mod.ts";
 import { apiErrors, createTestBot } from "./grammy.ts";
 
@@ -61,11 +67,15 @@ describe("createTestBot", () => {
 
   it("records sends and edits as replies, callback answers and chat actions as calls", async () => {
     const tg = createTestBot();
+    const press = tg.update.callbackQuery(tg.user(5), "x");
+    await tg.bot.handleUpdate(press); // no handler: not answered yet
     const sent = await tg.bot.api.sendMessage(5, "menu");
     const edited = await tg.bot.api.editMessageText(5, sent.message_id, "new");
     assert.ok(edited !== true && edited.message_id === sent.message_id);
     assert.equal(
-      await tg.bot.api.answerCallbackQuery("1", { text: "ok" }),
+      await tg.bot.api.answerCallbackQuery(press.callback_query!.id, {
+        text: "ok",
+      }),
       true,
     );
     assert.equal(await tg.bot.api.sendChatAction(5, "typing"), true);
@@ -87,13 +97,17 @@ describe("createTestBot", () => {
 
   it("records every call in calls; in outbox, replies apart from other calls, reads in neither", async () => {
     const tg = createTestBot();
+    const said = tg.update.text(tg.user(5), "hi");
+    const press = tg.update.callbackQuery(tg.user(5), "x");
+    await tg.bot.handleUpdate(said); // no handler: no call
+    await tg.bot.handleUpdate(press);
     tg.failNext("sendMessage");
     await assert.rejects(tg.bot.api.sendMessage(5, "lost"), GrammyError);
     await tg.bot.api.getChat(5);
     await tg.bot.api.setMyCommands([{ command: "help", description: "Help" }]);
     await tg.bot.api.deleteWebhook();
-    await tg.bot.api.deleteMessage(5, 1);
-    await tg.bot.api.answerCallbackQuery("7");
+    await tg.bot.api.deleteMessage(5, said.message!.message_id);
+    await tg.bot.api.answerCallbackQuery(press.callback_query!.id);
     await tg.bot.api.copyMessage(6, 5, 1, { caption: "copied" });
     assert.deepEqual(
       tg.calls.map((c) => [c.method, c.failed?.error_code]),
@@ -529,6 +543,182 @@ describe("issue 16: callback queries and menus in the kit", () => {
     assert.ok("callback_data" in button);
     await tg.bot.handleUpdate(tg.press(message!, button.callback_data!));
     assert.deepEqual(tg.unansweredCallbackQueries(), []);
+    tg.outbox.takeCalls();
+  });
+});
+
+describe("outside attacker b: the grammY kit", () => {
+  class Lobby
+    extends Node<null, Context, number | string, { players: number }> {
+    static override schema = z.object({ players: z.number() });
+    async onEvent(_chat: number | string, ctx: Context): Promise<Lobby | Game> {
+      if (ctx.msg?.text === "/play") {
+        await ctx.reply("Game on");
+        return new Game({ round: 1 });
+      }
+      return new Lobby({ players: this.data.players + 1 });
+    }
+  }
+  class Game extends Node<null, Context, number | string, { round: number }> {
+    static override schema = z.object({ round: z.number() });
+    onEvent(): Game {
+      return new Game({ round: this.data.round + 1 });
+    }
+  }
+  function groupBot(key: (ctx: Context) => number | string | undefined) {
+    const tg = createTestBot();
+    const nodes = new Nodes<null, Context, number | string>({
+      store: new MemoryStore(),
+      nodes: { lobby: Lobby, game: Game },
+      start: () => new Lobby({ players: 0 }),
+      shared: null,
+      userId: key,
+    });
+    tg.bot.on("message", nodesMiddleware(nodes));
+    const group = tg.chat({ id: -42, type: "group", title: "Game night" });
+    return { tg, nodes, group, sim: tg.simulator(nodes) };
+  }
+
+  it("1. with chatId, a step checks the group's state, not the sender's", async () => {
+    const { tg, group, sim } = groupBot(chatId);
+    const ann = tg.user(1);
+    await assert.rejects(
+      sim.simulate(1, [
+        { event: tg.update.text(ann, "join", { chat: group }), node: null },
+      ]),
+      (error: unknown) =>
+        error instanceof AssertionError &&
+        /state of user -42\) failed\nnode: expected null, got "lobby"/.test(
+          error.message,
+        ),
+    );
+    const transcript = await sim.simulate(1, [
+      {
+        event: tg.update.text(ann, "/play", { chat: group }),
+        node: "game",
+        data: { round: 1 },
+        replies: [{ to: -42, text: "Game on" }],
+      },
+    ]);
+    assert.match(transcript.text(), /= \(user -42\) game \{"round":1\}\n$/);
+  });
+
+  it("1. with chatUserId, a step checks the member's state in that chat", async () => {
+    const { tg, group, sim, nodes } = groupBot(chatUserId);
+    const ann = tg.user(1);
+    await sim.simulate(1, [
+      { event: tg.update.text(ann, "join", { chat: group }), node: "lobby" },
+      {
+        event: tg.update.text(ann, "/play", { chat: group }),
+        node: "game",
+        replies: [{ to: -42, text: "Game on" }],
+      },
+      // the same user in private: another state
+      { event: "hi", node: "lobby", data: { players: 0 } },
+    ]);
+    assert.ok((await nodes.user("-42:1").node()) instanceof Game);
+  });
+
+  it("5. refuses with Telegram's 400 what Telegram refuses", async () => {
+    const tg = createTestBot();
+    const refused = (description: string) => (error: unknown) =>
+      error instanceof GrammyError && error.error_code === 400 &&
+      error.description === `Bad Request: ${description}`;
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, ""),
+      refused("message text is empty"),
+    );
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, " \n"),
+      refused("message text is empty"),
+    );
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "x".repeat(4097)),
+      refused("message is too long"),
+    );
+    await tg.bot.api.sendMessage(1, "x".repeat(4096));
+    const keyboard = (data: string) => ({
+      reply_markup: new InlineKeyboard().text("b", data),
+    });
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "b", keyboard("é".repeat(33))), // 66 bytes
+      refused("BUTTON_DATA_INVALID"),
+    );
+    const sent = await tg.bot.api.sendMessage(
+      1,
+      "same",
+      keyboard("x".repeat(64)),
+    );
+    await assert.rejects(
+      tg.bot.api.editMessageText(
+        1,
+        sent.message_id,
+        "same",
+        keyboard("x".repeat(64)),
+      ),
+      refused(
+        "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+      ),
+    );
+    await assert.rejects(
+      tg.bot.api.editMessageReplyMarkup(
+        1,
+        sent.message_id,
+        keyboard("x".repeat(64)),
+      ),
+      refused(
+        "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+      ),
+    );
+    // a new keyboard, or a new text, is a change
+    await tg.bot.api.editMessageText(1, sent.message_id, "same", keyboard("y"));
+    await tg.bot.api.editMessageText(
+      1,
+      sent.message_id,
+      "other",
+      keyboard("y"),
+    );
+    await assert.rejects(
+      tg.bot.api.editMessageText(1, 987_654, "x"),
+      refused("message to edit not found"),
+    );
+    await assert.rejects(
+      tg.bot.api.editMessageText(2, sent.message_id, "x"),
+      refused("message to edit not found"),
+    );
+    await assert.rejects(
+      tg.bot.api.answerCallbackQuery("never-received"),
+      refused(
+        "query is too old and response timeout expired or query ID is invalid",
+      ),
+    );
+    await assert.rejects(
+      tg.bot.api.deleteMessage(1, 987_654),
+      refused("message to delete not found"),
+    );
+    // the bot's own message, and one it received, can be deleted once
+    const said = tg.update.text(tg.user(1), "delete me");
+    await tg.bot.handleUpdate(said);
+    await tg.bot.api.deleteMessage(1, said.message!.message_id);
+    await tg.bot.api.deleteMessage(1, sent.message_id);
+    await assert.rejects(
+      tg.bot.api.deleteMessage(1, sent.message_id),
+      refused("message to delete not found"),
+    );
+    await assert.rejects(
+      tg.bot.api.editMessageText(1, sent.message_id, "gone"),
+      refused("message to edit not found"),
+    );
+    assert.deepEqual(
+      tg.calls.filter((call) => call.failed !== undefined).length,
+      12,
+    );
+    assert.deepEqual(tg.outbox.take().map((m) => m.text), [
+      "x".repeat(4096),
+      "same",
+      "same",
+      "other",
+    ]);
     tg.outbox.takeCalls();
   });
 });

@@ -19,8 +19,8 @@ import {
 
 /**
  * What the simulator needs of `Nodes`: routing an event, reading what is
- * stored for a user without side effects (`user(id).peek()`), and a node's
- * key. A `Nodes` is one.
+ * stored for a user without side effects (`user(id).peek()`), a node's key,
+ * and the user an event is keyed by (`userIdOf`). A `Nodes` is one.
  *
  * @typeParam UserId The type of the user ids.
  *
@@ -40,6 +40,12 @@ export interface SimulatedNodes<UserId> {
   /** The registry key of a node. */
   // deno-lint-ignore no-explicit-any
   keyOf(node: any): string | undefined;
+  /**
+   * The user `route` keys an event by (a `Nodes` has it): whose node and
+   * data a step checks, when the simulator dispatches with `route`.
+   */
+  // deno-lint-ignore no-explicit-any
+  userIdOf?(event: any): UserId | undefined;
   /** Fires the due timers (for `wait` steps; a `Nodes` has it). */
   runDue?(): Promise<unknown>;
   /** Reports transitions (for the `map` option; a `Nodes` has it). */
@@ -100,6 +106,16 @@ export interface SimulatorOptions<UserId, Input, Sent> {
    */
   readonly userOf?: ((sent: Sent) => UserId | undefined) | undefined;
   /**
+   * The `Nodes` user a dispatched event is routed to, whose node and data
+   * the step checks: the key the `Nodes`' `userId` option gives it (a
+   * group's chat with one state per chat), which may not be its sender. The
+   * grammY preset gives the `Nodes`' own key of the update's context.
+   * Default: `nodes.userIdOf(sent)` when there is no `dispatch` option (the
+   * simulator routes `sent` itself); else, and when it gives `undefined`
+   * (an event the `Nodes` do not take), the step's user.
+   */
+  readonly routedTo?: ((sent: Sent) => UserId | undefined) | undefined;
+  /**
    * How the transcript shows an event, when not as given (the grammY preset
    * describes an update without its ids). Default: a string as is, anything
    * else as JSON.
@@ -108,9 +124,11 @@ export interface SimulatorOptions<UserId, Input, Sent> {
     | ((input: Input, sent: Sent) => string | undefined)
     | undefined;
   /**
-   * Records every transition the simulator drives (its steps' events and
-   * timers) into this map, to draw the conversation the tests walked. Share
-   * one map between simulators to map a whole test file.
+   * Records the transitions a run drives into this map, to draw the
+   * conversation the tests walked: those of the `Nodes` users its steps go
+   * to (see `routedTo`; a `wait` step's user), while it runs. Other runs on
+   * the same `Nodes` at the same time, with other users, are not counted.
+   * Share one map between simulators to map a whole test file.
    */
   readonly map?: ConversationMap | undefined;
 }
@@ -181,9 +199,17 @@ export interface Step<UserId, Input> {
    * user's node and the replies of what fired, like any other.
    */
   readonly wait?: number | undefined;
-  /** The user it is from; default: the user given to `simulate`. */
+  /**
+   * The user it is from; default: the user given to `simulate`. In a `wait`
+   * step: the `Nodes` user whose node and data it checks; default: the one
+   * the step before it checked, or the user given to `simulate`.
+   */
   readonly user?: UserId | undefined;
-  /** The key of the node the user is on afterwards; `null` for no state. */
+  /**
+   * The key of the node afterwards of the `Nodes` user the event is routed
+   * to (its sender unless the `Nodes` key events otherwise, e.g. by chat);
+   * `null` for no state.
+   */
   readonly node?: string | null | undefined;
   /**
    * The messages sent while handling it, in order: all of them, each a
@@ -195,7 +221,7 @@ export interface Step<UserId, Input> {
    * deletions, reactions, ...), in order: all of them.
    */
   readonly calls?: readonly ExpectedCall[] | undefined;
-  /** The user's stored data afterwards (deep equality). */
+  /** The stored data afterwards of the same user as `node` (deep equality). */
   readonly data?: unknown;
   /**
    * The step must throw: an error class, a pattern its message matches (its
@@ -246,10 +272,13 @@ export interface SimulateOptions {
 export interface Simulator<UserId, Input> {
   /**
    * Sends each step's event, one after the other, and checks what the step
-   * expects. A step is over when its dispatch has resolved and the event's
-   * work has settled (event-loop turns pass with nothing more recorded). A
-   * reply recorded outside any step (before the first, between two, or
-   * after the last one of an earlier run) fails, naming it and the step it
+   * expects: the node and data of the `Nodes` user the event is routed to
+   * (see `SimulatorOptions.routedTo`), the replies and calls. A step is over
+   * when its dispatch has resolved and the event's work has settled
+   * (event-loop turns pass with nothing more recorded): what was recorded
+   * until then is the step's, whatever sent it. A reply recorded outside
+   * any step (before the first, between two, after the last one once it
+   * settled, or after an earlier run) fails, naming it and the step it
    * followed. One outbox serves one run at a time: a second concurrent run
    * on it is refused. A step that fails throws a `node:assert`
    * `AssertionError` whose message names the step number, the user and the
@@ -322,6 +351,10 @@ export function createSimulator<UserId, Input, Sent = Input>(
   const build = options.event ??
     ((_user: UserId, input: Input) => input as unknown as Sent);
   const dispatch = options.dispatch ?? ((sent: Sent) => nodes.route(sent));
+  const routedTo = options.routedTo ??
+    (options.dispatch === undefined && typeof nodes.userIdOf === "function"
+      ? (sent: Sent) => nodes.userIdOf!(sent)
+      : undefined);
   const unwrap = options.unwrapError;
   return {
     async simulate(user, steps, simulateOptions = {}) {
@@ -340,11 +373,15 @@ export function createSimulator<UserId, Input, Sent = Input>(
           'Cannot simulate with the "map" option: the nodes have no observe()',
         );
       }
+      // only the transitions of the users this run's steps go to
+      const users = new Set<string>();
       const stop = map === undefined
         ? undefined
-        : nodes.observe!((transition) => map.record(transition));
+        : nodes.observe!((transition) => {
+          if (users.has(String(transition.userId))) map.record(transition);
+        });
       try {
-        return await run(user, steps, simulateOptions);
+        return await run(user, steps, simulateOptions, users);
       } finally {
         stop?.();
         if (outbox !== undefined) running.delete(outbox);
@@ -357,6 +394,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
     step: Step<UserId, Input>,
     number: number,
     user: UserId,
+    users: Set<string>,
   ): Promise<TranscriptStep<UserId, Input>> {
     const ms = step.wait!;
     if (options.clock === undefined || nodes.runDue === undefined) {
@@ -372,8 +410,9 @@ export function createSimulator<UserId, Input, Sent = Input>(
       );
     }
     if (outbox !== undefined) outsideSteps(outbox, number);
+    users.add(String(user));
     options.clock.advance(ms);
-    return await act(step, number, step.user ?? user, {
+    return await act(step, number, user, undefined, {
       event: undefined as Input,
       label: `(wait ${ms} ms)`,
     }, () => nodes.runDue!());
@@ -387,6 +426,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
     step: Step<UserId, Input>,
     number: number,
     stepUser: UserId,
+    stateOf: UserId | undefined,
     shown: { event: Input; label?: string | undefined },
     work: () => unknown,
   ): Promise<TranscriptStep<UserId, Input>> {
@@ -399,12 +439,15 @@ export function createSimulator<UserId, Input, Sent = Input>(
       error = caught;
     }
     await settle(outbox);
-    const stored = await nodes.user(stepUser).peek();
+    const stored = await nodes.user(stateOf ?? stepUser).peek();
     const invalid = stored instanceof InvalidStateError;
     const node = invalid ? undefined : stored;
     const record: TranscriptStep<UserId, Input> = {
       step: number,
       user: stepUser,
+      ...(stateOf !== undefined
+        ? { stateOf: stateOf as unknown as string | number }
+        : {}),
       event: shown.event,
       ...(shown.label !== undefined ? { label: shown.label } : {}),
       node: node === undefined ? null : nodes.keyOf(node) ?? null,
@@ -424,15 +467,19 @@ export function createSimulator<UserId, Input, Sent = Input>(
     user: UserId,
     steps: readonly (Step<UserId, Input> | Input)[],
     simulateOptions: SimulateOptions,
+    users: Set<string>,
   ): Promise<Transcript<UserId, Input>> {
     const done: TranscriptStep<UserId, Input>[] = [];
+    // the Nodes user the last step checked: a wait step's default
+    let checked: UserId = user;
     for (const [index, given] of steps.entries()) {
       const step: Step<UserId, Input> = isStep<UserId, Input>(given)
         ? given
         : { event: given };
       const number = index + 1;
       if (step.wait !== undefined) {
-        done.push(await waitStep(step, number, user));
+        checked = step.user ?? checked;
+        done.push(await waitStep(step, number, checked, users));
         continue;
       }
       if (
@@ -459,13 +506,32 @@ export function createSimulator<UserId, Input, Sent = Input>(
         );
       }
       const stepUser = sender ?? step.user ?? user;
+      const routed = routedTo?.(sent);
+      checked = routed ?? stepUser;
+      users.add(String(checked));
       const event = step.event as Input;
       done.push(
-        await act(step, number, stepUser, {
-          event,
-          ...(options.describe ? { label: options.describe(event, sent) } : {}),
-        }, () => dispatch(sent)),
+        await act(
+          step,
+          number,
+          stepUser,
+          routed === undefined || String(routed) === String(stepUser)
+            ? undefined
+            : routed,
+          {
+            event,
+            ...(options.describe
+              ? { label: options.describe(event, sent) }
+              : {}),
+          },
+          () => dispatch(sent),
+        ),
       );
+    }
+    if (outbox !== undefined && done.length > 0) {
+      // what the last step's work sends once the step was over
+      await settle(outbox);
+      outsideSteps(outbox, undefined);
     }
     const transcript = new Transcript(done);
     if (simulateOptions.transcript !== undefined) {
@@ -505,8 +571,11 @@ async function settle(outbox: Outbox | undefined): Promise<void> {
   });
 }
 
-/** Fails on what was recorded outside any step. */
-function outsideSteps(outbox: Outbox, number: number): void {
+/**
+ * Fails on what was recorded outside any step: before step `number`, or
+ * after the last step of this run (`undefined`).
+ */
+function outsideSteps(outbox: Outbox, number: number | undefined): void {
   const replies = outbox.take();
   const calls = outbox.takeCalls();
   if (replies.length === 0 && calls.length === 0) return;
@@ -519,12 +588,14 @@ function outsideSteps(outbox: Outbox, number: number): void {
     ...calls.map((call) => `call ${call.method}`),
   ].join(", ");
   const after = lastStep.get(outbox);
+  const when = number === undefined
+    ? `After the last step, ${after}, had settled`
+    : after === undefined
+    ? `Before step ${number}, with no step before it`
+    : `After ${after} had settled`;
   throw new AssertionError({
-    message: `${
-      after === undefined
-        ? `Before step ${number}, with no step before it`
-        : `After ${after} had settled`
-    }, outside any step, the bot sent: ${what}; a step's replies must come while its event is handled (await them, or expect them in a later event)`,
+    message:
+      `${when}, outside any step, the bot sent: ${what}; a step's replies must come while its event is handled (await them, or expect them in a later event)`,
     actual: { replies, calls },
     expected: { replies: [], calls: [] },
     operator: "fail",

@@ -2,7 +2,13 @@ import { describe, it } from "node:test";
 import assert, { AssertionError } from "node:assert/strict";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
-import { createSimulator, FakeClock, MemoryStore, Outbox } from "./mod.ts";
+import {
+  ConversationMap,
+  createSimulator,
+  FakeClock,
+  MemoryStore,
+  Outbox,
+} from "./mod.ts";
 
 type Event = { from: number; text: string };
 type Shared = { outbox: Outbox; say(to: number, text: string): void };
@@ -486,6 +492,149 @@ describe("wait steps", () => {
     await assert.rejects(
       sim.simulate(1, [{ wait: 1 }]),
       /needs the simulator's "clock" option/,
+    );
+  });
+});
+
+describe("outside attacker b: which state a step checks, late replies, the map", () => {
+  type Said = { from: number; chat: number; text: string };
+  type Room = { outbox: Outbox };
+  class Waiting extends Node<Room, Said, number, { players: number }> {
+    static override schema = z.object({ players: z.number() });
+    override timeout() {
+      return 60_000;
+    }
+    override onTimeout(chat: number, room: Room): Playing {
+      room.outbox.send({ to: chat, text: "Starting anyway" });
+      return new Playing({ round: 1 });
+    }
+    onEvent(chat: number, said: Said, room: Room): Waiting | Playing {
+      if (said.text === "/play") {
+        room.outbox.send({ to: chat, text: "Game on" });
+        return new Playing({ round: 1 });
+      }
+      return new Waiting({ players: this.data.players + 1 });
+    }
+  }
+  class Playing extends Node<Room, Said, number, { round: number }> {
+    static override schema = z.object({ round: z.number() });
+    onEvent(): Playing {
+      return new Playing({ round: this.data.round + 1 });
+    }
+  }
+
+  /** One state per chat, as grammY's `chatId` keys it. */
+  function perChat(store = new MemoryStore({ clock: new FakeClock() })) {
+    const outbox = new Outbox();
+    const nodes = new Nodes<Room, Said, number>({
+      store,
+      nodes: { waiting: Waiting, playing: Playing },
+      start: () => new Waiting({ players: 0 }),
+      shared: { outbox },
+      userId: (said) => said.chat,
+    });
+    const sim = createSimulator({
+      nodes,
+      outbox,
+      event: (from: number, text: string): Said => ({ from, chat: -42, text }),
+    });
+    return { nodes, outbox, sim, store };
+  }
+
+  it("1. checks the node and data of the user the Nodes key the event by (the chat), not its sender's", async () => {
+    const { sim } = perChat();
+    // the sender (user 1) has no state: a step expecting none must fail
+    await assert.rejects(
+      sim.simulate(1, [
+        { event: "join", node: null },
+      ]),
+      failure(
+        /^Step 1 \(user 1, event "join", state of user -42\) failed\nnode: expected null, got "waiting"/,
+      ),
+    );
+    const transcript = await sim.simulate(1, [
+      { event: "join", node: "waiting", data: { players: 1 } },
+      {
+        event: "/play",
+        node: "playing",
+        data: { round: 1 },
+        replies: [{ to: -42, text: "Game on" }],
+      },
+    ]);
+    assert.equal(
+      transcript.text(),
+      '1. 1 > join\n   = (user -42) waiting {"players":1}\n' +
+        '2. 1 > /play\n   < (to -42) Game on\n   = (user -42) playing {"round":1}\n',
+    );
+    assert.equal(transcript.steps[1]?.stateOf, -42);
+  });
+
+  it("1. a wait step checks the user the step before it checked", async () => {
+    const clock = new FakeClock();
+    const { nodes, outbox } = perChat(new MemoryStore({ clock }));
+    const sim = createSimulator({
+      nodes,
+      outbox,
+      clock,
+      event: (from: number, text: string): Said => ({ from, chat: -42, text }),
+    });
+    await sim.simulate(1, [
+      { event: "join", node: "waiting" },
+      {
+        wait: 60_000,
+        node: "playing",
+        replies: ["Starting anyway"], // to the chat: the wait step's user
+      },
+    ]);
+  });
+
+  it("2. a reply sent after the last step had settled fails the run, naming it", async () => {
+    class Peeked extends MemoryStore {
+      onGet: (() => void) | undefined;
+      override get(userId: string): Promise<string | undefined> {
+        this.onGet?.();
+        return super.get(userId);
+      }
+    }
+    const store = new Peeked();
+    const { sim, outbox } = perChat(store);
+    // work the step did not await, sending once the step is checked: the
+    // store's read that observes the step is after the step has settled
+    let reads = 0;
+    store.onGet = () => {
+      if (++reads === 1) {
+        setTimeout(() => outbox.send({ to: -42, text: "late" }), 0);
+      }
+    };
+    await assert.rejects(
+      sim.simulate(1, [{ event: "join", node: "waiting", replies: [] }]),
+      failure(
+        /^After the last step, Step 1 \(user 1, event "join", state of user -42\), had settled, outside any step, the bot sent: reply "late"/,
+      ),
+    );
+  });
+
+  it("3. the map option records only the transitions of this run's users, not a concurrent run's", async () => {
+    const store = new MemoryStore();
+    const { nodes, outbox } = perChat(store);
+    const map = new ConversationMap();
+    const mapped = createSimulator({
+      nodes,
+      outbox,
+      map,
+      event: (from: number, text: string): Said => ({ from, chat: -42, text }),
+    });
+    const other = createSimulator({
+      nodes,
+      event: (from: number, text: string): Said => ({ from, chat: -7, text }),
+    });
+    await Promise.all([
+      mapped.simulate(1, ["join"]),
+      other.simulate(2, ["join", "join", "join"]),
+    ]);
+    assert.equal(
+      map.mermaid(),
+      "stateDiagram-v2\n  [*] --> waiting: 1\n",
     );
   });
 });

@@ -25,6 +25,12 @@ export interface TranscriptStep<UserId, Input> {
   readonly step: number;
   /** The user the event was from. */
   readonly user: UserId;
+  /**
+   * The `Nodes` user whose node and data are shown, when it is not `user`:
+   * the key the `Nodes` gave the event (a group's chat with one state per
+   * chat, `"<chat>:<user>"` with grammY's `chatUserId`).
+   */
+  readonly stateOf?: string | number | undefined;
   /** The event as the step gave it. */
   readonly event: Input;
   /**
@@ -33,9 +39,12 @@ export interface TranscriptStep<UserId, Input> {
    * event, as JSON unless it is a string.
    */
   readonly label?: string | undefined;
-  /** The key of the user's node afterwards; `null` for no state. */
+  /**
+   * The key of the node afterwards (of `stateOf` when given, else of
+   * `user`); `null` for no state.
+   */
   readonly node: string | null;
-  /** The user's stored data afterwards. */
+  /** The stored data afterwards (of the same user as `node`). */
   readonly data: unknown;
   /**
    * Why the stored state cannot be restored, when it cannot (then `node` is
@@ -102,7 +111,9 @@ export class Transcript<UserId, Input> {
    * `(<method> to <chat>)` for whatever is not the default (a plain message
    * to the step's user); a `~ <method>` line per other call; `! <error>`
    * when it threw; `= <node> <data as JSON>` (`= (none)` for no state,
-   * `= (invalid: <reason>)` for a state that cannot be restored).
+   * `= (invalid: <reason>)` for a state that cannot be restored), after
+   * `= (user <id>) ` when that state is another `Nodes` user's than the
+   * step's (`stateOf`: a group's, with one state per chat).
    *
    * Any text that is empty, has a line break or another control character,
    * leading or trailing blanks, or starts with `"` or `(` is written as a
@@ -159,11 +170,14 @@ function renderStep(step: TranscriptStep<unknown, unknown>): string {
     lines.push(`   ~ ${call.method}${to}${text}`);
   }
   if ("error" in step) lines.push(`   ! ${quote(goldenError(step.error))}`);
+  const of = step.stateOf === undefined
+    ? ""
+    : `(user ${quote(String(step.stateOf))}) `;
   if (step.invalid !== undefined) {
-    lines.push(`   = (invalid: ${step.invalid})`);
+    lines.push(`   = ${of}(invalid: ${step.invalid})`);
   } else {
     lines.push(
-      `   = ${step.node ?? "(none)"}${
+      `   = ${of}${step.node ?? "(none)"}${
         step.data === undefined ? "" : ` ${JSON.stringify(step.data)}`
       }`,
     );
@@ -200,7 +214,12 @@ export function title(record: TranscriptStep<unknown, unknown>): string {
     : typeof record.event === "string"
     ? JSON.stringify(record.event)
     : JSON.stringify(record.event)?.slice(0, 200);
-  return `Step ${record.step} (user ${String(record.user)}, event ${event})`;
+  const of = record.stateOf === undefined
+    ? ""
+    : `, state of user ${String(record.stateOf)}`;
+  return `Step ${record.step} (user ${
+    String(record.user)
+  }, event ${event}${of})`;
 }
 
 /**
