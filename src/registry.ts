@@ -45,8 +45,6 @@ export function armedOf(node: unknown): Armed | undefined {
 export class Registry<Shared, Event, UserId extends string | number> {
   readonly #classes = new Map<string, NodeClass<Shared, Event, UserId>>();
   readonly #keys = new Map<unknown, string>();
-  /** The strings this registry encoded exactly (see {@linkcode Exact}). */
-  readonly #exact = new Exact();
 
   constructor(nodes: Record<string, NodeClass<Shared, Event, UserId>>) {
     if (nodes === null || typeof nodes !== "object") {
@@ -95,11 +93,6 @@ export class Registry<Shared, Event, UserId extends string | number> {
       : this.#keys.get(node.constructor);
   }
 
-  /** How many strings it remembers as exact now (see {@linkcode Exact}). */
-  get remembered(): { strings: number; chars: number } {
-    return this.#exact.size;
-  }
-
   get keys(): string[] {
     return [...this.#classes.keys()];
   }
@@ -122,36 +115,18 @@ export class Registry<Shared, Event, UserId extends string | number> {
       return encodeNode(key, checkedOutput(key, data, { value: data }), armed);
     }
     const result = schema["~standard"].validate(data);
-    return isPromise(result)
-      ? result.then((settled) =>
-        this.#encoded(schema, key, data, settled, armed)
-      )
-      : this.#encoded(schema, key, data, result, armed);
-  }
-
-  /** The stored string of a validated output, remembered when exact. */
-  #encoded(
-    schema: StandardSchemaV1,
-    key: string,
-    data: unknown,
-    result: StandardSchemaV1.Result<unknown>,
-    armed: Armed | undefined,
-  ): string | Promise<string> {
+    if (isPromise(result)) {
+      return result.then((settled) => {
+        const output = checkedOutput(key, data, settled);
+        return added
+          ? stableEncoding(schema, key, output, armed)
+          : encodeNode(key, output, armed);
+      });
+    }
     const output = checkedOutput(key, data, result);
-    // read right after the walk, before anything else can walk
-    const wasExact = exact;
-    if (!added) {
-      const encoded = encodeNode(key, output, armed);
-      if (wasExact) this.#exact.add(encoded);
-      return encoded;
-    }
-    const stable = stableEncoding(schema, key, output, armed);
-    if (!wasExact) return stable;
-    if (isPromise(stable)) {
-      return stable.then((encoded) => (this.#exact.add(encoded), encoded));
-    }
-    this.#exact.add(stable);
-    return stable;
+    return added
+      ? stableEncoding(schema, key, output, armed)
+      : encodeNode(key, output, armed);
   }
 
   /**
@@ -187,9 +162,6 @@ export class Registry<Shared, Event, UserId extends string | number> {
     if (!cls) {
       return new InvalidStateError("unknown-node", userId, raw, { node: key });
     }
-    // encoded here from data the schema gives back as is: a fresh copy of
-    // what the schema would return
-    if (this.#exact.has(raw)) return restoreNode(cls, data, armed);
     // only a state longer than the limit can be nested deeper than it
     if (raw.length > MAX_DEPTH && depthOver(data, MAX_DEPTH)) {
       const message = `nested deeper than ${MAX_DEPTH} levels`;
@@ -213,66 +185,6 @@ export class Registry<Shared, Event, UserId extends string | number> {
       : checkedNode(cls, userId, raw, key, result, armed);
   }
 }
-
-/**
- * Strings a registry encoded from data that its schema gives back as is (in
- * JSON): decoding one again needs `JSON.parse` but not the schema, whose
- * result would equal the parsed data. Per registry, as a registry's classes
- * and their schemas cannot change; a string from anywhere else (another
- * process, version or registry) is not in it and is checked in full. Bounded:
- * the oldest strings are forgotten first.
- */
-export class Exact {
-  readonly #strings = new Set<string>();
-  /** The same strings, oldest first from `#head` (a ring). */
-  readonly #order: (string | undefined)[];
-  #head = 0;
-  #chars = 0;
-
-  constructor(
-    readonly maxStrings: number = EXACT_STRINGS,
-    readonly maxChars: number = EXACT_CHARS,
-  ) {
-    this.#order = new Array(maxStrings).fill(undefined);
-  }
-
-  has(raw: string): boolean {
-    return this.#strings.has(raw);
-  }
-
-  add(encoded: string): void {
-    if (encoded.length > this.maxChars / 16 || this.#strings.has(encoded)) {
-      return;
-    }
-    const size = this.#order.length;
-    // the slot of the oldest string, taken by this one
-    this.#forget((this.#head + this.#strings.size) % size);
-    this.#strings.add(encoded);
-    this.#order[(this.#head + this.#strings.size - 1) % size] = encoded;
-    this.#chars += encoded.length;
-    while (this.#chars > this.maxChars) this.#forget(this.#head);
-  }
-
-  /** Forgets the string at `slot` when it is the oldest held. */
-  #forget(slot: number): void {
-    const oldest = this.#order[slot];
-    if (oldest === undefined || slot !== this.#head) return;
-    this.#order[slot] = undefined;
-    this.#strings.delete(oldest);
-    this.#chars -= oldest.length;
-    this.#head = (this.#head + 1) % this.#order.length;
-  }
-
-  /** How many strings, and how many UTF-16 units, it holds now. */
-  get size(): { strings: number; chars: number } {
-    return { strings: this.#strings.size, chars: this.#chars };
-  }
-}
-
-/** How many strings a registry remembers as exact, at most. */
-const EXACT_STRINGS = 10_000;
-/** How many UTF-16 units of them, at most (4 MiB of one-byte strings). */
-const EXACT_CHARS = 4 * 1024 * 1024;
 
 // The steps of encode and decode, as functions rather than closures: they
 // run for every event.
@@ -347,14 +259,6 @@ function depthOver(value: unknown, max: number): boolean {
  */
 let added = false;
 
-/**
- * Whether the last walk found the output to be, in JSON, what the schema was
- * given (or the schema's own fixpoint when it added keys): no key dropped, no
- * property stored as absent because `undefined`, no object without a
- * prototype (each would read back as something the schema was not given).
- */
-let exact = true;
-
 /** Why a value may not be stored, and where. */
 interface Flaw {
   reason: "not-json" | "unstable";
@@ -383,7 +287,6 @@ export function faithfulness(
   input: unknown,
 ): Flaw | undefined {
   added = false;
-  exact = true;
   return walk(output, output === input ? NONE : input, [], []);
 }
 
@@ -475,14 +378,10 @@ function walkObject(
   } else if (input !== NONE && !isPlainObject(input)) {
     flaw = changed(path, input, out);
   } else {
-    if (proto === null) exact = false; // read back with a prototype
     const fields = input as Record<string, unknown> | typeof NONE;
     for (const key of Object.keys(out)) {
       const value = (out as Record<string, unknown>)[key];
-      if (value === undefined) { // stored as absent
-        exact = false;
-        continue;
-      }
+      if (value === undefined) continue; // stored as absent
       path.push(key);
       // a field the input lacks (or has as undefined) is a default: only
       // checked for JSON
@@ -500,10 +399,8 @@ function walkObject(
     // by the schema; a field the output made undefined is a change
     if (!flaw && fields !== NONE) {
       for (const key of Object.keys(fields)) {
-        if (!Object.hasOwn(out, key)) {
-          exact = false;
-        } else if (
-          fields[key] !== undefined &&
+        if (
+          fields[key] !== undefined && Object.hasOwn(out, key) &&
           (out as Record<string, unknown>)[key] === undefined
         ) {
           path.push(key);
