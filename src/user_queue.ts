@@ -93,9 +93,7 @@ export class UserQueue {
     };
     this.#queues.set(id, turn);
     if (previous === undefined) {
-      const result = this.#leased(id, fn, eventId, once);
-      result.then(over, over);
-      return result;
+      return this.#leased(id, fn, eventId, once, over);
     }
     // made only for a turn someone waits behind (before it can be over: it
     // is still in the map)
@@ -110,9 +108,7 @@ export class UserQueue {
       previous.done!.then(() => {
         if (timedOut) return over(); // never runs: the next may go
         clearTimeout(timer);
-        const result = this.#leased(id, fn, eventId);
-        result.then(resolve, reject);
-        result.then(over, over);
+        this.#leased(id, fn, eventId, false, over).then(resolve, reject);
       });
     });
   }
@@ -137,40 +133,49 @@ export class UserQueue {
     });
   }
 
-  /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
+  /**
+   * Takes the lease, runs `fn` keeping the lease alive, releases it unless
+   * committed; calls `over` last, however it ends (in a `finally` rather
+   * than a `then` on the result: one promise less per call).
+   */
   async #leased<T>(
     id: string,
     fn: (lease: Lease) => Promise<T>,
     eventId: string | undefined,
-    once = false,
+    once: boolean,
+    over: () => void,
   ): Promise<T> {
-    const lease = await this.#store.begin(
-      id,
-      eventId === undefined
-        ? (once ? ONCE : NO_OPTIONS)
-        : (once ? { eventId, wait: 0 } : { eventId }),
-    );
-    if (lease.duplicate) return fn(lease);
-    this.#hold(lease);
-    const inside: Inside = {
-      queue: this,
-      id,
-      active: true,
-      outer: scope?.getStore(),
-    };
     try {
-      return await (scope ? scope.run(inside, fn, lease) : fn(lease));
-    } finally {
-      inside.active = false;
-      this.#unhold(lease);
-      if (!this.#committed.has(lease)) {
-        await this.#store.release(lease).catch((error: unknown) =>
-          this.#logger.warn(
-            `Cannot release the lease of user "${id}"; it expires on its own`,
-            error,
-          )
-        );
+      const lease = await this.#store.begin(
+        id,
+        eventId === undefined
+          ? (once ? ONCE : NO_OPTIONS)
+          : (once ? { eventId, wait: 0 } : { eventId }),
+      );
+      if (lease.duplicate) return await fn(lease);
+      this.#hold(lease);
+      const inside: Inside = {
+        queue: this,
+        id,
+        active: true,
+        outer: scope?.getStore(),
+      };
+      try {
+        return await (scope ? scope.run(inside, fn, lease) : fn(lease));
+      } finally {
+        inside.active = false;
+        this.#unhold(lease);
+        if (!this.#committed.has(lease)) {
+          await this.#store.release(lease).catch((error: unknown) =>
+            this.#logger.warn(
+              `Cannot release the lease of user "${id}"; it expires on its own`,
+              error,
+            )
+          );
+        }
       }
+    } finally {
+      over();
     }
   }
 
