@@ -39,43 +39,13 @@ const later: (fn: () => void) => void = (() => {
     : (fn) => void setTimeout(fn, 0);
 })();
 
-/**
- * One user's part of a script call, waiting to be sent. Its promise settles
- * with `map` of its items, or the error `fail` makes: no `then` per part.
- */
+/** One user's part of a script call, waiting to be sent. */
 interface Part {
   keys: readonly string[];
   args: string[];
-  // deno-lint-ignore no-explicit-any
-  map: (items: unknown[]) => any;
-  fail: (error: unknown) => unknown;
-  resolve(value: unknown): void;
+  resolve(reply: unknown[]): void;
   reject(error: unknown): void;
 }
-
-/** Settles a part with what `map` makes of its items (or what it throws). */
-function resolvePart(part: Part, items: unknown[]): void {
-  let value;
-  try {
-    value = part.map(items);
-  } catch (error) {
-    return part.reject(error);
-  }
-  part.resolve(value);
-}
-
-/** Rejects a part with the error its `fail` makes of `error`. */
-function rejectPart(part: Part, error: unknown): void {
-  let mapped;
-  try {
-    mapped = part.fail(error);
-  } catch (thrown) {
-    mapped = thrown;
-  }
-  part.reject(mapped);
-}
-
-const same = <T>(value: T): T => value;
 
 /** A script, with its SHA1 once computed. */
 class Script {
@@ -122,34 +92,22 @@ export class ScriptRunner {
    * Runs one user's part of a script that takes several users: at once, or
    * with the other parts of this event-loop turn when batching. `head` are
    * the arguments before the users' parts (the same for every call of a
-   * store). Resolves to `map` of this user's `width` items of the reply
-   * (rejects with what `map` throws), or rejects with what `fail` returns
-   * (or throws) for the call's error: the same as `then(map, fail)` without
-   * a second promise per user.
+   * store). Resolves to this user's `width` items of the reply.
    */
-  part<T = unknown[]>(
+  part(
     source: ScriptSource,
     head: string[],
     keys: UserKeys | readonly [string],
     args: string[],
-    map: (items: unknown[]) => T = same as (items: unknown[]) => T,
-    fail: (error: unknown) => unknown = same,
-  ): Promise<T> {
+  ): Promise<unknown[]> {
     const script = this.#script(source);
-    return new Promise<T>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       let queue = this.#queued.get(script);
       if (queue === undefined) {
         queue = { head, parts: [] };
         this.#queued.set(script, queue);
       }
-      queue.parts.push({
-        keys,
-        args,
-        map,
-        fail,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-      });
+      queue.parts.push({ keys, args, resolve, reject });
       if (!this.#batch) this.#flush(script);
       else if (queue.parts.length === 1) {
         queueMicrotask(() => this.#flush(script));
@@ -201,12 +159,12 @@ export class ScriptRunner {
           for (const part of parts) {
             this.#eval(script, part.keys, [...head, ...part.args]).then(
               (reply) => this.#settle(script, [part], reply),
-              (error) => rejectPart(part, error),
+              part.reject,
             );
           }
           return;
         }
-        for (const part of parts) rejectPart(part, error);
+        for (const part of parts) part.reject(error);
       });
     }
   }
@@ -219,7 +177,7 @@ export class ScriptRunner {
     const width = script.width;
     if (!Array.isArray(reply) || reply.length !== parts.length * width) {
       const error = new TypeError(`unexpected reply ${JSON.stringify(reply)}`);
-      for (const part of parts) rejectPart(part, error);
+      for (const part of parts) part.reject(error);
       return;
     }
     settleFrom(parts, reply, width, 0);
@@ -267,7 +225,7 @@ function settleFrom(
 ): void {
   const to = Math.min(parts.length, from + SETTLE_CHUNK);
   for (let i = from; i < to; i++) {
-    resolvePart(parts[i]!, reply.slice(i * width, (i + 1) * width));
+    parts[i]!.resolve(reply.slice(i * width, (i + 1) * width));
   }
   if (to < parts.length) later(() => settleFrom(parts, reply, width, to));
 }

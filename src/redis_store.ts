@@ -287,6 +287,7 @@ export class RedisStore implements StateStore {
           this.#beginHead,
           keys,
           beginArgs(token, eventId),
+        ).then(
           (reply) => this.#leaseOf(reply, userId, keys, token, eventId),
           (error) => {
             // The script may still run (a timed-out command that Redis runs
@@ -294,7 +295,7 @@ export class RedisStore implements StateStore {
             // by EVAL so that no NOSCRIPT answer needs a reply we will not
             // read.
             this.#scripts.run(RELEASE, keys, [token], true).catch(() => {});
-            return new StoreError("begin", userId, error);
+            throw new StoreError("begin", userId, error);
           },
         );
       },
@@ -357,17 +358,17 @@ export class RedisStore implements StateStore {
         options.aside,
         lease.eventId,
       ),
-      (items) => {
-        const reply = items[0];
-        if (reply === 1) return;
-        if (reply === 0) throw new LeaseLostError(userId, "expired");
-        if (reply === -1) throw new LeaseLostError(userId, "overtaken");
-        throw typeof reply === "string"
-          ? new StoreError("commit", userId, new Error(reply))
-          : this.#unexpected("commit", userId, reply);
-      },
-      (error) => new StoreError("commit", userId, error),
-    );
+    ).then((items) => {
+      const reply = items[0];
+      if (reply === 1) return;
+      if (reply === 0) throw new LeaseLostError(userId, "expired");
+      if (reply === -1) throw new LeaseLostError(userId, "overtaken");
+      throw typeof reply === "string"
+        ? new StoreError("commit", userId, new Error(reply))
+        : this.#unexpected("commit", userId, reply);
+    }, (error) => {
+      throw new StoreError("commit", userId, error);
+    });
   }
 
   /** {@inheritDoc StateStore.release} */
