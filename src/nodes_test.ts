@@ -596,7 +596,7 @@ describe("user(id).to(node, { from })", () => {
     ]);
   });
 
-  it("refuses a from that is not an array of keys, before anything runs", async () => {
+  it("refuses a from that is not an array of keys, before anything runs", () => {
     const { nodes, shared } = makeBot();
     for (const from of ["cart", [1], [null], {}] as unknown[]) {
       assert.throws(
