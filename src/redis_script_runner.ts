@@ -84,7 +84,7 @@ export class ScriptRunner {
    * event-loop turn go as one call.
    */
   constructor(redis: RedisLike, batch: boolean) {
-    this.#redis = redis;
+    this.#redis = unpipelined(redis) ?? redis;
     this.#batch = batch;
   }
 
@@ -214,6 +214,39 @@ export class ScriptRunner {
       );
     }
   }
+}
+
+/** What `unpipelined` uses of an ioredis client. */
+interface IoRedisOptions {
+  enableAutoPipelining?: boolean;
+}
+
+/**
+ * For an ioredis client with auto-pipelining on: the same client, whose
+ * `eval`/`evalsha` for the runner are sent at once (as with auto-pipelining
+ * off) instead of in a pipeline written in a later turn. The runner already
+ * sends one call per script per turn, so ioredis' pipeline only adds its
+ * cost per use (bench/NOTES.md, round 2). ioredis reads the option only when
+ * a command is called, so it is off for the span of that synchronous call
+ * alone; the commands, their order among the store's calls and the
+ * connection are the same. `undefined` for any other client.
+ */
+function unpipelined(redis: RedisLike): RedisLike | undefined {
+  const options = (redis as { options?: IoRedisOptions }).options;
+  if (options?.enableAutoPipelining !== true) return undefined;
+  const direct = <T>(call: () => T): T => {
+    options.enableAutoPipelining = false;
+    try {
+      return call();
+    } finally {
+      options.enableAutoPipelining = true;
+    }
+  };
+  return {
+    isCluster: redis.isCluster,
+    eval: (...args) => direct(() => redis.eval(...args)),
+    evalsha: (...args) => direct(() => redis.evalsha(...args)),
+  };
 }
 
 /** Resolves parts from `from` on, SETTLE_CHUNK now and the rest later. */
