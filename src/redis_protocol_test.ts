@@ -186,6 +186,13 @@ describe("RedisStore protocol", { skip: skipRedis }, () => {
       const read = piped.get("piped:other");
       assert.equal(piped.autoPipelineQueueSize, 1);
       assert.equal(await read, null);
+      // one call per user goes through the pipeline, which groups them
+      const single = appendBot(
+        new RedisStore(piped, { prefix: "piped-single", batch: false }),
+      );
+      seen.length = 0;
+      await single.route({ user: "a", id: "1" });
+      assert.deepEqual(seen.map(([on]) => on), [true, true]);
     } finally {
       piped.disconnect();
     }
