@@ -234,10 +234,10 @@ interface IoRedisOptions {
  * runner coalesces (it then sends one call per script per turn, so ioredis'
  * pipeline only adds its cost per use: bench/NOTES.md, round 2); one call per
  * user (`batch: false`, a Cluster) still goes through the pipeline, which
- * groups them. ioredis reads the option only when
- * a command is called, so it is off for the span of that synchronous call
- * alone; the commands, their order among the store's calls and the
- * connection are the same. `undefined` for any other client.
+ * groups them. ioredis reads the option only when a command is called, so it
+ * is off for the span of that synchronous call alone; the commands, their
+ * order among the store's calls and the connection are the same. `undefined`
+ * for any other client.
  */
 function unpipelined(redis: RedisLike): RedisLike | undefined {
   const options = (redis as { options?: IoRedisOptions }).options;
