@@ -154,4 +154,47 @@ describe("RedisStore protocol", { skip: skipRedis }, () => {
     await bot.route({ user: "u", id: "c" });
     assert.deepEqual(await appended(store, "u"), ["c"]);
   });
+
+  it("sends its calls at once on an auto-pipelining ioredis client, which still pipelines the rest", async () => {
+    const piped = new Redis(server.url, { enableAutoPipelining: true });
+    try {
+      // what ioredis was set to, and had queued for its pipeline, at each
+      // of the store's calls
+      const seen: [boolean | undefined, number][] = [];
+      const evalsha = piped.evalsha.bind(piped);
+      Object.assign(piped, {
+        evalsha: (...args: Parameters<Redis["evalsha"]>) => {
+          const reply = evalsha(...args);
+          seen.push([
+            piped.options.enableAutoPipelining,
+            piped.autoPipelineQueueSize,
+          ]);
+          return reply;
+        },
+      });
+      const store = new RedisStore(piped, { prefix: "piped" });
+      const bot = appendBot(store);
+      await bot.route({ user: "warm-up", id: "0" }); // loads the scripts
+      seen.length = 0;
+      await Promise.all(
+        ["a", "b", "c"].map((user) => bot.route({ user, id: "1" })),
+      );
+      assert.deepEqual(seen, [[false, 0], [false, 0]]); // BEGIN, COMMIT
+      assert.deepEqual(await appended(store, "b"), ["1"]);
+      // the client's own commands still wait for its pipeline
+      assert.equal(piped.options.enableAutoPipelining, true);
+      const read = piped.get("piped:other");
+      assert.equal(piped.autoPipelineQueueSize, 1);
+      assert.equal(await read, null);
+      // one call per user goes through the pipeline, which groups them
+      const single = appendBot(
+        new RedisStore(piped, { prefix: "piped-single", batch: false }),
+      );
+      seen.length = 0;
+      await single.route({ user: "a", id: "1" });
+      assert.deepEqual(seen.map(([on]) => on), [true, true]);
+    } finally {
+      piped.disconnect();
+    }
+  });
 });

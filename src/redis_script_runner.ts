@@ -74,6 +74,8 @@ class Script {
  */
 export class ScriptRunner {
   readonly #redis: RedisLike;
+  /** The client sending at once, when it pipelines (see `unpipelined`). */
+  readonly #direct: RedisLike | undefined;
   #batch: boolean;
   readonly #scripts = new Map<ScriptSource, Script>();
   readonly #queued = new Map<Script, { head: string[]; parts: Part[] }>();
@@ -85,6 +87,7 @@ export class ScriptRunner {
    */
   constructor(redis: RedisLike, batch: boolean) {
     this.#redis = redis;
+    this.#direct = unpipelined(redis);
     this.#batch = batch;
   }
 
@@ -190,8 +193,11 @@ export class ScriptRunner {
     args: string[],
     byEval = false,
   ): Promise<unknown> {
+    // coalescing, the runner sends one call per script per turn: ioredis'
+    // pipeline would only add its cost; one call per user gains from it
+    const redis = this.#batch ? this.#direct ?? this.#redis : this.#redis;
     if (byEval) {
-      return await this.#redis.eval(
+      return await redis.eval(
         script.source,
         keys.length,
         ...keys,
@@ -201,12 +207,12 @@ export class ScriptRunner {
     try {
       let sha = script.sha();
       if (typeof sha !== "string") sha = await sha;
-      return await this.#redis.evalsha(sha, keys.length, ...keys, ...args);
+      return await redis.evalsha(sha, keys.length, ...keys, ...args);
     } catch (error) {
       if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
         throw error;
       }
-      return await this.#redis.eval(
+      return await redis.eval(
         script.source,
         keys.length,
         ...keys,
@@ -214,6 +220,43 @@ export class ScriptRunner {
       );
     }
   }
+}
+
+/** What `unpipelined` uses of an ioredis client. */
+interface IoRedisOptions {
+  enableAutoPipelining?: boolean;
+}
+
+/**
+ * For an ioredis client with auto-pipelining on: the same client, whose
+ * `eval`/`evalsha` for the runner are sent at once (as with auto-pipelining
+ * off) instead of in a pipeline written in a later turn. Used while the
+ * runner coalesces (it then sends one call per script per turn, so ioredis'
+ * pipeline only adds its cost per use: bench/NOTES.md, round 2); one call per
+ * user (`batch: false`, a Cluster) still goes through the pipeline, which
+ * groups them. ioredis reads the option only when a command is called, so it
+ * is off for the span of that synchronous call alone; the commands, their
+ * order among the store's calls and the connection are the same. `undefined`
+ * for any other client.
+ */
+function unpipelined(redis: RedisLike): RedisLike | undefined {
+  const options = (redis as { options?: IoRedisOptions }).options;
+  if (options?.enableAutoPipelining !== true) return undefined;
+  const direct = <T>(call: () => T): T => {
+    // as the client's owner left it (they may turn it off later)
+    const was = options.enableAutoPipelining;
+    options.enableAutoPipelining = false;
+    try {
+      return call();
+    } finally {
+      options.enableAutoPipelining = was;
+    }
+  };
+  return {
+    isCluster: redis.isCluster,
+    eval: (...args) => direct(() => redis.eval(...args)),
+    evalsha: (...args) => direct(() => redis.evalsha(...args)),
+  };
 }
 
 /** Resolves parts from `from` on, SETTLE_CHUNK now and the rest later. */

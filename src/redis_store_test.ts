@@ -30,6 +30,17 @@ if (!skipRedis) {
       { describe, it },
     );
   }
+  // the default route with ioredis' auto-pipelining on, which the store's
+  // calls go around
+  storeContract(
+    "RedisStore on ioredis with auto-pipelining, batching",
+    (options) => {
+      const redis = new Redis(REDIS_URL, { enableAutoPipelining: true });
+      const close = () => Promise.resolve(redis.disconnect());
+      return Promise.resolve(redisHarness(redis, redis, options, close, true));
+    },
+    { describe, it },
+  );
 }
 
 describe("RedisStore", { skip: skipRedis }, () => {
