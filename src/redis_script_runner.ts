@@ -224,7 +224,7 @@ export class ScriptRunner {
 
 /** What `unpipelined` uses of an ioredis client. */
 interface IoRedisOptions {
-  enableAutoPipelining?: boolean;
+  enableAutoPipelining?: boolean | undefined;
 }
 
 /**
