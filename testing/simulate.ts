@@ -5,6 +5,7 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import assert, { AssertionError } from "node:assert/strict";
 import { InvalidStateError, type Node } from "../mod.ts";
 import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
@@ -530,7 +531,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
     }
     if (outbox !== undefined && done.length > 0) {
       // what the last step's work sends once the step was over
-      await settle(outbox);
+      await settle(outbox, true);
       outsideSteps(outbox, undefined);
     }
     const transcript = new Transcript(done);
@@ -546,23 +547,35 @@ const running = new WeakSet<Outbox>();
 /** The last step each outbox saw, to name it when a reply comes late. */
 const lastStep = new WeakMap<Outbox, string>();
 
-/** How many quiet event-loop turns a step waits for, at most. */
+/** How many event-loop turns a step waits for its work, at most. */
 const MAX_TURNS = 1_000;
 
 /**
- * Waits until the event's work has settled: event-loop turns pass until one
- * records nothing new (at least two turns: promise chains and zero-delay
- * timers run out).
+ * Waits until the event's work has settled: event-loop turns pass (by
+ * `setImmediate`, which costs microseconds, where a timer turn costs a
+ * millisecond or more) until two in a row record nothing new, so that
+ * unawaited promise chains and I/O callbacks run out. With `timers`, one
+ * zero-delay timer turn follows (and the wait goes on if it recorded
+ * something): what the end of a run does, so that a zero-delay timer of the
+ * last step still counts.
  */
-async function settle(outbox: Outbox | undefined): Promise<void> {
+async function settle(
+  outbox: Outbox | undefined,
+  timers = false,
+): Promise<void> {
   let seen = outbox?.changes ?? 0;
   let quiet = 0;
   for (let turn = 0; turn < MAX_TURNS; turn++) {
-    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    await new Promise<void>((resolve) => setImmediate(resolve));
     const now = outbox?.changes ?? 0;
     quiet = now === seen ? quiet + 1 : 0;
     seen = now;
-    if (quiet >= 2) return;
+    if (quiet < 2) continue;
+    if (!timers) return;
+    await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    if ((outbox?.changes ?? 0) === seen) return;
+    seen = outbox?.changes ?? 0;
+    quiet = 0;
   }
   throw new AssertionError({
     message:
