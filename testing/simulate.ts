@@ -5,7 +5,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import assert, { AssertionError } from "node:assert/strict";
 import { InvalidStateError, type Node } from "../mod.ts";
 import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
