@@ -461,7 +461,7 @@ function report(
     } timers due over ${LATENCY_WINDOW / 1000} s (${
       int(LATENCY_N / (LATENCY_WINDOW / 1000))
     }/s), armed before the first is due, once with 1 and once with 3 processes.`,
-    `- Concurrency: each botnodes process runs \`nodes.runTimers({ limit: ${CONCURRENCY} })\` (each round claims up to ${CONCURRENCY} due timers of its own and fires them at once); each BullMQ process runs one \`Worker\` with \`concurrency: ${CONCURRENCY}\`. BullMQ jobs carry \`{ user, at }\` and \`removeOnComplete\`/\`removeOnFail: true\` (kept jobs would cost more memory); botnodes fires \`onTimeout\`, which moves the user to another node and commits it. Both record the delay when the handler starts.`,
+    `- Concurrency: each botnodes process runs \`nodes.runTimers({ limit: ${CONCURRENCY} })\` (up to ${CONCURRENCY} timers in flight, claimed in the store as half of them end: each process takes timers of its own); each BullMQ process runs one \`Worker\` with \`concurrency: ${CONCURRENCY}\`. BullMQ jobs carry \`{ user, at }\` and \`removeOnComplete\`/\`removeOnFail: true\` (kept jobs would cost more memory); botnodes fires \`onTimeout\`, which moves the user to another node and commits it. Both record the delay when the handler starts.`,
     "",
     "## Memory in Redis per armed timer",
     "",
@@ -596,7 +596,7 @@ function losses(bn: SideResult, bq: SideResult): string[] {
     found.push(
       `- **Index bytes**: ${int(bn.memory.index)} against ${
         int(bq.memory.index)
-      } per timer. A botnodes index member is the due time in 7 base-64 digits followed by the user id (unique to one arming, so that a replaced timer's entry is removed without reading the state and without touching a newer one); BullMQ's is the job id, a counter. Redis keeps a member of up to 14 bytes in a smaller block than one of 15 to 28 (measured: 112 against 128 bytes per entry), so user ids of up to 7 characters, as here, take the smaller one; the 10-digit ids of Telegram do not.`,
+      } per timer. A botnodes index member is the due time in 7 base-64 digits followed by the user id (so that a replaced timer's entry is found without reading the state; it is removed while the user's lease is still held, so that an arming of the same due time by another process is never touched); BullMQ's is the job id, a counter. Redis keeps a member of up to 14 bytes in a smaller block than one of 15 to 28 (measured: 112 against 128 bytes per entry), so user ids of up to 7 characters, as here, take the smaller one; the 10-digit ids of Telegram do not.`,
     );
   }
   if (bn.memory.total > bq.memory.total) {

@@ -1033,16 +1033,19 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   /**
    * Fires due timers until `signal` aborts, sleeping between rounds until the
    * next timer is due or `interval` ms have passed, whichever comes first
-   * (so a timer fires within about `interval` of its due time). Several
-   * processes may run it at once, and share the work: each round claims its
-   * own timers in the store (hidden from the other loops for the store's
+   * (so a timer fires within about `interval` of its due time). It keeps up
+   * to `limit` timers firing at once, and claims more in the store as soon
+   * as half of them have ended, so one slow `onTimeout` does not hold up the
+   * others. Several processes may run it at once, and share the work: each
+   * claims its own timers (hidden from the other loops for the store's
    * `leaseTtl`, after which the timers of a process that died come back),
    * and each timer still fires once. A user busy with an event is not waited
    * for: their timer is tried again a second later. For bots that stay up
    * (long polling); on serverless, call `runDue` from a schedule.
    *
    * @param options `signal` to stop it, `interval` (1 ms to 2^31 - 1 ms;
-   * default 1,000 ms), and `limit` per round (1 to 100,000; default 100).
+   * default 1,000 ms), and `limit`, the most timers firing at once (1 to
+   * 100,000; default 100).
    * @throws {RangeError} At once, when `interval` or `limit` is out of
    * range (`TypeError` when not a number).
    *
@@ -1064,20 +1067,48 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       1,
       MAX_INTERVAL,
     );
-    const clock = this.#store.timing.clock;
+    const { clock, leaseTtl } = this.#store.timing;
+    // a window of up to `limit` timers in flight: more are claimed once half
+    // of it is free, so that one slow timer does not hold up the others
+    const firing = new Set<Promise<void>>();
     while (!signal?.aborted) {
       let wait = interval;
-      try {
-        const { claimed, next } = await this.#round(limit);
-        if (claimed >= limit && claimed > 0) wait = 0; // more may be due
-        else if (next !== undefined) {
-          wait = Math.max(0, Math.min(interval, next - clock.now()));
+      const room = limit - firing.size;
+      if (room * 2 >= limit) {
+        try {
+          const now = clock.now();
+          const { timers, next } = await this.#store.claimTimers(
+            now,
+            room,
+            leaseTtl,
+          );
+          for (const entry of timers) {
+            const one: Promise<void> = this.#fireClaimed(entry, now).then(
+              () => void firing.delete(one),
+              (error: unknown) => {
+                firing.delete(one);
+                this.#logger.warn(
+                  "Cannot fire a due timer; it comes back",
+                  error,
+                );
+              },
+            );
+            firing.add(one);
+          }
+          if (timers.length >= room) wait = 0; // more may be due
+          else if (next !== undefined) {
+            wait = Math.max(0, Math.min(interval, next - clock.now()));
+          }
+        } catch (error) {
+          this.#logger.warn("Cannot fire the due timers; trying again", error);
         }
-      } catch (error) {
-        this.#logger.warn("Cannot fire the due timers; trying again", error);
       }
-      await pause(wait, signal);
+      // wait for room in the window (a firing always ends), or for the next
+      // due timer
+      if (firing.size * 2 > limit) await Promise.race(firing);
+      else if (wait > 0) await pause(wait, signal);
     }
+    await Promise.all(firing);
   }
 
   /**
@@ -1101,39 +1132,51 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     );
     const fired: FiredTimer<Shared, Event, UserId>[] = [];
     await Promise.all(timers.map(async (entry) => {
-      const trace = this.#trace("timeout", entry.userId as UserId);
-      let held = false;
-      try {
-        const done = await this.#queue.run(
-          entry.userId,
-          (lease) => {
-            held = true;
-            return this.#fire(lease, entry, now, trace);
-          },
-          undefined,
-          true,
-        );
-        this.#failures.delete(entry.userId);
-        if (done) {
-          fired.push(done);
-          if (trace) this.#report(trace, "committed");
-        }
-      } catch (error) {
-        if (!held && error instanceof LeaseTimeoutError) {
-          // the user is busy (an event, or a slow firing elsewhere): their
-          // commit replaces the timer, or it is looked at again soon
-          await this.#defer(entry, clock.now() + BUSY_RETRY);
-          return;
-        }
-        if (trace) this.#report(trace, "failed", error);
-        await this.#retryLater(entry, now, error);
-      }
+      const done = await this.#fireClaimed(entry, now);
+      if (done) fired.push(done);
     }));
     return {
       fired: fired.sort((a, b) => a.due - b.due),
       claimed: timers.length,
       next,
     };
+  }
+
+  /**
+   * Fires one claimed timer under its user's lease, taken without waiting:
+   * the timer fired, or `undefined` (a stale entry, a busy user, whose timer
+   * is looked at again soon, or a failure, retried later).
+   */
+  async #fireClaimed(
+    entry: DueTimer,
+    now: number,
+  ): Promise<FiredTimer<Shared, Event, UserId> | undefined> {
+    const trace = this.#trace("timeout", entry.userId as UserId);
+    let held = false;
+    try {
+      const done = await this.#queue.run(
+        entry.userId,
+        (lease) => {
+          held = true;
+          return this.#fire(lease, entry, now, trace);
+        },
+        undefined,
+        true,
+      );
+      this.#failures.delete(entry.userId);
+      if (done && trace) this.#report(trace, "committed");
+      return done;
+    } catch (error) {
+      if (!held && error instanceof LeaseTimeoutError) {
+        // the user is busy (an event, or a slow firing elsewhere): their
+        // commit replaces the timer, or it is looked at again soon
+        await this.#defer(entry, this.#store.timing.clock.now() + BUSY_RETRY);
+        return undefined;
+      }
+      if (trace) this.#report(trace, "failed", error);
+      await this.#retryLater(entry, now, error);
+      return undefined;
+    }
   }
 
   /** Fires one due timer under its user's lease, or drops a stale entry. */
