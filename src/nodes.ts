@@ -1040,8 +1040,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * claims its own timers (hidden from the other loops for the store's
    * `leaseTtl`, after which the timers of a process that died come back),
    * and each timer still fires once. A user busy with an event is not waited
-   * for: their timer is tried again a second later. For bots that stay up
-   * (long polling); on serverless, call `runDue` from a schedule.
+   * for: their timer is tried again a second later. Once `signal` aborts, it
+   * claims nothing more and resolves when the timers in flight have ended
+   * (an `onTimeout` that never settles keeps it waiting). For bots that stay
+   * up (long polling); on serverless, call `runDue` from a schedule.
    *
    * @param options `signal` to stop it, `interval` (1 ms to 2^31 - 1 ms;
    * default 1,000 ms), and `limit`, the most timers firing at once (1 to
