@@ -37,7 +37,13 @@ async function upstashServer(): Promise<
     let body = "";
     for await (const chunk of request) body += chunk;
     const send = (status: number, payload: unknown) => {
-      response.writeHead(status, { "content-type": "application/json" });
+      // one request per connection: no reuse of a keep-alive socket the
+      // server may be closing (a request stalled for minutes on a loaded
+      // machine once; there are no retries here)
+      response.writeHead(status, {
+        "content-type": "application/json",
+        connection: "close",
+      });
       response.end(JSON.stringify(payload));
     };
     if (request.headers.authorization !== `Bearer ${TOKEN}`) {
