@@ -15,6 +15,7 @@ import { isPromise, type MaybePromise } from "./maybe_promise.ts";
 import type { Node, NodeClass } from "./node.ts";
 import { type Armed, armedOf, describeValue, Registry } from "./registry.ts";
 import {
+  type Claimed,
   type CommitOptions,
   type DueTimer,
   type Lease,
@@ -1027,7 +1028,15 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   async runDue(
     options: RunDueOptions = {},
   ): Promise<FiredTimer<Shared, Event, UserId>[]> {
-    return (await this.#round(roundLimit("runDue", options.limit))).fired;
+    const { now, timers } = await this.#claim(
+      roundLimit("runDue", options.limit),
+    );
+    const fired = await Promise.all(
+      timers.map((entry) => this.#fireClaimed(entry, now)),
+    );
+    return fired.filter((done) => done !== undefined).sort((a, b) =>
+      a.due - b.due
+    );
   }
 
   /**
@@ -1069,7 +1078,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       1,
       MAX_INTERVAL,
     );
-    const { clock, leaseTtl } = this.#store.timing;
+    const clock = this.#store.timing.clock;
     // a window of up to `limit` timers in flight: more are claimed once half
     // of it is free, so that one slow timer does not hold up the others
     const firing = new Set<Promise<void>>();
@@ -1078,12 +1087,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       const room = limit - firing.size;
       if (room * 2 >= limit) {
         try {
-          const now = clock.now();
-          const { timers, next } = await this.#store.claimTimers(
-            now,
-            room,
-            leaseTtl,
-          );
+          const { now, timers, next } = await this.#claim(room);
           for (const entry of timers) {
             const one: Promise<void> = this.#fireClaimed(entry, now).then(
               () => void firing.delete(one),
@@ -1114,34 +1118,14 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   }
 
   /**
-   * One round of `runDue` and `runTimers`: claims up to `limit` due timers
-   * and fires them at once, each under its user's lease, taken without
-   * waiting.
+   * Claims up to `limit` due timers in the store: hidden from the other
+   * loops for as long as a lease, so that a process that dies after claiming
+   * blocks its timers no longer than its users.
    */
-  async #round(limit: number): Promise<{
-    fired: FiredTimer<Shared, Event, UserId>[];
-    claimed: number;
-    next: number | undefined;
-  }> {
+  async #claim(limit: number): Promise<Claimed & { now: number }> {
     const { clock, leaseTtl } = this.#store.timing;
     const now = clock.now();
-    // hidden from the other loops for as long as a lease: a process that
-    // dies after claiming blocks its timers no longer than its users
-    const { timers, next } = await this.#store.claimTimers(
-      now,
-      limit,
-      leaseTtl,
-    );
-    const fired: FiredTimer<Shared, Event, UserId>[] = [];
-    await Promise.all(timers.map(async (entry) => {
-      const done = await this.#fireClaimed(entry, now);
-      if (done) fired.push(done);
-    }));
-    return {
-      fired: fired.sort((a, b) => a.due - b.due),
-      claimed: timers.length,
-      next,
-    };
+    return { now, ...await this.#store.claimTimers(now, limit, leaseTtl) };
   }
 
   /**

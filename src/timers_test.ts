@@ -7,6 +7,8 @@ import { z } from "zod";
 import { Node } from "./node.ts";
 import { Nodes } from "./nodes.ts";
 import { FakeClock, MemoryStore } from "../testing/mod.ts";
+import type { StateStore } from "./store.ts";
+import { delegate } from "../test_support/delegate.ts";
 
 type Event = { from: number; text: string };
 type Shared = { said: string[]; failNext: number };
@@ -379,20 +381,14 @@ describe("timers and the index", () => {
     const opened = new Promise<void>((resolve) => gate = resolve);
     const store = new MemoryStore({ clock });
     // A's view of the shared store: its unschedule is slow
-    const a = new Proxy(store, {
-      get(target, name) {
-        if (name === "unschedule") {
-          return async (userId: string, due: number) => {
-            removing();
-            await opened;
-            return target.unschedule(userId, due);
-          };
-        }
-        const value = Reflect.get(target, name);
-        return typeof value === "function" ? value.bind(target) : value;
+    const a = delegate(store, {
+      unschedule: async (userId, due) => {
+        removing();
+        await opened;
+        return store.unschedule(userId, due);
       },
     });
-    const make = (s: MemoryStore) =>
+    const make = (s: StateStore) =>
       new Nodes<Shared, Event, number>({
         store: s,
         nodes: { deadline: Deadline, idle: Idle },

@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import { Node, Nodes, type StateStore, type Transition } from "../mod.ts";
 import { FakeClock, MemoryStore } from "../testing/mod.ts";
 import {
-  delegate,
   type Event,
   observedBot,
   script,
   walked,
 } from "../test_support/observed_bot.ts";
+import { delegate } from "../test_support/delegate.ts";
 
 describe("nodes.observe", () => {
   it("reports every outcome with node keys and times", async () => {

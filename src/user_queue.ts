@@ -94,7 +94,7 @@ export class UserQueue {
     };
     this.#queues.set(id, turn);
     if (previous === undefined) {
-      const result = this.#leased(id, fn, eventId, once);
+      const result = this.#leased(id, fn, eventId, once ? 0 : undefined);
       result.then(over, over);
       return result;
     }
@@ -115,7 +115,7 @@ export class UserQueue {
         clearTimeout(timer);
         // `wait` bounds the whole wait: here, then for the store's lease
         const left = Math.max(0, wait - (clock.now() - queued));
-        const result = this.#leased(id, fn, eventId, false, left);
+        const result = this.#leased(id, fn, eventId, left);
         result.then(resolve, reject);
         result.then(over, over);
       });
@@ -144,20 +144,21 @@ export class UserQueue {
     });
   }
 
-  /** Takes the lease, runs `fn` keeping the lease alive, releases it unless committed. */
+  /**
+   * Takes the lease (waiting up to `wait` ms for it, else the store's own
+   * `wait`), runs `fn` keeping the lease alive, releases it unless committed.
+   */
   async #leased<T>(
     id: string,
     fn: (lease: Lease) => Promise<T>,
     eventId: string | undefined,
-    once = false,
-    left?: number,
+    wait?: number,
   ): Promise<T> {
-    const wait = once ? 0 : left;
     const lease = await this.#store.begin(
       id,
       wait === undefined
         ? (eventId === undefined ? NO_OPTIONS : { eventId })
-        : (eventId === undefined ? { wait } : { eventId, wait }),
+        : { eventId, wait },
     );
     if (lease.duplicate) return fn(lease);
     this.#hold(lease);

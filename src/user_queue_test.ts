@@ -6,6 +6,7 @@ import { UserQueue } from "./user_queue.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
 import { FakeClock } from "../testing/fake_clock.ts";
 import { deferred } from "../test_support/shop_bot.ts";
+import { delegate } from "../test_support/delegate.ts";
 
 /** A queue on `store` whose warnings are kept. */
 function queueOn(store: StateStore = new MemoryStore()) {
@@ -29,28 +30,17 @@ function spied(
 ) {
   const calls = { renew: 0, release: 0 };
   const waiting: { count: number; resolve: () => void }[] = [];
-  const spy: StateStore = {
-    get: (id) => store.get(id),
-    begin: (id, options) => store.begin(id, options),
-    commit: (lease, state, options) => store.commit(lease, state, options),
+  const spy = delegate(store, {
     release: (lease) => {
       calls.release++;
       return store.release(lease);
     },
-    aside: (id) => store.aside(id),
-    schedule: (id, due) => store.schedule(id, due),
-    unschedule: (id, due) => store.unschedule(id, due),
-    dueTimers: (until, limit) => store.dueTimers(until, limit),
-    claimTimers: (until, limit, hold) => store.claimTimers(until, limit, hold),
-    deferTimer: (id, due, at) => store.deferTimer(id, due, at),
-    scan: (options) => store.scan(options),
     renew: (lease) => {
       calls.renew++;
       for (const w of waiting) if (calls.renew >= w.count) w.resolve();
       return renew(lease);
     },
-    timing: store.timing,
-  };
+  });
   /** Resolves once renew was called `count` times. */
   const renewed = (count: number) => {
     const d = deferred();

@@ -6,6 +6,7 @@
 // tests assert exactly.
 import { Node, Nodes, type StateStore, type Transition } from "../mod.ts";
 import { FakeClock, MemoryStore } from "../testing/mod.ts";
+import { delegate } from "./delegate.ts";
 
 export type Event = { from?: number; id: number; text: string };
 export type Shared = { clock: FakeClock };
@@ -46,32 +47,6 @@ export class Feedback extends Node<Shared, Event, number, null> {
 }
 
 export const registry = { menu: Menu, order: Order, feedback: Feedback };
-
-/**
- * A `StateStore` that forwards every call to `store`, but for the ones in
- * `overrides` (a `MemoryStore`'s private fields rule out `Object.create`).
- */
-export function delegate(
-  store: StateStore,
-  overrides: Partial<StateStore> = {},
-): StateStore {
-  return {
-    get: (id) => store.get(id),
-    begin: (id, options) => store.begin(id, options),
-    commit: (lease, state, options) => store.commit(lease, state, options),
-    release: (lease) => store.release(lease),
-    renew: (lease) => store.renew(lease),
-    aside: (id) => store.aside(id),
-    schedule: (id, due) => store.schedule(id, due),
-    unschedule: (id, due) => store.unschedule(id, due),
-    dueTimers: (until, limit) => store.dueTimers(until, limit),
-    claimTimers: (until, limit, hold) => store.claimTimers(until, limit, hold),
-    deferTimer: (id, due, at) => store.deferTimer(id, due, at),
-    scan: (options) => store.scan(options),
-    timing: store.timing,
-    ...overrides,
-  };
-}
 
 /** A store whose lease takes 1 ms and commit 2 ms of the clock. */
 function timed(store: MemoryStore, clock: FakeClock): StateStore {

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { type Cluster, Redis, type RedisOptions } from "ioredis";
 import { type RedisLike, RedisStore, type StateStore } from "../mod.ts";
 import type { HarnessOptions, StoreHarness } from "../store/mod.ts";
+import { delegate } from "./delegate.ts";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 const inCi = process.env.CI === "true" || process.env.CI === "1";
@@ -83,21 +84,12 @@ export function redisHarness(
     });
   const real = make();
   const users = new Set<string>();
-  const tracked = (real: RedisStore): StateStore => ({
-    begin: (id, options) => (users.add(id), real.begin(id, options)),
-    get: (id) => (users.add(id), real.get(id)),
-    commit: (lease, state, options) => real.commit(lease, state, options),
-    release: (lease) => real.release(lease),
-    renew: (lease) => real.renew(lease),
-    aside: (id) => real.aside(id),
-    schedule: (id, due) => (users.add(id), real.schedule(id, due)),
-    unschedule: (id, due) => real.unschedule(id, due),
-    dueTimers: (until, limit) => real.dueTimers(until, limit),
-    claimTimers: (until, limit, hold) => real.claimTimers(until, limit, hold),
-    deferTimer: (id, due, at) => real.deferTimer(id, due, at),
-    scan: (options) => real.scan(options),
-    timing: real.timing,
-  });
+  const tracked = (real: RedisStore): StateStore =>
+    delegate(real, {
+      begin: (id, options) => (users.add(id), real.begin(id, options)),
+      get: (id) => (users.add(id), real.get(id)),
+      schedule: (id, due) => (users.add(id), real.schedule(id, due)),
+    });
   return {
     store: tracked(real),
     twin: () => tracked(make()),
