@@ -44,7 +44,7 @@ export interface NodeRedisEvalOptions {
  * const client: NodeRedisLike = createClient();
  * const cluster: NodeRedisLike = createCluster({ rootNodes: [] });
  * assert.equal(fromNodeRedis(client).isCluster, false);
- * assert.equal(fromNodeRedis(cluster).isCluster, true); // RedisStore won't batch
+ * assert.equal(fromNodeRedis(cluster).isCluster, true);
  * ```
  */
 export interface NodeRedisLike {
@@ -56,12 +56,21 @@ export interface NodeRedisLike {
   readonly masters?: readonly unknown[];
   /** A cluster's client of one of its `masters`, connected. */
   nodeClient?(node: unknown): Promise<NodeRedisLike>;
+  /**
+   * A cluster's table of slots (`createCluster`): each slot's master, for
+   * `RedisLike.masterOf`.
+   */
+  readonly slots?: readonly (
+    | { readonly master?: { readonly address?: unknown } }
+    | undefined
+  )[];
 }
 
 /**
  * Adapts a node-redis client (from `createClient` or `createCluster`, RESP2,
- * the default) to `RedisLike`. A cluster is recognised (`isCluster`), so
- * that `RedisStore` refuses to batch on it, and gets `nodes("master")`: a
+ * the default) to `RedisLike`. A cluster is recognised (`isCluster`), gets
+ * `masterOf` (from its table of slots, so that `RedisStore` sends the users
+ * of one master as one call) and `nodes("master")`: a
  * `RedisLike` for each of the cluster's `masters` (through its
  * `nodeClient`), so that `RedisStore.scan` visits every master as it does on
  * an ioredis `Cluster`.
@@ -121,12 +130,20 @@ export function fromNodeRedis(client: NodeRedisLike): RedisLike {
     evalsha: (sha1, numkeys, ...keysAndArgs) =>
       client.evalSha(sha1, options(numkeys, keysAndArgs)),
   };
+  if (isCluster) {
+    redis.masterOf = (slot) => {
+      const address = client.slots?.[slot]?.master?.address;
+      return typeof address === "string" ? address : undefined;
+    };
+  }
   if (!isCluster || typeof client.nodeClient !== "function") return redis;
   const cluster = client as Required<NodeRedisLike>;
   return {
     ...redis,
     nodes: () =>
-      cluster.masters.map((master) => fromNodeRedis(masterOf(cluster, master))),
+      cluster.masters.map((master) =>
+        fromNodeRedis(masterClient(cluster, master))
+      ),
   };
 }
 
@@ -135,7 +152,7 @@ export function fromNodeRedis(client: NodeRedisLike): RedisLike {
  * client, which node-redis connects on first use (and again after a
  * topology change).
  */
-function masterOf(
+function masterClient(
   cluster: Required<NodeRedisLike>,
   master: unknown,
 ): NodeRedisLike {

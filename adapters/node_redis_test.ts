@@ -1,9 +1,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createClient, createCluster } from "redis";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
 import { storeContract } from "../store/mod.ts";
 import {
+  clusterNodes,
+  clusterSkip,
   randomPrefix,
   REDIS_URL,
   redisHarness,
@@ -14,6 +16,7 @@ import { appendBot, appended } from "../test_support/append_bot.ts";
 import { fromNodeRedis, type NodeRedisLike } from "./node_redis.ts";
 
 const skipRedis = await redisSkip();
+const skipCluster = clusterSkip();
 
 if (!skipRedis) {
   storeContract("RedisStore on node-redis", async (options) => {
@@ -22,6 +25,22 @@ if (!skipRedis) {
     return redisHarness(fromNodeRedis(client), admin, options, async () => {
       admin.disconnect();
       await client.close();
+    });
+  }, { describe, it });
+}
+
+if (!skipCluster) {
+  storeContract("RedisStore on a node-redis cluster", async (options) => {
+    const cluster = createCluster({
+      rootNodes: clusterNodes.map(({ host, port }) => ({
+        url: `redis://${host}:${port}`,
+      })),
+    });
+    await cluster.connect();
+    const admin = new Cluster(clusterNodes);
+    return redisHarness(fromNodeRedis(cluster), admin, options, async () => {
+      admin.disconnect();
+      await cluster.close();
     });
   }, { describe, it });
 }
@@ -47,19 +66,49 @@ describe("fromNodeRedis", { skip: skipRedis }, () => {
 });
 
 describe("fromNodeRedis on a cluster", () => {
-  it("marks a createCluster client, so that batching is refused", () => {
+  it("marks a createCluster client, which knows no master before connecting", () => {
     // not connected: recognising the kind of client needs no server
     const cluster = createCluster({
       rootNodes: [{ url: "redis://127.0.0.1:7000" }],
     });
     const client = createClient({ url: REDIS_URL });
     assert.equal(fromNodeRedis(cluster).isCluster, true);
+    assert.equal(fromNodeRedis(cluster).masterOf?.(0), undefined);
     assert.equal(fromNodeRedis(client).isCluster, false);
-    assert.throws(
-      () => new RedisStore(fromNodeRedis(cluster), { batch: true }),
-      (error: unknown) =>
-        error instanceof TypeError && /standalone Redis/.test(error.message),
-    );
-    assert.ok(new RedisStore(fromNodeRedis(client), { batch: true }));
+    assert.equal(fromNodeRedis(client).masterOf, undefined);
+  });
+
+  it("names the master of each slot, as the cluster does", {
+    skip: skipCluster,
+  }, async () => {
+    const cluster = createCluster({
+      rootNodes: clusterNodes.map(({ host, port }) => ({
+        url: `redis://${host}:${port}`,
+      })),
+    });
+    await cluster.connect();
+    const admin = new Cluster(clusterNodes);
+    try {
+      await admin.cluster("INFO");
+      const redis = fromNodeRedis(cluster);
+      const masters = new Set<string>();
+      for (const slot of [0, 5000, 5461, 10922, 10923, 16383]) {
+        const master = redis.masterOf?.(slot);
+        assert.equal(master, admin.slots[slot]?.[0], `slot ${slot}`);
+        masters.add(master!);
+      }
+      assert.equal(masters.size, 3);
+      // and the users of one master share a call
+      const store = new RedisStore(redis, { prefix: randomPrefix("nr") });
+      const bot = appendBot(store);
+      const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
+      await Promise.all(users.map((user) => bot.route({ user, id: "a" })));
+      for (const user of users) {
+        assert.deepEqual(await appended(store, user), ["a"]);
+      }
+    } finally {
+      admin.disconnect();
+      await cluster.close();
+    }
   });
 });

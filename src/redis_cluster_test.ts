@@ -12,6 +12,78 @@ import {
 import { RedisStore } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
 import { appendBot, appended } from "../test_support/append_bot.ts";
+import { keySlot } from "./redis_keys.ts";
+
+/** What a client was asked: each call's users (its keys / 2), by kind. */
+interface Calls {
+  /** Calls keyed by one user's keys. */
+  keyed: number;
+  /** Calls of a script spread over a master's slots, and their users. */
+  spread: number[];
+}
+
+/**
+ * A Cluster client as a plain RedisLike that counts its script calls; with
+ * `masterOf` given, the store groups users by it (else by the client's
+ * table of slots); `eval` may be replaced to fake a server.
+ */
+function counted(
+  cluster: Cluster,
+  masterOf: (slot: number) => string | undefined = (slot) =>
+    cluster.slots[slot]?.[0],
+  evalScript: RedisLike["eval"] = (...args) => cluster.eval(...args),
+): { client: RedisLike; calls: Calls } {
+  const calls: Calls = { keyed: 0, spread: [] };
+  // the calls answered (not those answered NOSCRIPT, say)
+  const count = async (
+    numkeys: number,
+    keysAndArgs: string[],
+    reply: Promise<unknown>,
+  ) => {
+    const answer = await reply;
+    // a spread call: one key, the number of keys, then the first key again
+    if (numkeys === 1 && keysAndArgs[2] === keysAndArgs[0]) {
+      calls.spread.push(Number(keysAndArgs[1]) / 2);
+    } else if (numkeys === 2) calls.keyed++;
+    return answer;
+  };
+  const client: RedisLike = {
+    isCluster: true,
+    masterOf,
+    eval: (script, numkeys, ...keysAndArgs) =>
+      count(numkeys, keysAndArgs, evalScript(script, numkeys, ...keysAndArgs)),
+    evalsha: (sha, numkeys, ...keysAndArgs) =>
+      count(
+        numkeys,
+        keysAndArgs,
+        cluster.evalsha(sha, numkeys, ...keysAndArgs),
+      ),
+  };
+  return { client, calls };
+}
+
+/**
+ * Routes `rounds` events to each user at once, round by round, then checks
+ * each user's state through `check` (a store of the same prefix whose
+ * calls are not counted).
+ */
+async function routeAll(
+  store: RedisStore,
+  check: RedisStore,
+  users: string[],
+  rounds: string[],
+): Promise<void> {
+  let handled = 0;
+  const bot = appendBot(store, () => void handled++);
+  for (const id of rounds) {
+    await Promise.all(users.map((user) => bot.route({ user, id })));
+  }
+  // no handler ran twice (as after a commit refused)
+  assert.equal(handled, users.length * (rounds.length - 1));
+  for (const user of users) {
+    assert.deepEqual(await appended(check, user), rounds, user);
+  }
+}
 
 const skipCluster = clusterSkip();
 
@@ -51,6 +123,85 @@ describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {
         await cluster.del(store.keys(user)[0]);
       }
       assert.equal(owners.size, 3, "users spread over the three masters");
+    } finally {
+      await cluster.quit();
+    }
+  });
+
+  it("sends the users of one master as one call", async () => {
+    const cluster = new Cluster(clusterNodes);
+    await cluster.cluster("INFO"); // connected: the table of slots is known
+    const { client, calls } = counted(cluster);
+    const prefix = randomPrefix("spread");
+    const store = new RedisStore(client, { prefix });
+    const check = new RedisStore(cluster, { prefix });
+    try {
+      const users = Array.from({ length: 90 }, (_, i) => `user:${i}`);
+      await routeAll(store, check, users, ["a", "b"]);
+      const spreadUsers = calls.spread.reduce((sum, n) => sum + n, 0);
+      assert.ok(calls.spread.every((n) => n > 1), "a spread call has users");
+      // 2 events x 2 scripts x 90 users, nearly all of them in spread calls
+      assert.equal(spreadUsers + calls.keyed, 360);
+      assert.ok(spreadUsers > 300, `${spreadUsers} of 360 in spread calls`);
+      assert.ok(
+        calls.spread.length + calls.keyed < 120,
+        `${calls.spread.length} + ${calls.keyed} calls for 360 users' scripts`,
+      );
+    } finally {
+      await cluster.quit();
+    }
+  });
+
+  it("resends alone the users whose slot is not on that master", async () => {
+    const cluster = new Cluster(clusterNodes);
+    // a table of slots gone stale: every slot on one master
+    const { client, calls } = counted(cluster, () => "one");
+    const prefix = randomPrefix("moved");
+    const store = new RedisStore(client, { prefix });
+    const check = new RedisStore(cluster, { prefix });
+    try {
+      const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
+      await routeAll(store, check, users, ["a", "b", "c"]);
+      const owners = new Set(
+        users.map((user) => cluster.slots[keySlot(store.keys(user)[0])]?.[0]),
+      );
+      assert.equal(owners.size, 3, "users on every master");
+      assert.ok(calls.spread.length > 0);
+      // begins and commits of the users on the other masters failed there
+      // and went again on their own
+      assert.ok(calls.keyed >= 2 * 3 * 10, `${calls.keyed} calls alone`);
+    } finally {
+      await cluster.quit();
+    }
+  });
+
+  it("sends each user alone when the server runs no flagged script", async () => {
+    const cluster = new Cluster(clusterNodes);
+    await cluster.cluster("INFO");
+    let refused = 0;
+    // a Redis before 7: a script with flags does not compile
+    const { client, calls } = counted(cluster, undefined, (script, ...rest) => {
+      if (!script.startsWith("#!")) return cluster.eval(script, ...rest);
+      refused++;
+      return Promise.reject(
+        new Error(
+          "ERR Error compiling script (new function): user_script:1: unexpected symbol near '#'",
+        ),
+      );
+    });
+    const prefix = randomPrefix("old");
+    const store = new RedisStore(client, { prefix });
+    const check = new RedisStore(cluster, { prefix });
+    // EVALSHA of a script never loaded answers NOSCRIPT: the store EVALs it
+    client.evalsha = () => Promise.reject(new Error("NOSCRIPT No matching"));
+    try {
+      const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
+      await routeAll(store, check, users, ["a", "b"]);
+      assert.ok(refused >= 1);
+      assert.equal(calls.spread.length, 0);
+      const tried = refused;
+      await routeAll(store, check, users.map((user) => `${user}:again`), ["a"]);
+      assert.equal(refused, tried, "no spread call once refused");
     } finally {
       await cluster.quit();
     }

@@ -119,3 +119,42 @@ export class KeyNamer {
     return keys;
   }
 }
+
+/** CRC16-CCITT (XModem), the checksum of Redis Cluster's key slots. */
+const CRC16 = (() => {
+  const table = new Uint16Array(256);
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = byte << 8;
+    for (let bit = 0; bit < 8; bit++) {
+      crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+    }
+    table[byte] = crc & 0xffff;
+  }
+  return table;
+})();
+const UTF8 = new TextEncoder();
+
+/**
+ * The Redis Cluster hash slot of a key (0 to 16383), as `CLUSTER KEYSLOT`
+ * computes it: CRC16 of the key's UTF-8 bytes, or of its hash tag (what
+ * lies between the first `{` and the next `}`, when that is not empty),
+ * modulo 16384.
+ */
+export function keySlot(key: string): number {
+  const bytes = UTF8.encode(key);
+  let from = 0;
+  let to = bytes.length;
+  const open = bytes.indexOf(0x7b);
+  if (open >= 0) {
+    const close = bytes.indexOf(0x7d, open + 1);
+    if (close > open + 1) {
+      from = open + 1;
+      to = close;
+    }
+  }
+  let crc = 0;
+  for (let i = from; i < to; i++) {
+    crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ bytes[i]!) & 0xff]!;
+  }
+  return crc & 0x3fff;
+}

@@ -7,8 +7,8 @@
  */
 
 import type { RedisLike } from "./redis_store.ts";
-import type { ScriptSource } from "./redis_scripts.ts";
-import type { UserKeys } from "./redis_keys.ts";
+import { type ScriptSource, spreadCall } from "./redis_scripts.ts";
+import { keySlot, type UserKeys } from "./redis_keys.ts";
 
 /** The most users in one batched script call. */
 const MAX_BATCH = 128;
@@ -47,16 +47,33 @@ interface Part {
   reject(error: unknown): void;
 }
 
+/**
+ * A user's part of a spread call that failed because a key was not on that
+ * master (the slot moved, or is moving): sent again on its own, keyed, so
+ * that the client follows the Cluster's redirection.
+ */
+const NOT_LOCAL = /non local key/i;
+
+/**
+ * A spread call that the server cannot run (a Redis before 7 knows no
+ * script flags): the runner sends one call per user from then on.
+ */
+const NO_FLAGS = /shebang|compiling script|flags/i;
+
 /** A script, with its SHA1 once computed. */
 class Script {
   readonly source: string;
   readonly width: number;
+  readonly spread: Script | undefined;
+  readonly failed: ScriptSource["failed"];
   #sha: string | undefined;
   readonly #computing: Promise<string>;
 
-  constructor({ source, width }: ScriptSource) {
+  constructor({ source, width, spread, failed }: ScriptSource) {
     this.source = source;
     this.width = width;
+    this.spread = spread && new Script(spread);
+    this.failed = failed;
     this.#computing = sha1(source);
     this.#computing.then((sha) => this.#sha = sha, () => {});
   }
@@ -77,18 +94,28 @@ export class ScriptRunner {
   /** The client sending at once, when it pipelines (see `unpipelined`). */
   readonly #direct: RedisLike | undefined;
   #batch: boolean;
+  /**
+   * On a Cluster: the master of a slot, as the client knows it, while the
+   * users of one master share a call; `undefined` when each user has a call.
+   */
+  #masterOf: ((slot: number) => string | undefined) | undefined;
   readonly #scripts = new Map<ScriptSource, Script>();
   readonly #queued = new Map<Script, { head: string[]; parts: Part[] }>();
 
   /**
    * @param redis The client.
    * @param batch Whether the parts of users that reach `part` in the same
-   * event-loop turn go as one call.
+   * event-loop turn go as one call (on a Cluster: one call per master, for
+   * the scripts that have a `spread` variant, when the client knows which
+   * master serves a slot; one call per user otherwise).
    */
   constructor(redis: RedisLike, batch: boolean) {
     this.#redis = redis;
     this.#direct = unpipelined(redis);
     this.#batch = batch;
+    this.#masterOf = redis.isCluster === true && batch
+      ? masterLookup(redis)
+      : undefined;
   }
 
   /**
@@ -145,6 +172,10 @@ export class ScriptRunner {
     const queue = this.#queued.get(script);
     if (queue === undefined) return;
     const { head, parts: all } = queue;
+    if (this.#redis.isCluster === true && script.spread) {
+      this.#flushSpread(script, head, all.splice(0));
+      return;
+    }
     while (all.length > 0) {
       const parts = all.splice(0, MAX_BATCH);
       const keys: string[] = [];
@@ -173,29 +204,109 @@ export class ScriptRunner {
   }
 
   /**
-   * Hands each part its items of a reply, at most SETTLE_CHUNK parts an
-   * event-loop turn.
+   * On a Cluster: the parts of the users of one master as one call of the
+   * script's `spread` variant (at most MAX_BATCH users a call); a user alone
+   * on a master, or on a slot whose master the client does not know, as a
+   * call of their own.
    */
-  #settle(script: Script, parts: Part[], reply: unknown): void {
+  #flushSpread(script: Script, head: string[], all: Part[]): void {
+    const masterOf = this.#masterOf;
+    const groups = new Map<string, Part[]>();
+    for (const part of all) {
+      const master = masterOf?.(keySlot(part.keys[0]!));
+      const group = master === undefined ? undefined : groups.get(master);
+      if (group) group.push(part);
+      else if (master !== undefined) groups.set(master, [part]);
+      else this.#alone(script, head, part);
+    }
+    for (const group of groups.values()) {
+      if (group.length === 1) this.#alone(script, head, group[0]!);
+      for (let i = 0; group.length > 1 && i < group.length; i += MAX_BATCH) {
+        this.#spreadCall(script, head, group.slice(i, i + MAX_BATCH));
+      }
+    }
+  }
+
+  /** One call of the `spread` variant for parts of users on one master. */
+  #spreadCall(script: Script, head: string[], parts: Part[]): void {
+    const keys: string[] = [];
+    const args = [...head];
+    for (const part of parts) {
+      keys.push(...part.keys);
+      args.push(...part.args);
+    }
+    const [route, ...rest] = spreadCall(keys, args);
+    this.#eval(script.spread!, [route!], rest).then(
+      (reply) =>
+        this.#settle(script, parts, reply, (part) => {
+          this.#alone(script, head, part);
+        }),
+      (error) => {
+        if (!NO_FLAGS.test(String(error?.message ?? error))) {
+          for (const part of parts) part.reject(error);
+          return;
+        }
+        // the script did not run: one call per user from now
+        this.#masterOf = undefined;
+        for (const part of parts) this.#alone(script, head, part);
+      },
+    );
+  }
+
+  /** One user's part as a call of its own, keyed by the user's keys. */
+  #alone(script: Script, head: string[], part: Part): void {
+    this.#eval(script, part.keys, [...head, ...part.args], false, true).then(
+      (reply) => this.#settle(script, [part], reply),
+      part.reject,
+    );
+  }
+
+  /**
+   * Hands each part its items of a reply, at most SETTLE_CHUNK parts an
+   * event-loop turn; with `resend`, a part that failed because its keys
+   * were not on the master that ran the call is resent instead.
+   */
+  #settle(
+    script: Script,
+    parts: Part[],
+    reply: unknown,
+    resend?: (part: Part) => void,
+  ): void {
     const width = script.width;
     if (!Array.isArray(reply) || reply.length !== parts.length * width) {
       const error = new TypeError(`unexpected reply ${JSON.stringify(reply)}`);
       for (const part of parts) part.reject(error);
       return;
     }
-    settleFrom(parts, reply, width, 0);
+    const failed = resend && script.failed;
+    if (!failed) return settleFrom(parts, reply, width, 0);
+    const kept: Part[] = [];
+    const items: unknown[] = [];
+    for (let i = 0; i < parts.length; i++) {
+      const own = reply.slice(i * width, (i + 1) * width);
+      if (NOT_LOCAL.test(failed(own) ?? "")) resend(parts[i]!);
+      else kept.push(parts[i]!), items.push(...own);
+    }
+    settleFrom(kept, items, width, 0);
   }
 
-  /** Runs a script by EVALSHA, by EVAL when the server lost it. */
+  /**
+   * Runs a script by EVALSHA, by EVAL when the server lost it; `alone`: a
+   * call for one user among others sent apart, which goes through the
+   * client's pipeline when it has one.
+   */
   async #eval(
     script: Script,
     keys: readonly string[],
     args: string[],
     byEval = false,
+    alone = false,
   ): Promise<unknown> {
     // coalescing, the runner sends one call per script per turn: ioredis'
     // pipeline would only add its cost; one call per user gains from it
-    const redis = this.#batch ? this.#direct ?? this.#redis : this.#redis;
+    const redis = this.#batch && !alone
+      ? this.#direct ?? this.#redis
+      : this.#redis;
     if (byEval) {
       return await redis.eval(
         script.source,
@@ -256,6 +367,27 @@ function unpipelined(redis: RedisLike): RedisLike | undefined {
     isCluster: redis.isCluster,
     eval: (...args) => direct(() => redis.eval(...args)),
     evalsha: (...args) => direct(() => redis.evalsha(...args)),
+  };
+}
+
+/**
+ * For a Cluster client: the master serving a slot, by the client's own
+ * `masterOf`, or from an ioredis `Cluster`'s table of slots (`slots`, each
+ * slot's nodes with its master first; read at each call, as the client
+ * refreshes it). `undefined` when the client offers neither.
+ */
+function masterLookup(
+  redis: RedisLike,
+): ((slot: number) => string | undefined) | undefined {
+  if (typeof redis.masterOf === "function") {
+    return (slot) => redis.masterOf!(slot);
+  }
+  const table = redis as { slots?: unknown };
+  if (!Array.isArray(table.slots)) return undefined;
+  return (slot) => {
+    const nodes = (table.slots as unknown[])[slot];
+    const master = Array.isArray(nodes) ? nodes[0] : undefined;
+    return typeof master === "string" ? master : undefined;
   };
 }
 

@@ -54,17 +54,86 @@ export interface ScriptSource {
   readonly source: string;
   /** Reply items per user, for the scripts that take several users. */
   readonly width: number;
+  /**
+   * For a script that takes several users: the same script for users in
+   * several slots of one Cluster master (see {@linkcode spreadCall}).
+   */
+  readonly spread?: ScriptSource | undefined;
+  /** The error of one user's part of the reply, when that part failed. */
+  failed?(items: unknown[]): string | undefined;
+}
+
+/**
+ * What the scripts that take several users read their keys and arguments
+ * from: `K` and `A`, which are `KEYS` and `ARGV` as given.
+ */
+const KEYED = `local K, A = KEYS, ARGV
+`;
+
+/**
+ * The same for users whose keys lie in several slots of one Cluster master
+ * (Redis 7 and later): KEYS holds one key only, which routes the call to
+ * that master; ARGV[1] is the number of the users' keys, which follow, then
+ * the arguments. A user's keys are then not declared: the script is flagged
+ * to reach keys of several slots, and Redis checks each command's keys as it
+ * runs (a key that is not on this master, say after the slot moved, fails
+ * that user's part alone, before the part writes anything but a lease under
+ * its own token; the caller sends that part again on its own).
+ */
+const SPREAD = `#!lua flags=allow-cross-slot-keys
+local n = tonumber(ARGV[1])
+local K, A = {}, {}
+for i = 1, n do K[i] = ARGV[i + 1] end
+for i = n + 2, #ARGV do A[#A + 1] = ARGV[i] end
+`;
+
+/**
+ * A script that takes several users, as one keyed by the users' keys and as
+ * one spread over a master's slots (`spread`).
+ */
+function usersScript(
+  width: number,
+  body: string,
+  failed: (items: unknown[]) => string | undefined,
+): ScriptSource {
+  return {
+    source: KEYED + body,
+    width,
+    failed,
+    spread: { source: SPREAD + body, width, failed },
+  };
+}
+
+/**
+ * The KEYS and ARGV of a call of a script's `spread` variant: the first
+ * key alone as KEYS (it routes the call), then ARGV as that variant reads
+ * it.
+ */
+export function spreadCall(
+  keys: readonly string[],
+  args: readonly string[],
+): string[] {
+  return [keys[0]!, String(keys.length), ...keys, ...args];
 }
 
 /** Lua shared by the scripts. */
 const PRELUDE = `
 local FOREIGN = '!foreign'
+-- a command whose WRONGTYPE error is an answer (something not written by
+-- botnodes is at the key); any other error (a key not on this Cluster node)
+-- is raised
+local function try(...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and r.err and
+    not string.find(r.err, 'WRONGTYPE', 1, true) then error(r) end
+  return r
+end
 -- what a lease of ours holds: a token (hex tag, dot, counter), maybe marked
 local LEASE = '^%x+%.%d+!?$'
 -- the state, version and recent events of a user, whatever the key holds;
 -- token: the lease that would replace a foreign value, to name where it goes
 local function load(key, token)
-  local r = redis.pcall('HMGET', key, 's', 'v', 'e')
+  local r = try('HMGET', key, 's', 'v', 'e')
   if not r.err then return r[1], r[2], r[3] end
   local kind = redis.call('TYPE', key).ok
   if kind == 'string' then return redis.call('GET', key), FOREIGN, false end
@@ -96,12 +165,12 @@ const BEGIN_ARITY = 2;
  * false}` when this user's part failed. A BEGIN sent again after a lost reply
  * finds its own lease and goes on.
  */
-export const BEGIN: ScriptSource = {
-  width: 3,
-  source: PRELUDE + `
+export const BEGIN: ScriptSource = usersScript(
+  3,
+  PRELUDE + `
 local function begin(state, lease, token, event)
-  if not redis.call('SET', lease, token, 'NX', 'PX', ARGV[1]) then
-    local holder = redis.pcall('GET', lease)
+  if not redis.call('SET', lease, token, 'NX', 'PX', A[1]) then
+    local holder = try('GET', lease)
     if holder ~= token and holder ~= token .. '!' then
       -- a lease of ours always expires; anything else there is foreign:
       -- moved out of the way, never waited for
@@ -111,7 +180,7 @@ local function begin(state, lease, token, event)
       else
         redis.call('RENAME', lease, lease .. ':foreign:' .. token)
       end
-      redis.call('SET', lease, token, 'PX', ARGV[1])
+      redis.call('SET', lease, token, 'PX', A[1])
     end
   end
   local s, v, e = load(state, token)
@@ -122,16 +191,16 @@ local function begin(state, lease, token, event)
   return {1, s, v}
 end
 local out = {}
-for i = 0, #KEYS / 2 - 1 do
+for i = 0, #K / 2 - 1 do
   local a = 1 + i * ${BEGIN_ARITY}
-  local ok, r = pcall(begin, KEYS[i * 2 + 1], KEYS[i * 2 + 2], ARGV[a + 1],
-    ARGV[a + 2])
+  local ok, r = pcall(begin, K[i * 2 + 1], K[i * 2 + 2], A[a + 1], A[a + 2])
   if not ok then r = {3, message(r), false} end
   out[#out + 1] = r[1]; out[#out + 1] = r[2]; out[#out + 1] = r[3]
 end
 return out
 `,
-};
+  (items) => items[0] === 3 ? String(items[1]) : undefined,
+);
 
 /** BEGIN's ARGV before the users' parts. */
 export function beginHead(leaseTtl: number): string[] {
@@ -173,10 +242,10 @@ const COMMIT_ARITY = 7;
  * commit of an expired lease overtook it). A part that failed is its error
  * message.
  */
-export const COMMIT: ScriptSource = {
-  width: 1,
-  source: PRELUDE + `
-local TTL, ASIDE, EVENTS = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+export const COMMIT: ScriptSource = usersScript(
+  1,
+  PRELUDE + `
+local TTL, ASIDE, EVENTS = A[1], tonumber(A[2]), tonumber(A[3])
 -- whether a decoded JSON value is a list of strings (what we write there)
 local function strings(t)
   if type(t) ~= 'table' then return false end
@@ -197,25 +266,25 @@ local function first(list, n)
   return string.sub(list, 1, at - 1)
 end
 local function commit(state, lease, a)
-  local token, expected = ARGV[a + 1], ARGV[a + 2]
-  local write, value = ARGV[a + 3] == '1', ARGV[a + 4]
-  local kept, event = ARGV[a + 5], ARGV[a + 6]
+  local token, expected = A[a + 1], A[a + 2]
+  local write, value = A[a + 3] == '1', A[a + 4]
+  local kept, event = A[a + 5], A[a + 6]
   -- '1': the lease is kept, for the caller to release later
-  local release = ARGV[a + 7] ~= '1'
-  local holder = redis.pcall('GET', lease)
+  local release = A[a + 7] ~= '1'
+  local holder = try('GET', lease)
   local ours = holder == token or holder == token .. '!'
   local foreign = expected == FOREIGN
   local mark = false
   if holder ~= token or foreign then
     -- the slow path: the version decides
-    local version = redis.pcall('HGET', state, 'v')
+    local version = try('HGET', state, 'v')
     if type(version) == 'table' then version = FOREIGN end
     version = version or ''
     if version == token or version == token .. '~' then return 1 end
     if version ~= expected then
       -- this very commit, sent again after another one followed it: its
       -- event was remembered in it
-      local e = redis.pcall('HGET', state, 'e')
+      local e = try('HGET', state, 'e')
       if event ~= '' and type(e) == 'string' and holds(e, event) then
         if ours and release then redis.call('DEL', lease) end
         return 1
@@ -271,14 +340,15 @@ local function commit(state, lease, a)
   return 1
 end
 local out = {}
-for i = 0, #KEYS / 2 - 1 do
-  local ok, r = pcall(commit, KEYS[i * 2 + 1], KEYS[i * 2 + 2],
+for i = 0, #K / 2 - 1 do
+  local ok, r = pcall(commit, K[i * 2 + 1], K[i * 2 + 2],
     3 + i * ${COMMIT_ARITY})
   if ok then out[i + 1] = r else out[i + 1] = message(r) end
 end
 return out
 `,
-};
+  (items) => typeof items[0] === "string" ? items[0] : undefined,
+);
 
 /** COMMIT's ARGV before the users' parts. */
 export function commitHead(

@@ -93,7 +93,7 @@ export interface RedisLike {
   /**
    * `true` for a client of a Redis Cluster (an ioredis `Cluster` says so
    * itself; the node-redis adapter sets it for `createCluster` clients):
-   * `RedisStore` then refuses the `batch` option, whose calls span slots.
+   * `RedisStore` then sends no call across masters (see `masterOf`).
    */
   readonly isCluster?: boolean | undefined;
   /** Runs a cached Lua script: `EVALSHA sha1 numkeys key... arg...`. */
@@ -108,6 +108,16 @@ export interface RedisLike {
    * it). Not needed otherwise.
    */
   nodes?(role: "master"): readonly RedisLike[];
+  /**
+   * For a Cluster client: the master that serves a hash slot (0 to 16383),
+   * named any way that is the same for every slot of that master (such as
+   * its `host:port`), or `undefined` when the client does not know it yet.
+   * `RedisStore` then sends the scripts of the users of one master that
+   * reach it together as one call (Redis 7 and later). An ioredis `Cluster`
+   * needs none (the store reads its table of slots); the node-redis adapter
+   * has it. Without it, a Cluster gets one call per user.
+   */
+  masterOf?(slot: number): string | undefined;
 }
 
 /**
@@ -131,10 +141,16 @@ export interface RedisStoreOptions extends StoreOptions {
    * together, as one script call per event-loop turn instead of one per
    * user (coalescing). Each event still takes two round trips, and each user
    * is committed or fails alone, atomically; Redis and the client do far
-   * less work per event. Default: on, except for a Cluster client (whose
-   * users live in different slots), which sends one call per user; a client
-   * that turns out to be a Cluster (a `CROSSSLOT` answer) makes the store
-   * send one call per user from then on. `true` with a Cluster client throws.
+   * less work per event. Default: on. On a Cluster client (`isCluster`),
+   * users live in different slots: the users of one master share a call
+   * (a script flagged to reach several slots of its server, Redis 7 and
+   * later), when the client knows which master serves a slot (an ioredis
+   * `Cluster`, the node-redis adapter, or `masterOf`); otherwise, or before
+   * Redis 7, one call per user. A user whose slot moved meanwhile is sent
+   * again on their own, and the client follows the redirection. A client
+   * that turns out to be a Cluster without saying so (a `CROSSSLOT` answer)
+   * makes the store send one call per user from then on. `false`: one call
+   * per user.
    */
   readonly batch?: boolean | undefined;
 }
@@ -231,15 +247,10 @@ export class RedisStore implements StateStore {
         "Cannot create RedisStore: the client must have eval and evalsha methods",
       );
     }
-    if (options.batch && redis.isCluster) {
-      throw new TypeError(
-        'Cannot create RedisStore: option "batch" needs a standalone Redis, not a Cluster',
-      );
-    }
     this.#redis = redis;
     this.#names = new KeyNamer(options.prefix ?? "botnodes");
     this.#options = resolveStoreOptions(options);
-    this.#scripts = new ScriptRunner(redis, options.batch ?? !redis.isCluster);
+    this.#scripts = new ScriptRunner(redis, options.batch ?? true);
     this.#indexScripts = new ScriptRunner(redis, true);
     const { leaseTtl, ttl, seenEvents } = this.#options;
     this.#beginHead = beginHead(leaseTtl);

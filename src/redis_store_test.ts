@@ -90,12 +90,22 @@ describe("RedisStore", { skip: skipRedis }, () => {
     }
   });
 
-  it("refuses to batch on a Cluster", () => {
-    const cluster = Object.assign(Object.create(redis), { isCluster: true });
-    assert.throws(
-      () => new RedisStore(cluster, { batch: true }),
-      /standalone Redis/,
-    );
+  it("sends a Cluster client that names no master one call per user", async () => {
+    const calls: number[] = [];
+    const cluster: RedisLike = {
+      isCluster: true,
+      eval: (...args) => redis.eval(...args),
+      evalsha: (sha, numkeys, ...rest) => {
+        calls.push(numkeys);
+        return redis.evalsha(sha, numkeys, ...rest);
+      },
+    };
+    const store = new RedisStore(cluster, {
+      batch: true,
+      prefix: randomPrefix("alone"),
+    });
+    await Promise.all(["a", "b", "c"].map((user) => store.begin(user)));
+    assert.deepEqual(calls, [2, 2, 2]);
   });
 
   it("rejects a prefix with braces and a client without eval", () => {
