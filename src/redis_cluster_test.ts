@@ -175,6 +175,28 @@ describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {
     }
   });
 
+  it("sends alone the users whose master the client cannot name", async () => {
+    const cluster = new Cluster(clusterNodes);
+    await cluster.cluster("INFO");
+    // undefined, a throw, and what is no name, for a third of the slots each
+    const { client, calls } = counted(cluster, (slot) => {
+      if (slot % 3 === 0) return undefined;
+      if (slot % 3 === 1) throw new Error("no table");
+      return 7 as unknown as string;
+    });
+    const prefix = randomPrefix("unnamed");
+    const store = new RedisStore(client, { prefix });
+    const check = new RedisStore(cluster, { prefix });
+    try {
+      const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
+      await routeAll(store, check, users, ["a", "b"]);
+      assert.equal(calls.spread.length, 0);
+      assert.equal(calls.keyed, 2 * 2 * 30);
+    } finally {
+      await cluster.quit();
+    }
+  });
+
   it("sends each user alone when the server runs no flagged script", async () => {
     const cluster = new Cluster(clusterNodes);
     await cluster.cluster("INFO");

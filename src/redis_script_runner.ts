@@ -380,7 +380,15 @@ function masterLookup(
   redis: RedisLike,
 ): ((slot: number) => string | undefined) | undefined {
   if (typeof redis.masterOf === "function") {
-    return (slot) => redis.masterOf!(slot);
+    // a master it cannot name (or a throw) sends that user alone
+    return (slot) => {
+      try {
+        const master = redis.masterOf!(slot);
+        return typeof master === "string" ? master : undefined;
+      } catch {
+        return undefined;
+      }
+    };
   }
   const table = redis as { slots?: unknown };
   if (!Array.isArray(table.slots)) return undefined;
