@@ -60,17 +60,15 @@ export interface NodeRedisLike {
    * A cluster's table of slots (`createCluster`): each slot's master, for
    * `RedisLike.masterOf`.
    */
-  readonly slots?: readonly (
-    | { readonly master?: { readonly address?: unknown } }
-    | undefined
-  )[];
+  readonly slots?: readonly ({ readonly master?: unknown } | undefined)[];
 }
 
 /**
  * Adapts a node-redis client (from `createClient` or `createCluster`, RESP2,
  * the default) to `RedisLike`. A cluster is recognised (`isCluster`), gets
- * `masterOf` (from its table of slots, so that `RedisStore` sends the users
- * of one master as one call) and `nodes("master")`: a
+ * `masterOf` (a client of the master of a slot, from its table of slots, so
+ * that `RedisStore` sends the users of one master as one call on it) and
+ * `nodes("master")`: a
  * `RedisLike` for each of the cluster's `masters` (through its
  * `nodeClient`), so that `RedisStore.scan` visits every master as it does on
  * an ioredis `Cluster`.
@@ -130,20 +128,27 @@ export function fromNodeRedis(client: NodeRedisLike): RedisLike {
     evalsha: (sha1, numkeys, ...keysAndArgs) =>
       client.evalSha(sha1, options(numkeys, keysAndArgs)),
   };
-  if (isCluster) {
-    redis.masterOf = (slot) => {
-      const address = client.slots?.[slot]?.master?.address;
-      return typeof address === "string" ? address : undefined;
-    };
-  }
   if (!isCluster || typeof client.nodeClient !== "function") return redis;
   const cluster = client as Required<NodeRedisLike>;
+  // one RedisLike per master (node-redis makes new ones on a new topology)
+  const clients = new WeakMap<object, RedisLike>();
+  const clientOf = (master: object) => {
+    let found = clients.get(master);
+    if (found === undefined) {
+      found = fromNodeRedis(masterClient(cluster, master));
+      clients.set(master, found);
+    }
+    return found;
+  };
   return {
     ...redis,
-    nodes: () =>
-      cluster.masters.map((master) =>
-        fromNodeRedis(masterClient(cluster, master))
-      ),
+    nodes: () => cluster.masters.map((master) => clientOf(master as object)),
+    masterOf: (slot) => {
+      const master = cluster.slots[slot]?.master;
+      return typeof master === "object" && master !== null
+        ? clientOf(master)
+        : undefined;
+    },
   };
 }
 

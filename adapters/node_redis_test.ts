@@ -11,7 +11,8 @@ import {
   redisHarness,
   redisSkip,
 } from "../test_support/redis.ts";
-import { RedisStore } from "../src/redis_store.ts";
+import { type RedisLike, RedisStore } from "../src/redis_store.ts";
+import { keySlot } from "../src/redis_keys.ts";
 import { appendBot, appended } from "../test_support/append_bot.ts";
 import { fromNodeRedis, type NodeRedisLike } from "./node_redis.ts";
 
@@ -92,12 +93,23 @@ describe("fromNodeRedis on a cluster", () => {
       await admin.cluster("INFO");
       const redis = fromNodeRedis(cluster);
       const masters = new Set<string>();
+      const byMaster = new Map<RedisLike, string>();
       for (const slot of [0, 5000, 5461, 10922, 10923, 16383]) {
         const master = redis.masterOf?.(slot);
-        assert.equal(master, admin.slots[slot]?.[0], `slot ${slot}`);
-        masters.add(master!);
+        assert.ok(master, `slot ${slot}`);
+        const name = admin.slots[slot]?.[0]!;
+        // the same client for every slot of a master, one per master
+        assert.equal(byMaster.get(master) ?? name, name);
+        byMaster.set(master, name);
+        masters.add(name);
+        // the master's own connection: a key of that slot is local there
+        const key = ["{a}", "{b}", "{c}", "{d}", "{e}", "{f}"].find((tag) =>
+          keySlot(tag) === slot
+        );
+        if (key) assert.equal(await master.eval("return 1", 1, key), 1);
       }
       assert.equal(masters.size, 3);
+      assert.equal(byMaster.size, 3);
       // and the users of one master share a call
       const store = new RedisStore(redis, { prefix: randomPrefix("nr") });
       const bot = appendBot(store);

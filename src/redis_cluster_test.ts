@@ -20,44 +20,75 @@ interface Calls {
   keyed: number;
   /** Calls of a script spread over a master's slots, and their users. */
   spread: number[];
+  /** Spread calls refused as a whole (a redirection, NOSCRIPT). */
+  refused: number;
 }
 
+/** A client's part that `counted` wraps: its script calls. */
+type Scripts = Pick<RedisLike, "eval" | "evalsha">;
+
 /**
- * A Cluster client as a plain RedisLike that counts its script calls; with
- * `masterOf` given, the store groups users by it (else by the client's
- * table of slots); `eval` may be replaced to fake a server.
+ * A Cluster client as a plain RedisLike that counts its script calls and
+ * those sent to its masters' own connections; `masterOf` picks the master
+ * of a slot among those wrapped connections (by default as the client's
+ * table of slots says); `fake` may stand in for a server.
  */
 function counted(
   cluster: Cluster,
-  masterOf: (slot: number) => string | undefined = (slot) =>
-    cluster.slots[slot]?.[0],
-  evalScript: RedisLike["eval"] = (...args) => cluster.eval(...args),
+  masterOf?: (
+    slot: number,
+    masters: Map<string, RedisLike>,
+  ) => RedisLike | undefined,
+  fake: (client: Scripts) => Scripts = (client) => client,
 ): { client: RedisLike; calls: Calls } {
-  const calls: Calls = { keyed: 0, spread: [] };
+  const calls: Calls = { keyed: 0, spread: [], refused: 0 };
   // the calls answered (not those answered NOSCRIPT, say)
   const count = async (
     numkeys: number,
     keysAndArgs: string[],
     reply: Promise<unknown>,
   ) => {
-    const answer = await reply;
     // a spread call: one key, the number of keys, then the first key again
-    if (numkeys === 1 && keysAndArgs[2] === keysAndArgs[0]) {
-      calls.spread.push(Number(keysAndArgs[1]) / 2);
-    } else if (numkeys === 2) calls.keyed++;
+    const spread = numkeys === 1 && keysAndArgs[2] === keysAndArgs[0];
+    let answer;
+    try {
+      answer = await reply;
+    } catch (error) {
+      if (spread) calls.refused++;
+      throw error;
+    }
+    if (spread) calls.spread.push(Number(keysAndArgs[1]) / 2);
+    else if (numkeys === 2) calls.keyed++;
     return answer;
   };
+  const wrap = (target: Scripts): Scripts => {
+    const server = fake(target);
+    return {
+      eval: (script, numkeys, ...keysAndArgs) =>
+        count(
+          numkeys,
+          keysAndArgs,
+          server.eval(script, numkeys, ...keysAndArgs),
+        ),
+      evalsha: (sha, numkeys, ...keysAndArgs) =>
+        count(
+          numkeys,
+          keysAndArgs,
+          server.evalsha(sha, numkeys, ...keysAndArgs),
+        ),
+    };
+  };
+  const masters = new Map<string, RedisLike>();
+  for (const node of cluster.nodes("master")) {
+    masters.set(`${node.options.host}:${node.options.port}`, wrap(node));
+  }
   const client: RedisLike = {
     isCluster: true,
-    masterOf,
-    eval: (script, numkeys, ...keysAndArgs) =>
-      count(numkeys, keysAndArgs, evalScript(script, numkeys, ...keysAndArgs)),
-    evalsha: (sha, numkeys, ...keysAndArgs) =>
-      count(
-        numkeys,
-        keysAndArgs,
-        cluster.evalsha(sha, numkeys, ...keysAndArgs),
-      ),
+    ...wrap(cluster),
+    masterOf: (slot) =>
+      masterOf
+        ? masterOf(slot, masters)
+        : masters.get(cluster.slots[slot]?.[0] ?? ""),
   };
   return { client, calls };
 }
@@ -152,37 +183,47 @@ describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {
     }
   });
 
-  it("resends alone the users whose slot is not on that master", async () => {
-    const cluster = new Cluster(clusterNodes);
-    // a table of slots gone stale: every slot on one master
-    const { client, calls } = counted(cluster, () => "one");
-    const prefix = randomPrefix("moved");
-    const store = new RedisStore(client, { prefix });
-    const check = new RedisStore(cluster, { prefix });
-    try {
+  for (const first of ["on", "not on"]) {
+    it(`resends alone the users whose slot is not on that master (the first user's ${first} it)`, async () => {
+      const cluster = new Cluster(clusterNodes);
+      await cluster.cluster("INFO");
       const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
-      await routeAll(store, check, users, ["a", "b", "c"]);
-      const owners = new Set(
-        users.map((user) => cluster.slots[keySlot(store.keys(user)[0])]?.[0]),
-      );
-      assert.equal(owners.size, 3, "users on every master");
-      assert.ok(calls.spread.length > 0);
-      // begins and commits of the users on the other masters failed there
-      // and went again on their own
-      assert.ok(calls.keyed >= 2 * 3 * 10, `${calls.keyed} calls alone`);
-    } finally {
-      await cluster.quit();
-    }
-  });
+      const prefix = randomPrefix("moved");
+      const check = new RedisStore(cluster, { prefix });
+      const masterOfUser = (user: string) =>
+        cluster.slots[keySlot(check.keys(user)[0])]?.[0];
+      // a table of slots gone stale: every slot on one master, which serves
+      // the first user's keys (so each part not on it fails there), or not
+      // (so the whole call is redirected)
+      const { client, calls } = counted(cluster, (_slot, masters) => {
+        const named = [...masters.keys()].find((name) =>
+          (name === masterOfUser(users[0]!)) === (first === "on")
+        );
+        return masters.get(named!);
+      });
+      const store = new RedisStore(client, { prefix });
+      try {
+        await routeAll(store, check, users, ["a", "b", "c"]);
+        assert.equal(new Set(users.map(masterOfUser)).size, 3);
+        // the parts of users on the other masters went again alone
+        const alone = calls.keyed;
+        assert.ok(alone >= 2 * 3 * 10, `${alone} calls alone`);
+        if (first === "on") assert.ok(calls.spread.length > 0);
+        else assert.ok(calls.refused > 0, "a whole call was redirected");
+      } finally {
+        await cluster.quit();
+      }
+    });
+  }
 
   it("sends alone the users whose master the client cannot name", async () => {
     const cluster = new Cluster(clusterNodes);
     await cluster.cluster("INFO");
-    // undefined, a throw, and what is no name, for a third of the slots each
+    // undefined, a throw, and what is no client, for a third of the slots
     const { client, calls } = counted(cluster, (slot) => {
       if (slot % 3 === 0) return undefined;
       if (slot % 3 === 1) throw new Error("no table");
-      return 7 as unknown as string;
+      return "7000" as unknown as RedisLike;
     });
     const prefix = randomPrefix("unnamed");
     const store = new RedisStore(client, { prefix });
@@ -201,21 +242,23 @@ describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {
     const cluster = new Cluster(clusterNodes);
     await cluster.cluster("INFO");
     let refused = 0;
-    // a Redis before 7: a script with flags does not compile
-    const { client, calls } = counted(cluster, undefined, (script, ...rest) => {
-      if (!script.startsWith("#!")) return cluster.eval(script, ...rest);
-      refused++;
-      return Promise.reject(
-        new Error(
-          "ERR Error compiling script (new function): user_script:1: unexpected symbol near '#'",
-        ),
-      );
-    });
+    // a Redis before 7: a script with flags does not compile, and EVALSHA
+    // of a script never loaded answers NOSCRIPT (so the store EVALs it)
+    const { client, calls } = counted(cluster, undefined, (server) => ({
+      evalsha: () => Promise.reject(new Error("NOSCRIPT No matching")),
+      eval: (script, ...rest) => {
+        if (!script.startsWith("#!")) return server.eval(script, ...rest);
+        refused++;
+        return Promise.reject(
+          new Error(
+            "ERR Error compiling script (new function): user_script:1: unexpected symbol near '#'",
+          ),
+        );
+      },
+    }));
     const prefix = randomPrefix("old");
     const store = new RedisStore(client, { prefix });
     const check = new RedisStore(cluster, { prefix });
-    // EVALSHA of a script never loaded answers NOSCRIPT: the store EVALs it
-    client.evalsha = () => Promise.reject(new Error("NOSCRIPT No matching"));
     try {
       const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
       await routeAll(store, check, users, ["a", "b"]);

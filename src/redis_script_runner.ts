@@ -95,10 +95,11 @@ export class ScriptRunner {
   readonly #direct: RedisLike | undefined;
   #batch: boolean;
   /**
-   * On a Cluster: the master of a slot, as the client knows it, while the
-   * users of one master share a call; `undefined` when each user has a call.
+   * On a Cluster: a client of the master of a slot, as the client knows
+   * it, while the users of one master share a call; `undefined` when each
+   * user has a call.
    */
-  #masterOf: ((slot: number) => string | undefined) | undefined;
+  #masterOf: MasterLookup | undefined;
   readonly #scripts = new Map<ScriptSource, Script>();
   readonly #queued = new Map<Script, { head: string[]; parts: Part[] }>();
 
@@ -210,8 +211,8 @@ export class ScriptRunner {
    * call of their own.
    */
   #flushSpread(script: Script, head: string[], all: Part[]): void {
-    const masterOf = this.#masterOf;
-    const groups = new Map<string, Part[]>();
+    const masterOf = this.#masterOf?.();
+    const groups = new Map<RedisLike, Part[]>();
     for (const part of all) {
       const master = masterOf?.(keySlot(part.keys[0]!));
       const group = master === undefined ? undefined : groups.get(master);
@@ -219,16 +220,31 @@ export class ScriptRunner {
       else if (master !== undefined) groups.set(master, [part]);
       else this.#alone(script, head, part);
     }
-    for (const group of groups.values()) {
+    for (const [master, group] of groups) {
       if (group.length === 1) this.#alone(script, head, group[0]!);
       for (let i = 0; group.length > 1 && i < group.length; i += MAX_BATCH) {
-        this.#spreadCall(script, head, group.slice(i, i + MAX_BATCH));
+        this.#spreadCall(script, head, group.slice(i, i + MAX_BATCH), master);
       }
     }
   }
 
-  /** One call of the `spread` variant for parts of users on one master. */
-  #spreadCall(script: Script, head: string[], parts: Part[]): void {
+  /**
+   * One call of the `spread` variant for parts of users on one master, sent
+   * on that master's own connection: never redirected, so that it runs
+   * there as any client's call would (a call the Cluster client followed
+   * by `ASK` would run with the `ASKING` flag, under which the importing
+   * master serves keys the other master still holds). Each part is sent
+   * again alone, keyed, through the Cluster client when its keys were not
+   * on that master, and every part when the call failed as a whole (a
+   * redirection of the first key, a connection gone): BEGIN and COMMIT sent
+   * again with the same token find their own work done.
+   */
+  #spreadCall(
+    script: Script,
+    head: string[],
+    parts: Part[],
+    master: RedisLike,
+  ): void {
     const keys: string[] = [];
     const args = [...head];
     for (const part of parts) {
@@ -236,29 +252,26 @@ export class ScriptRunner {
       args.push(...part.args);
     }
     const [route, ...rest] = spreadCall(keys, args);
-    this.#eval(script.spread!, [route!], rest).then(
-      (reply) =>
-        this.#settle(script, parts, reply, (part) => {
-          this.#alone(script, head, part);
-        }),
+    const resend = (part: Part) => this.#alone(script, head, part);
+    this.#eval(script.spread!, [route!], rest, false, master).then(
+      (reply) => this.#settle(script, parts, reply, resend),
       (error) => {
-        if (!NO_FLAGS.test(String(error?.message ?? error))) {
-          for (const part of parts) part.reject(error);
-          return;
+        // a server that cannot run the script: one call per user from now
+        if (NO_FLAGS.test(String(error?.message ?? error))) {
+          this.#masterOf = undefined;
         }
-        // the script did not run: one call per user from now
-        this.#masterOf = undefined;
-        for (const part of parts) this.#alone(script, head, part);
+        for (const part of parts) resend(part);
       },
     );
   }
 
   /** One user's part as a call of its own, keyed by the user's keys. */
   #alone(script: Script, head: string[], part: Part): void {
-    this.#eval(script, part.keys, [...head, ...part.args], false, true).then(
-      (reply) => this.#settle(script, [part], reply),
-      part.reject,
-    );
+    this.#eval(script, part.keys, [...head, ...part.args], false, this.#redis)
+      .then(
+        (reply) => this.#settle(script, [part], reply),
+        part.reject,
+      );
   }
 
   /**
@@ -291,22 +304,21 @@ export class ScriptRunner {
   }
 
   /**
-   * Runs a script by EVALSHA, by EVAL when the server lost it; `alone`: a
-   * call for one user among others sent apart, which goes through the
-   * client's pipeline when it has one.
+   * Runs a script by EVALSHA, by EVAL when the server lost it; on `client`
+   * when given (a master's own, or the client itself for one user among
+   * others sent apart, which goes through its pipeline when it has one).
    */
   async #eval(
     script: Script,
     keys: readonly string[],
     args: string[],
     byEval = false,
-    alone = false,
+    client?: RedisLike,
   ): Promise<unknown> {
     // coalescing, the runner sends one call per script per turn: ioredis'
     // pipeline would only add its cost; one call per user gains from it
-    const redis = this.#batch && !alone
-      ? this.#direct ?? this.#redis
-      : this.#redis;
+    const redis = client ??
+      (this.#batch ? this.#direct ?? this.#redis : this.#redis);
     if (byEval) {
       return await redis.eval(
         script.source,
@@ -371,31 +383,55 @@ function unpipelined(redis: RedisLike): RedisLike | undefined {
 }
 
 /**
- * For a Cluster client: the master serving a slot, by the client's own
- * `masterOf`, or from an ioredis `Cluster`'s table of slots (`slots`, each
- * slot's nodes with its master first; read at each call, as the client
- * refreshes it). `undefined` when the client offers neither.
+ * Gives, for one flush, the function from a slot to a client of the master
+ * that serves it (the same object for every slot of one master), or
+ * `undefined` for a slot whose master is not known.
  */
-function masterLookup(
-  redis: RedisLike,
-): ((slot: number) => string | undefined) | undefined {
+type MasterLookup = () => (slot: number) => RedisLike | undefined;
+
+/** What `masterLookup` reads of an ioredis `Cluster`. */
+interface IoRedisCluster {
+  /** Each slot's nodes, `host:port`, its master first. */
+  slots: unknown[];
+  /** The clients of the masters, each with its `host` and `port`. */
+  nodes(role: "master"): {
+    options?: { host?: unknown; port?: unknown };
+  }[];
+}
+
+/**
+ * For a Cluster client: a client of the master serving a slot, by the
+ * client's own `masterOf`, or from an ioredis `Cluster`'s table of slots
+ * and its connections to the masters (both read at each flush, as the
+ * client refreshes them). `undefined` when the client offers neither.
+ */
+function masterLookup(redis: RedisLike): MasterLookup | undefined {
   if (typeof redis.masterOf === "function") {
-    // a master it cannot name (or a throw) sends that user alone
-    return (slot) => {
+    // a master it cannot give (or a throw) sends that user alone
+    const masterOf = (slot: number) => {
       try {
         const master = redis.masterOf!(slot);
-        return typeof master === "string" ? master : undefined;
+        return typeof master?.evalsha === "function" ? master : undefined;
       } catch {
         return undefined;
       }
     };
+    return () => masterOf;
   }
-  const table = redis as { slots?: unknown };
-  if (!Array.isArray(table.slots)) return undefined;
-  return (slot) => {
-    const nodes = (table.slots as unknown[])[slot];
-    const master = Array.isArray(nodes) ? nodes[0] : undefined;
-    return typeof master === "string" ? master : undefined;
+  const cluster = redis as unknown as Partial<IoRedisCluster>;
+  if (!Array.isArray(cluster.slots) || typeof cluster.nodes !== "function") {
+    return undefined;
+  }
+  return () => {
+    const byName = new Map<unknown, RedisLike>();
+    for (const node of (cluster as IoRedisCluster).nodes("master")) {
+      const name = `${node.options?.host}:${node.options?.port}`;
+      byName.set(name, node as unknown as RedisLike);
+    }
+    return (slot) => {
+      const nodes = (cluster as IoRedisCluster).slots[slot];
+      return byName.get(Array.isArray(nodes) ? nodes[0] : undefined);
+    };
   };
 }
 

@@ -109,15 +109,17 @@ export interface RedisLike {
    */
   nodes?(role: "master"): readonly RedisLike[];
   /**
-   * For a Cluster client: the master that serves a hash slot (0 to 16383),
-   * named any way that is the same for every slot of that master (such as
-   * its `host:port`), or `undefined` when the client does not know it yet.
-   * `RedisStore` then sends the scripts of the users of one master that
-   * reach it together as one call (Redis 7 and later). An ioredis `Cluster`
-   * needs none (the store reads its table of slots); the node-redis adapter
-   * has it. Without it, a Cluster gets one call per user.
+   * For a Cluster client: a client of the master that serves a hash slot
+   * (0 to 16383), connected to that master alone (it must not follow
+   * redirections), the same object for every slot of that master; or
+   * `undefined` when the client does not know the master yet. `RedisStore`
+   * then sends the scripts of the users of one master that reach it
+   * together as one call on that connection (Redis 7 and later). An ioredis
+   * `Cluster` needs none (the store reads its table of slots and uses its
+   * connections to the masters); the node-redis adapter has it. Without it,
+   * a Cluster gets one call per user.
    */
-  masterOf?(slot: number): string | undefined;
+  masterOf?(slot: number): RedisLike | undefined;
 }
 
 /**

@@ -5,6 +5,9 @@
 import process from "node:process";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Cluster, Redis, type RedisOptions } from "ioredis";
 import { type RedisLike, RedisStore, type StateStore } from "../mod.ts";
 import type { HarnessOptions, StoreHarness } from "../store/mod.ts";
@@ -230,4 +233,93 @@ export async function startRedis(
       await exited;
     },
   };
+}
+
+/** A Redis Cluster of the test's own: masters on loopback ports. */
+export interface OwnCluster {
+  /** The masters, in order: the first serves the lowest slots. */
+  nodes: { host: string; port: number }[];
+  /** A client of each master, in the same order. */
+  admins: Redis[];
+  /** Each master's node id, in the same order. */
+  ids: string[];
+  /** Stops every server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Redis Cluster of `masters` masters (no replicas) on free
+ * loopback ports, the slots split evenly in order, and resolves once every
+ * master sees the cluster as `ok`. For tests that change the Cluster itself
+ * (moving a slot), which must not disturb the shared one (REDIS_CLUSTER).
+ */
+export async function startCluster(masters = 2): Promise<OwnCluster> {
+  const servers: OwnRedis[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "botnodes-cluster-"));
+  try {
+    const buses: number[] = [];
+    for (let i = 0; i < masters; i++) {
+      const bus = await freePort();
+      buses.push(bus);
+      servers.push(
+        await startRedis([
+          "--cluster-enabled",
+          "yes",
+          "--cluster-port",
+          String(bus),
+          "--cluster-config-file",
+          `${dir}/nodes-%PORT%.conf`,
+        ]),
+      );
+    }
+    const admins = servers.map((server) => new Redis(server.url));
+    const per = Math.ceil(16_384 / masters);
+    for (const [i, admin] of admins.entries()) {
+      await admin.call(
+        "CLUSTER",
+        "ADDSLOTSRANGE",
+        String(i * per),
+        String(Math.min(16_383, (i + 1) * per - 1)),
+      );
+      if (i > 0) {
+        await admin.call(
+          "CLUSTER",
+          "MEET",
+          "127.0.0.1",
+          String(servers[0]!.port),
+          String(buses[0]),
+        );
+      }
+    }
+    const ids = await Promise.all(
+      admins.map(async (admin) => String(await admin.call("CLUSTER", "MYID"))),
+    );
+    // the servers learn of each other over their bus: wait for it
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const states = await Promise.all(admins.map(async (admin) => {
+        const info = String(await admin.call("CLUSTER", "INFO"));
+        const known = String(await admin.call("CLUSTER", "NODES"))
+          .trim().split("\n").length;
+        return info.includes("cluster_state:ok") && known === masters;
+      }));
+      if (states.every(Boolean)) break;
+      if (Date.now() > deadline) throw new Error("the Cluster did not form");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return {
+      nodes: servers.map(({ port }) => ({ host: "127.0.0.1", port })),
+      admins,
+      ids,
+      async stop() {
+        for (const admin of admins) admin.disconnect();
+        await Promise.all(servers.map((server) => server.stop()));
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await Promise.all(servers.map((server) => server.stop()));
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
 }
