@@ -36,6 +36,12 @@ export class UserQueue {
   readonly #queues = new Map<string, Turn>();
   /** Leases whose commit succeeded (so they need no release). */
   readonly #committed = new WeakSet<Lease>();
+  /**
+   * Leases whose commit is on its way, or done and released: a renewal that
+   * finds such a lease gone lost nothing (the commit released it, or its own
+   * answer will say what happened).
+   */
+  readonly #committing = new WeakSet<Lease>();
   /** The leases held now, kept alive by one sweep timer. */
   readonly #held = new Map<Lease, Renewal>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
@@ -138,9 +144,14 @@ export class UserQueue {
     state: string | undefined,
     options?: CommitOptions,
   ): Promise<void> {
+    this.#committing.add(lease);
     return this.#store.commit(lease, state, options).then(() => {
       // a kept lease is released after the function returns, as usual
       if (options?.keep !== true) this.#committed.add(lease);
+      else this.#committing.delete(lease);
+    }, (error: unknown) => {
+      this.#committing.delete(lease);
+      throw error;
     });
   }
 
@@ -232,7 +243,11 @@ export class UserQueue {
 
   /** Reports a lease that could not be renewed, once; the commit decides. */
   #renewFailed(lease: Lease, renewal: Renewal, error: unknown): void {
-    if (renewal.reported || !this.#held.has(lease)) return;
+    if (
+      renewal.reported || !this.#held.has(lease) || this.#committing.has(lease)
+    ) {
+      return;
+    }
     renewal.reported = true;
     const why = error === undefined ? "it was lost" : "the store failed";
     this.#logger.warn(

@@ -290,6 +290,31 @@ describe("a call slower than the lease", () => {
     });
   }
 
+  it("reports no lost lease when a renewal finds it released by the commit", async () => {
+    const store = new MemoryStore({ leaseTtl: 30 });
+    // each renewal is answered when the test says so
+    const answers: (() => Promise<void>)[] = [];
+    const { spy, renewed } = spied(
+      store,
+      (lease) =>
+        new Promise<boolean>((resolve) => {
+          answers.push(() => store.renew(lease).then(resolve));
+        }),
+    );
+    const { queue, warnings } = queueOn(spy);
+    let answered = 0;
+    await queue.run("1", async (lease) => {
+      await renewed(1); // a renewal is on its way...
+      await append(queue, lease, "tea"); // ...the commit releases the lease...
+      // ...and then the renewal is answered (false: no lease), while the
+      // handler still runs (a listener, the rest of onEnter's work)
+      for (const answer of answers.splice(0)) await answer(), answered++;
+    });
+    assert.equal(answered, 1);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(JSON.parse((await store.get("1"))!), ["tea"]);
+  });
+
   it("renews nothing once no lease is held", async () => {
     const { spy, calls } = spied(new MemoryStore({ leaseTtl: 30 }));
     const { queue } = queueOn(spy);
