@@ -94,6 +94,18 @@ function counted(
 }
 
 /**
+ * A store on `client`, and one of the same prefix on the Cluster itself,
+ * whose calls are not counted, to check what the first one wrote.
+ */
+function stores(client: RedisLike, cluster: Cluster, name: string) {
+  const prefix = randomPrefix(name);
+  return {
+    store: new RedisStore(client, { prefix }),
+    check: new RedisStore(cluster, { prefix }),
+  };
+}
+
+/**
  * Routes `rounds` events to each user at once, round by round, then checks
  * each user's state through `check` (a store of the same prefix whose
  * calls are not counted).
@@ -163,9 +175,7 @@ describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {
     const cluster = new Cluster(clusterNodes);
     await cluster.cluster("INFO"); // connected: the table of slots is known
     const { client, calls } = counted(cluster);
-    const prefix = randomPrefix("spread");
-    const store = new RedisStore(client, { prefix });
-    const check = new RedisStore(cluster, { prefix });
+    const { store, check } = stores(client, cluster, "spread");
     try {
       const users = Array.from({ length: 90 }, (_, i) => `user:${i}`);
       await routeAll(store, check, users, ["a", "b"]);
@@ -225,9 +235,7 @@ describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {
       if (slot % 3 === 1) throw new Error("no table");
       return "7000" as unknown as RedisLike;
     });
-    const prefix = randomPrefix("unnamed");
-    const store = new RedisStore(client, { prefix });
-    const check = new RedisStore(cluster, { prefix });
+    const { store, check } = stores(client, cluster, "unnamed");
     try {
       const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
       await routeAll(store, check, users, ["a", "b"]);
@@ -256,9 +264,7 @@ describe("RedisStore on an ioredis Cluster", { skip: skipCluster }, () => {
         );
       },
     }));
-    const prefix = randomPrefix("old");
-    const store = new RedisStore(client, { prefix });
-    const check = new RedisStore(cluster, { prefix });
+    const { store, check } = stores(client, cluster, "old");
     try {
       const users = Array.from({ length: 30 }, (_, i) => `user:${i}`);
       await routeAll(store, check, users, ["a", "b"]);
