@@ -185,7 +185,7 @@ async function spied(
     return {
       client: cluster,
       spread,
-      close: async () => void cluster.disconnect(),
+      close: () => Promise.resolve(cluster.disconnect()),
     };
   }
   const cluster = createCluster({
