@@ -9,7 +9,8 @@ nodes=$(printf '127.0.0.1:%s,' "${ports[@]}")
 nodes=${nodes%,}
 state() { redis-cli -p "${ports[0]}" cluster info 2>/dev/null | tr -d '\r' | grep -o 'cluster_state:[a-z]*' || true; }
 if [ "$(state)" != "cluster_state:ok" ]; then
-  dir=${TMPDIR:-/tmp}/botnodes-cluster
+  # a folder per first port: starting another Cluster leaves this one be
+  dir=${TMPDIR:-/tmp}/botnodes-cluster-$first
   rm -rf "$dir"
   for port in "${ports[@]}"; do
     mkdir -p "$dir/$port"
