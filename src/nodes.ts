@@ -23,7 +23,12 @@ import {
   type StateStore,
   systemClock,
 } from "./store.ts";
-import { finiteNumber, MAX_SCAN_COUNT, wholeNumber } from "./options.ts";
+import {
+  finiteNumber,
+  MAX_SCAN_COUNT,
+  MAX_TIMER_MS,
+  wholeNumber,
+} from "./options.ts";
 import type {
   Transition,
   TransitionKind,
@@ -1076,7 +1081,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       "runTimers: interval",
       options.interval ?? 1_000,
       1,
-      MAX_INTERVAL,
+      MAX_TIMER_MS,
     );
     const clock = this.#store.timing.clock;
     // a window of up to `limit` timers in flight: more are claimed once half
@@ -1623,9 +1628,8 @@ function nodeKeys(option: string, keys: unknown): Set<string> | undefined {
   return new Set(keys);
 }
 
-/** The most timers one round may take, and the longest sleep between. */
+/** The most timers one round may take. */
 const MAX_LIMIT = 100_000;
-const MAX_INTERVAL = 2_147_483_647;
 
 /** A round's `limit` option, checked (default 100). */
 function roundLimit(call: string, limit: number | undefined): number {

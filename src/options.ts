@@ -4,6 +4,12 @@
  * @module
  */
 
+/**
+ * The longest delay a JavaScript timer takes, in ms (2^31 - 1, about 24.8
+ * days): the largest `leaseTtl`, `wait` and `runTimers` interval.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** The largest `count` of a scan (Redis `SCAN`'s `COUNT`). */
 export const MAX_SCAN_COUNT = 1_000_000;
 

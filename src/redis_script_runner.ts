@@ -179,24 +179,14 @@ export class ScriptRunner {
     }
     while (all.length > 0) {
       const parts = all.splice(0, MAX_BATCH);
-      const keys: string[] = [];
-      const args = [...head];
-      for (const part of parts) {
-        keys.push(...part.keys);
-        args.push(...part.args);
-      }
+      const { keys, args } = callOf(head, parts);
       this.#eval(script, keys, args).then((reply) => {
         this.#settle(script, parts, reply);
       }, (error) => {
         // a Cluster the client did not say it is: one call per user from now
         if (parts.length > 1 && /CROSSSLOT/.test(String(error?.message))) {
           this.#batch = false;
-          for (const part of parts) {
-            this.#eval(script, part.keys, [...head, ...part.args]).then(
-              (reply) => this.#settle(script, [part], reply),
-              part.reject,
-            );
-          }
+          for (const part of parts) this.#alone(script, head, part);
           return;
         }
         for (const part of parts) part.reject(error);
@@ -245,15 +235,9 @@ export class ScriptRunner {
     parts: Part[],
     master: RedisLike,
   ): void {
-    const keys: string[] = [];
-    const args = [...head];
-    for (const part of parts) {
-      keys.push(...part.keys);
-      args.push(...part.args);
-    }
-    const [route, ...rest] = spreadCall(keys, args);
+    const call = spreadCall(callOf(head, parts));
     const resend = (part: Part) => this.#alone(script, head, part);
-    this.#eval(script.spread!, [route!], rest, false, master).then(
+    this.#eval(script.spread!, call.keys, call.args, false, master).then(
       (reply) => this.#settle(script, parts, reply, resend),
       (error) => {
         // a server that cannot run the script: one call per user from now
@@ -433,6 +417,20 @@ function masterLookup(redis: RedisLike): MasterLookup | undefined {
       return byName.get(Array.isArray(nodes) ? nodes[0] : undefined);
     };
   };
+}
+
+/** The keys and arguments of one call for `parts`, after `head`. */
+function callOf(
+  head: string[],
+  parts: Part[],
+): { keys: string[]; args: string[] } {
+  const keys: string[] = [];
+  const args = [...head];
+  for (const part of parts) {
+    keys.push(...part.keys);
+    args.push(...part.args);
+  }
+  return { keys, args };
 }
 
 /** Resolves parts from `from` on, SETTLE_CHUNK now and the rest later. */

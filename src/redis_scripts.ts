@@ -72,10 +72,11 @@ const KEYED = `local K, A = KEYS, ARGV
 
 /**
  * The same for users whose keys lie in several slots of one Cluster master
- * (Redis 7 and later): KEYS holds one key only, which routes the call to
- * that master; ARGV[1] is the number of the users' keys, which follow, then
- * the arguments. A user's keys are then not declared: the script is flagged
- * to reach keys of several slots, and Redis checks each command's keys as it
+ * (Redis 7 and later), sent on a connection to that master: KEYS holds one
+ * key only (the master must serve it, or the whole call is refused);
+ * ARGV[1] is the number of the users' keys, which follow, then the
+ * arguments. A user's keys are then not declared: the script is flagged to
+ * reach keys of several slots, and Redis checks each command's keys as it
  * runs (a key that is not on this master, say after the slot moved, fails
  * that user's part alone, before the part writes anything but a lease under
  * its own token; the caller sends that part again on its own).
@@ -105,15 +106,18 @@ function usersScript(
 }
 
 /**
- * The KEYS and ARGV of a call of a script's `spread` variant: the first
- * key alone as KEYS (it routes the call), then ARGV as that variant reads
- * it.
+ * The KEYS and ARGV of a call of a script's `spread` variant, from those of
+ * the keyed one: the first key alone as KEYS (Redis refuses the whole call
+ * when the master does not serve it), then ARGV as that variant reads it.
  */
 export function spreadCall(
-  keys: readonly string[],
-  args: readonly string[],
-): string[] {
-  return [keys[0]!, String(keys.length), ...keys, ...args];
+  call: { keys: readonly string[]; args: readonly string[] },
+): { keys: string[]; args: string[] } {
+  const { keys, args } = call;
+  return {
+    keys: [keys[0]!],
+    args: [String(keys.length), ...keys, ...args],
+  };
 }
 
 /** Lua shared by the scripts. */
@@ -234,9 +238,9 @@ const COMMIT_ARITY = 7;
 
 /**
  * Writes or deletes the state of one or more users and releases their
- * leases (unless a user's part keeps it). ARGV[1] is the idle TTL or '', ARGV[2] the aside limit, ARGV[3] the
- * event id limit ({@linkcode commitHead}); then {@linkcode commitArgs} per
- * user. Per user: 1 when written (or when this very commit was applied
+ * leases (unless a user's part keeps it). ARGV[1] is the idle TTL or '',
+ * ARGV[2] the aside limit, ARGV[3] the event id limit
+ * ({@linkcode commitHead}); then {@linkcode commitArgs} per user. Per user: 1 when written (or when this very commit was applied
  * already: a client that resent it after a lost reply); when fenced (the
  * version changed), 0 if this lease expired, -1 if it is still held (a late
  * commit of an expired lease overtook it). A part that failed is its error

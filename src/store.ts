@@ -4,6 +4,8 @@
  * @module
  */
 
+import { MAX_TIMER_MS } from "./options.ts";
+
 /**
  * A user's lease, returned by {@linkcode StateStore.begin}: while it is held,
  * no other handler (in this process or another) can begin for the same user.
@@ -466,11 +468,6 @@ export interface ResolvedStoreOptions extends StoreTiming {
   readonly seenEvents: number;
 }
 
-/**
- * The largest `leaseTtl` and `wait`, in ms (about 24.8 days): the longest
- * delay a JavaScript timer takes.
- */
-const MAX_LEASE_MS = 2 ** 31 - 1;
 /** The largest idle `ttl`, in ms: 100 years. */
 const MAX_TTL_MS = 100 * 365.25 * 86_400_000;
 /** The most event ids a user's state may remember (`seenEvents`). */
@@ -522,8 +519,8 @@ export function resolveStoreOptions(
     );
   }
   return {
-    leaseTtl: time("leaseTtl", options.leaseTtl ?? 30_000, MAX_LEASE_MS),
-    wait: time("wait", options.wait ?? 35_000, MAX_LEASE_MS),
+    leaseTtl: time("leaseTtl", options.leaseTtl ?? 30_000, MAX_TIMER_MS),
+    wait: time("wait", options.wait ?? 35_000, MAX_TIMER_MS),
     ttl: options.ttl === undefined
       ? undefined
       : time("ttl", options.ttl, MAX_TTL_MS),

@@ -6,6 +6,7 @@
  */
 
 import { LeaseTimeoutError } from "./errors.ts";
+import { MAX_TIMER_MS } from "./options.ts";
 import type { Logger } from "./nodes.ts";
 import type {
   BeginOptions,
@@ -115,7 +116,7 @@ export class UserQueue {
       const timer = setTimeout(() => {
         timedOut = true;
         reject(new LeaseTimeoutError(id, wait));
-      }, Math.min(wait, MAX_TIMER));
+      }, Math.min(wait, MAX_TIMER_MS));
       previous.done!.then(() => {
         if (timedOut) return over(); // never runs: the next may go
         clearTimeout(timer);
@@ -205,7 +206,7 @@ export class UserQueue {
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(
         () => this.#renewAll(),
-        Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER),
+        Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER_MS),
       );
     }
   }
@@ -315,6 +316,3 @@ const scope: AsyncScope<Inside> | undefined = (() => {
 
 /** The options of a `begin` without an event id. */
 const NO_OPTIONS: BeginOptions = Object.freeze({});
-
-/** The longest delay timers take (a longer one would fire at once). */
-const MAX_TIMER = 2_147_483_647;
