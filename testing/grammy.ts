@@ -336,7 +336,7 @@ class TestBot<C extends Context = Context> {
       if (query !== undefined) this.#pressed.set(query.id, query);
       // messages the bot may delete
       for (const message of receivedMessages(update)) {
-        this.#received.add(`${message.chat.id}:${message.message_id}`);
+        this.#received.add(messageKey(message.chat.id, message.message_id));
       }
       return handleUpdate(update, envelope);
     };
@@ -491,7 +491,7 @@ class TestBot<C extends Context = Context> {
    */
   press(message: Message, data: string, from?: User): Update {
     const current = this.#messages.get(
-      `${message.chat.id}:${message.message_id}`,
+      messageKey(message.chat.id, message.message_id),
     );
     if (current === undefined) {
       throw new TypeError(
@@ -675,8 +675,8 @@ class TestBot<C extends Context = Context> {
         ? [body.message_id]
         : (body.message_ids ?? []) as unknown[];
       for (const id of ids) {
-        this.#messages.delete(`${chat}:${id}`);
-        this.#received.delete(`${chat}:${id}`);
+        this.#messages.delete(messageKey(chat, id));
+        this.#received.delete(messageKey(chat, id));
       }
     }
     const to = body.chat_id as number | string | undefined;
@@ -736,14 +736,14 @@ class TestBot<C extends Context = Context> {
       }
     }
     if (method === "deleteMessage") {
-      const key = `${this.#chatFor(body.chat_id).id}:${body.message_id}`;
+      const key = messageKey(this.#chatFor(body.chat_id).id, body.message_id);
       if (!this.#messages.has(key) && !this.#received.has(key)) {
         return badRequest("message to delete not found");
       }
     }
     if (EDITS.has(method) && body.inline_message_id === undefined) {
       const current = this.#messages.get(
-        `${this.#chatFor(body.chat_id).id}:${body.message_id}`,
+        messageKey(this.#chatFor(body.chat_id).id, body.message_id),
       );
       if (current === undefined) {
         return badRequest("message to edit not found");
@@ -849,7 +849,7 @@ class TestBot<C extends Context = Context> {
         ? { reply_markup: payload.reply_markup }
         : {}),
     } as unknown as Message;
-    this.#messages.set(`${chat.id}:${message.message_id}`, message);
+    this.#messages.set(messageKey(chat.id, message.message_id), message);
     return structuredClone(message);
   }
 
@@ -886,7 +886,7 @@ class TestBot<C extends Context = Context> {
     if (EDITS.has(method)) {
       if (payload.inline_message_id !== undefined) return true;
       const chat = this.#chatFor(payload.chat_id);
-      const key = `${chat.id}:${payload.message_id}`;
+      const key = messageKey(chat.id, payload.message_id);
       const current = this.#messages.get(key);
       if (current === undefined) {
         // refused before (see #refusal), unless answered with answerNext
@@ -949,6 +949,11 @@ class TestBot<C extends Context = Context> {
       `The test bot does not model the Bot API method "${method}": give its result with tg.answerNext("${method}", result) (or a failure with tg.failNext)`,
     );
   }
+}
+
+/** How the kit names a message: its chat's id and its id in that chat. */
+function messageKey(chat: unknown, id: unknown): string {
+  return `${chat}:${id}`;
 }
 
 /** Telegram's limit on a message's text, in UTF-16 units. */
