@@ -25,7 +25,7 @@ export function wholeNumber(
   min: number,
   max: number,
 ): number {
-  return checked(option, value, min, max, Number.isInteger(value));
+  return checked(option, value, min, max, Number.isInteger(value), "whole ");
 }
 
 /**
@@ -38,7 +38,7 @@ export function finiteNumber(
   min: number,
   max: number,
 ): number {
-  return checked(option, value, min, max, Number.isFinite(value));
+  return checked(option, value, min, max, Number.isFinite(value), "");
 }
 
 function checked(
@@ -46,18 +46,17 @@ function checked(
   value: unknown,
   min: number,
   max: number,
-  kind: boolean,
+  ofKind: boolean,
+  kind: "whole " | "",
 ): number {
   if (typeof value !== "number") {
     throw new TypeError(`${option} must be a number, got ${typeof value}`);
   }
-  if (!kind || value < min || value > max) {
+  if (!ofKind || value < min || value > max) {
     throw new RangeError(
-      `${option} must be a ${
-        Number.isInteger(min) && max !== Infinity ? "whole " : ""
-      }number from ${min.toLocaleString("en-US")} to ${
-        max.toLocaleString("en-US")
-      }, got ${value}`,
+      `${option} must be a ${kind}number from ${
+        min.toLocaleString("en-US")
+      } to ${max.toLocaleString("en-US")}, got ${value}`,
     );
   }
   return value;
