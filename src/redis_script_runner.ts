@@ -21,9 +21,13 @@ const MAX_BATCH = 128;
  * and their users' next scripts go as one call), and the client and Redis
  * take turns, each idle while the other works. Spread over turns, the first
  * users' next call is on its way to Redis while the client handles the
- * others (bench/NOTES.md: 1.1-1.4x the events/s at 64 in flight).
+ * others (bench/NOTES.md: 1.1-1.4x the events/s at 64 in flight). Larger
+ * chunks mean fewer, larger calls (each call costs the client a socket
+ * write): at 64 in flight, 32 ran 1.04-1.12x the events/s of 16 with
+ * auto-pipelining (0.999-1.08x without), 48 ran 0.85-0.90x of 32, 24 was
+ * within noise of 32 (bench/NOTES.md, "Chunks").
  */
-export const SETTLE_CHUNK = 16;
+export const SETTLE_CHUNK = 32;
 
 /**
  * Runs a function in a later event-loop turn (a macrotask): after the I/O
