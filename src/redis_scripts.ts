@@ -46,7 +46,7 @@
  * @module
  */
 
-import { escapeId } from "./redis_keys.ts";
+import { escapeId, unescapeId } from "./redis_keys.ts";
 
 /** A script: its source, and how many reply items each user's part has. */
 export interface ScriptSource {
@@ -558,9 +558,12 @@ const LIMIT = 64 ** WIDTH;
  * then the user id. A due time that is not a whole number from 0 to 2^42
  * ms (a clock of its own) is written `~<due>\n<user id>` instead. Short:
  * a member of up to 14 bytes (user ids up to 7 characters) takes 16 bytes
- * less of Redis' memory than a longer one.
+ * less of Redis' memory than a longer one. An id that UTF-8 cannot carry
+ * (a lone surrogate: Redis would hand back U+FFFD, another user) is
+ * escaped, and its member starts with `%`, which no other member does.
  */
 export function timerMember(userId: string, due: number): string {
+  if (!userId.isWellFormed()) return `%${timerMember(escapeId(userId), due)}`;
   if (!(Number.isInteger(due) && due >= 0 && due < LIMIT)) {
     return `~${due}\n${userId}`;
   }
@@ -578,6 +581,10 @@ export function timerMember(userId: string, due: number): string {
 export function parseTimerMember(
   member: string,
 ): { userId: string; due: number } | undefined {
+  if (member.startsWith("%")) {
+    const timer = parseTimerMember(member.slice(1));
+    return timer && { userId: unescapeId(timer.userId), due: timer.due };
+  }
   if (member.startsWith("~")) {
     const cut = member.indexOf("\n");
     const due = cut > 1 ? Number(member.slice(1, cut)) : NaN;

@@ -600,6 +600,11 @@ export function storeContract(
           { userId: "ü{%}", due: 2 ** 42 - 1 },
           { userId: "far", due: 2 ** 42 + 1 },
           { userId: "-1", due: -1 },
+          // ids UTF-8 cannot carry, and ids that look escaped
+          { userId: "\ud800", due: 7 },
+          { userId: "a\udfff", due: 2 ** 42 + 3 },
+          { userId: "%u0041", due: 8 },
+          { userId: "%", due: 9 },
         ].sort((a, b) => a.due - b.due);
         for (const { userId, due } of entries) {
           await store.schedule(userId, due);
