@@ -18,15 +18,18 @@ import {
 
 const skipRedis = await redisSkip();
 
-/** A bot that appends event ids, reporting to `warnings`. */
-function bot(store: RedisStore, warnings: string[] = []) {
+/**
+ * A bot that appends event ids, reporting to `warnings`; with `eventIds`
+ * false, the store does not know the event ids.
+ */
+function bot(store: RedisStore, warnings: string[] = [], eventIds = true) {
   return new Nodes<{ during(): void }, AppendEvent, string>({
     store,
     nodes: { appending: Appending },
     start: (event) => new Appending({ events: [event.id] }),
     shared: { during: () => {} },
     userId: (event) => event.user,
-    eventId: (event) => event.id,
+    ...(eventIds ? { eventId: (event: AppendEvent) => event.id } : {}),
     logger: { warn: (message) => void warnings.push(message) },
   });
 }
@@ -193,29 +196,51 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
     assert.deepEqual(await appended(s, "u"), ids);
   });
 
-  it("recognises its own commit sent again after another one followed it", async () => {
-    fresh();
-    const other = bot(store());
-    let interleave = true;
-    // the first COMMIT runs, then another instance commits the same user,
-    // then the client sends the first COMMIT again (an HTTP retry)
-    const retrying: RedisLike = {
-      eval: (...args) => redis.eval(...args),
-      evalsha: async (...args) => {
-        const reply = await redis.evalsha(...args);
-        if (interleave && args.length > 10) {
-          interleave = false;
-          await other.route({ user: "u", id: "from-b" });
-          return redis.evalsha(...args);
+  for (const eventIds of [true, false]) {
+    it(
+      `recognises its own commit sent again after another one followed it (${
+        eventIds ? "with" : "without"
+      } event ids)`,
+      async () => {
+        fresh();
+        const other = bot(store(), [], eventIds);
+        let interleave = false;
+        let b = 0;
+        // a COMMIT runs, then another instance commits the same user, then
+        // the client sends the first COMMIT again (a lost reply, a retry)
+        const retrying: RedisLike = {
+          eval: (...args) => redis.eval(...args),
+          evalsha: async (...args) => {
+            const reply = await redis.evalsha(...args);
+            if (interleave && args.length > 10) {
+              interleave = false;
+              await other.route({ user: "u", id: `from-b-${++b}` });
+              return redis.evalsha(...args);
+            }
+            return reply;
+          },
+        };
+        const a = bot(
+          new RedisStore(retrying, { prefix, clock: noWaiting }),
+          [],
+          eventIds,
+        );
+        for (const existing of [false, true]) {
+          interleave = true;
+          // the first time a new user, then one with a state
+          const result = await a.route({ user: "u", id: `from-a-${existing}` });
+          assert.equal(interleave, false, "the retry was exercised");
+          assert.equal(result.handled, true);
         }
-        return reply;
+        assert.deepEqual(await appended(store(), "u"), [
+          "from-a-false",
+          "from-b-1",
+          "from-a-true",
+          "from-b-2",
+        ]);
       },
-    };
-    const a = bot(new RedisStore(retrying, { prefix, clock: noWaiting }));
-    await a.route({ user: "u", id: "from-a" });
-    assert.equal(interleave, false, "the retry was exercised");
-    assert.deepEqual(await appended(store(), "u"), ["from-a", "from-b"]);
-  });
+    );
+  }
 
   it("keeps a user in one hash that one expiry covers", async () => {
     fresh();

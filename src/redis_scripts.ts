@@ -11,7 +11,9 @@
  *   appended when the key has an idle TTL (so a commit knows, without a read,
  *   whether it must remove one);
  * - `e`: the user's recent event ids, newest first, one per line (escaped);
- * - `a`: the raw values kept aside, newest first, a JSON array.
+ * - `a`: the raw values kept aside, newest first, a JSON array;
+ * - `p`: the version the last commit replaced, so that a commit sent again
+ *   after a lost reply, with another commit after it, knows it was applied.
  *
  * BEGIN and COMMIT take the keys of one or more users (coalescing) and treat
  * each user exactly as if alone: each user's part runs under its own
@@ -286,10 +288,14 @@ local function commit(state, lease, a)
     version = version or ''
     if version == token or version == token .. '~' then return 1 end
     if version ~= expected then
-      -- this very commit, sent again after another one followed it: its
-      -- event was remembered in it
-      local e = try('HGET', state, 'e')
-      if event ~= '' and type(e) == 'string' and holds(e, event) then
+      -- this very commit, sent again after another one followed it: the
+      -- commit that followed read its version (kept in 'p'), or its event
+      -- was remembered
+      local r = try('HMGET', state, 'p', 'e')
+      local p, e = false, false
+      if not r.err then p, e = r[1], r[2] end
+      if p == token or p == token .. '~' or
+        (event ~= '' and type(e) == 'string' and holds(e, event)) then
         if ours and release then redis.call('DEL', lease) end
         return 1
       end
@@ -304,6 +310,11 @@ local function commit(state, lease, a)
   end
   -- everything that could fail comes before the first write
   local fields = {'v', TTL ~= '' and token .. '~' or token}
+  -- the version this commit replaces: a commit of that version whose reply
+  -- was lost, sent again, finds here that it was applied
+  if expected ~= '' and not foreign then
+    fields[#fields + 1] = 'p'; fields[#fields + 1] = expected
+  end
   if event ~= '' or kept ~= '' then
     local old = {false, false}
     if not foreign then old = redis.call('HMGET', state, 'e', 'a') end
