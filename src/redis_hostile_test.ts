@@ -3,6 +3,7 @@
 // replies lost and commands sent again, options Redis would refuse.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { Redis } from "ioredis";
 import { randomPrefix, REDIS_URL, redisSkip } from "../test_support/redis.ts";
 import { RedisStore, type RedisStoreOptions } from "./redis_store.ts";
@@ -81,6 +82,33 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
     assert.equal(warnings.length, 1);
     await nodes.route({ user: "u", id: "2" });
     assert.deepEqual(await appended(s, "u"), ["1", "2"]);
+  });
+
+  it("keeps aside, byte for byte, a stored value that is not UTF-8 text", async () => {
+    fresh();
+    const s = store();
+    // bytes another program wrote (a gzip header): no UTF-8 text
+    const bytes = Uint8Array.of(0x1f, 0x8b, 0x08, 0, 0xff, 0xfe, 0xc3, 0x28);
+    const asString = s.keys("string")[0];
+    const asField = s.keys("field")[0];
+    await redis.set(asString, Buffer.from(bytes));
+    await redis.hset(asField, "s", Buffer.from(bytes));
+    const nodes = bot(s);
+    for (const [user, key] of [["string", asString], ["field", asField]]) {
+      await nodes.route({ user: user!, id: "1" });
+      assert.deepEqual(await appended(s, user!), ["1"]);
+      // the JSON list in field a holds the bytes (escaped where JSON must)
+      const raw = await redis.hgetBuffer(key!, "a");
+      const [kept] = JSON.parse(raw!.toString("latin1")) as string[];
+      assert.deepEqual(
+        Uint8Array.from(Buffer.from(kept!, "latin1")),
+        bytes,
+        `${user}: ${raw!.toString("hex")}`,
+      );
+      // aside() reads it as text: U+FFFD where it is not UTF-8
+      const [text] = await nodes.user(user!).aside();
+      assert.ok(text?.includes("\ufffd"), JSON.stringify(text));
+    }
   });
 
   it("moves another Redis type at the state key out of the way, keeping it", async () => {

@@ -332,7 +332,11 @@ local function commit(state, lease, a)
         if ok and strings(decoded) then list = decoded
         else list = {old[2]} end
       end
-      table.insert(list, 1, string.sub(kept, 2))
+      -- '=': the value stored now (what BEGIN read: the version says so),
+      -- copied here byte for byte rather than sent back by the client
+      local value = string.sub(kept, 2)
+      if kept == '=' then value = load(state, token) or '' end
+      table.insert(list, 1, value)
       while #list > ASIDE do table.remove(list) end
       fields[#fields + 1] = 'a'; fields[#fields + 1] = cjson.encode(list)
     end
@@ -379,16 +383,24 @@ export function commitHead(
 }
 
 /**
+ * What COMMIT keeps aside: nothing, a value, or the value stored now
+ * (`STORED`), which the script copies itself, so that bytes that are not
+ * UTF-8 text (which a client reads as U+FFFD) are kept as they are.
+ */
+export const STORED: unique symbol = Symbol("the stored value");
+
+/**
  * One user's arguments of COMMIT, in the order the script reads them (its
  * `a + 1` to `a + 7`): token, version read at begin, '1' to write or '0' to
- * delete, the state, the value to keep aside ('' for none, ':' + value
- * otherwise), the event id, '1' to keep the lease (the caller releases it).
+ * delete, the state, the value to keep aside ('' for none, '=' for the
+ * value stored now, ':' + value otherwise), the event id, '1' to keep the
+ * lease (the caller releases it).
  */
 export function commitArgs(
   token: string,
   version: string | undefined,
   state: string | undefined,
-  aside: string | undefined,
+  aside: string | typeof STORED | undefined,
   eventId: string | undefined,
   keep = false,
 ): string[] {
@@ -398,7 +410,7 @@ export function commitArgs(
     version ?? "",
     state === undefined ? "0" : "1",
     state ?? "",
-    aside === undefined ? "" : `:${aside}`,
+    aside === undefined ? "" : aside === STORED ? "=" : `:${aside}`,
     eventArg(eventId),
     keep ? "1" : "",
   ];

@@ -29,6 +29,7 @@ import {
   SCAN_CLUSTER,
   scoreArg,
   type ScriptSource,
+  STORED,
   timerMember,
 } from "./redis_scripts.ts";
 import { ScriptRunner } from "./redis_script_runner.ts";
@@ -369,7 +370,10 @@ export class RedisStore implements StateStore {
         lease.token,
         lease.version,
         state,
-        options.aside,
+        // the raw value read at begin is copied inside Redis, byte for byte
+        options.aside !== undefined && options.aside === lease.state
+          ? STORED
+          : options.aside,
         lease.eventId,
         options.keep === true,
       ),
