@@ -557,6 +557,17 @@ export function storeContract(
       }, { wait: 2_000, ttl: 60_000 }),
     );
     it(
+      "commits a state whose idle ttl ran out while its lease was held",
+      withStore(async ({ store, expireStates }) => {
+        if (!expireStates) return;
+        await store.commit(await store.begin("u"), "one");
+        const lease = await store.begin("u");
+        await expireStates(); // shorter than the lease
+        await store.commit(lease, "two");
+        assert.equal(await store.get("u"), "two");
+      }, { wait: 2_000, ttl: 1_000 }),
+    );
+    it(
       "keeps an index of timers: due ones earliest first, entries removed one by one",
       withStore(async ({ store }) => {
         assert.deepEqual(await store.dueTimers(Infinity, 10), []);

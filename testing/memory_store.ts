@@ -37,6 +37,11 @@ interface Kept {
 interface Held {
   token: string;
   expiresAt: number;
+  /**
+   * A late commit (of an expired lease) wrote while this lease was held:
+   * its holder may no longer assume that nobody wrote since it read.
+   */
+  marked?: boolean;
 }
 
 /**
@@ -116,15 +121,23 @@ export class MemoryStore implements StateStore {
     options: CommitOptions = {},
   ): Promise<void> {
     const { clock, ttl, seenEvents } = this.#options;
-    const version = this.#entry(lease.userId)?.version;
+    const entry = this.#entry(lease.userId);
+    const version = entry?.version;
     if (version === lease.token) return Promise.resolve(); // applied already
-    if (version !== lease.version) {
-      const held = this.#leases.get(lease.userId);
-      const ours = held?.token === lease.token && held.expiresAt > clock.now();
+    const held = this.#leases.get(lease.userId);
+    const live = held !== undefined && held.expiresAt > clock.now();
+    const ours = live && held.token === lease.token;
+    // the idle ttl ran out while this lease held: nobody wrote since it read
+    // (a late commit would have marked the lease), as on Redis
+    const expiredUnderUs = entry === undefined && ours && !held.marked;
+    if (version !== lease.version && !expiredUnderUs) {
       return Promise.reject(
         new LeaseLostError(lease.userId, ours ? "overtaken" : "expired"),
       );
     }
+    // a late commit while another handler holds the lease: that handler read
+    // the state replaced here, and is fenced by its version (or this mark)
+    if (live && !ours) held.marked = true;
     const expiresAt = ttl === undefined ? Infinity : clock.now() + ttl;
     this.#entries.set(lease.userId, {
       value: state,
