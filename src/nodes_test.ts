@@ -636,6 +636,8 @@ describe("calls for a user from inside their own handler", () => {
     timeout: 20_000,
   }, async () => {
     const { nodes, shared, store } = makeBot();
+    // another Nodes on the same store (a second bot, a module of its own)
+    const { nodes: other } = makeBot({ store, shared });
     await nodes.route(at(1, "hi"));
     const errors: unknown[] = [];
     shared.hook = async (where) => {
@@ -645,6 +647,8 @@ describe("calls for a user from inside their own handler", () => {
           () => nodes.user(1).to(new Menu(5)),
           () => nodes.user(1).reset(),
           () => nodes.route(at(1, "again")),
+          () => other.user(1).to(new Menu(5)),
+          () => other.route(at(1, "again")),
         ]
       ) {
         await call().catch((error) => errors.push(error));
@@ -652,7 +656,7 @@ describe("calls for a user from inside their own handler", () => {
     };
     const result = await nodes.route(at(1, "x"));
     assert.ok(result.handled);
-    assert.equal(errors.length, 3);
+    assert.equal(errors.length, 5);
     for (const error of errors) {
       assert.ok(error instanceof Error);
       assert.match(

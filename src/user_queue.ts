@@ -82,7 +82,7 @@ export class UserQueue {
     eventId?: string,
     once = false,
   ): Promise<T> {
-    if (scope && within(scope.getStore(), this, id)) {
+    if (scope && within(scope.getStore(), this.#store, id)) {
       return Promise.reject(
         new Error(
           `Cannot wait for user "${id}" from inside their own handler: it would wait for itself forever (return the next node from onEvent instead, or call this after route returns)`,
@@ -175,7 +175,7 @@ export class UserQueue {
     if (lease.duplicate) return fn(lease);
     this.#hold(lease);
     const inside: Inside = {
-      queue: this,
+      store: this.#store,
       id,
       active: true,
       outer: scope?.getStore(),
@@ -275,15 +275,20 @@ interface Renewal {
 
 /** The call the running code is inside of, and the ones around it. */
 interface Inside {
-  readonly queue: UserQueue;
+  /** The store whose lease the call holds (any queue on it would wait). */
+  readonly store: StateStore;
   readonly id: string;
   active: boolean;
   readonly outer: Inside | undefined;
 }
 
-function within(inside: Inside | undefined, queue: UserQueue, id: string) {
+function within(
+  inside: Inside | undefined,
+  store: StateStore,
+  id: string,
+): boolean {
   for (let at = inside; at !== undefined; at = at.outer) {
-    if (at.active && at.queue === queue && at.id === id) return true;
+    if (at.active && at.store === store && at.id === id) return true;
   }
   return false;
 }
