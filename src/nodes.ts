@@ -507,6 +507,24 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         );
       }
     }
+    for (const name of ["eventId", "onInvalidState"] as const) {
+      if (options[name] !== undefined && typeof options[name] !== "function") {
+        throw new TypeError(
+          `Cannot create Nodes: option "${name}" must be a function or left out, got ${
+            describeValue(options[name])
+          }`,
+        );
+      }
+    }
+    const logger = options.logger;
+    if (
+      logger !== undefined &&
+      (logger === null || typeof logger.warn !== "function")
+    ) {
+      throw new TypeError(
+        'Cannot create Nodes: option "logger" must have a warn(message, error) method, like console',
+      );
+    }
     if ("ctx" in options && !("shared" in options)) {
       throw new TypeError(
         'Cannot create Nodes: option "ctx" is now called "shared"',

@@ -398,6 +398,49 @@ describe("Nodes options", () => {
       /option "store" must be a StateStore/,
     );
   });
+
+  it("rejects what JavaScript callers may pass instead of functions and classes", () => {
+    const nodes = { menu: Menu };
+    // each would otherwise fail every event that reaches it, later
+    for (
+      const [option, wrong, message] of [
+        [
+          "eventId",
+          "update_id",
+          /option "eventId" must be a function.*"update_id"/,
+        ],
+        [
+          "onInvalidState",
+          "reset",
+          /option "onInvalidState" must be a function/,
+        ],
+        ["logger", {}, /option "logger" must have a warn/],
+        ["logger", null, /option "logger" must have a warn/],
+      ] as const
+    ) {
+      assert.throws(
+        () => new Nodes({ ...base, nodes, [option]: wrong } as never),
+        (e: unknown) => e instanceof TypeError && message.test(e.message),
+        option,
+      );
+    }
+    assert.throws(
+      () => new Nodes({ ...base, nodes: { menu: () => new Menu() } as never }),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        e.message === 'Cannot register node "menu": it is not a class',
+    );
+    // a schema of a library without Standard Schema (zod before 3.24, yup)
+    class Old extends Menu {
+      static override schema = { parse: (x: unknown) => x } as never;
+    }
+    assert.throws(
+      () => new Nodes({ ...base, nodes: { old: Old } }),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        /"old": its static schema is not a Standard Schema/.test(e.message),
+    );
+  });
 });
 
 describe("invalid stored state", () => {

@@ -385,6 +385,29 @@ describe("RedisStore options", () => {
     }
   });
 
+  it("refuses options of the wrong type, showing a string as one", () => {
+    assert.throws(
+      () => new RedisStore(fake, { ttl: "5" as never }),
+      (error: unknown) =>
+        error instanceof RangeError && error.message.endsWith('got "5"'),
+    );
+    for (
+      const [name, value] of [
+        ["prefix", 5],
+        ["prefix", null],
+        ["batch", "no"],
+        ["clock", {}],
+      ] as const
+    ) {
+      assert.throws(
+        () => new RedisStore(fake, { [name]: value } as never),
+        (error: unknown) =>
+          error instanceof TypeError && error.message.includes(`"${name}"`),
+        `${name}: ${value}`,
+      );
+    }
+  });
+
   it(
     "runs with a rounded lease time against Redis",
     { skip: skipRedis },

@@ -250,10 +250,21 @@ export class RedisStore implements StateStore {
         "Cannot create RedisStore: the client must have eval and evalsha methods",
       );
     }
+    const { prefix = "botnodes", batch = true } = options;
+    if (typeof prefix !== "string") {
+      throw new TypeError(
+        `Cannot create RedisStore: option "prefix" must be a string, got ${typeof prefix}`,
+      );
+    }
+    if (typeof batch !== "boolean") {
+      throw new TypeError(
+        `Cannot create RedisStore: option "batch" must be true or false, got ${typeof batch}`,
+      );
+    }
     this.#redis = redis;
-    this.#names = new KeyNamer(options.prefix ?? "botnodes");
+    this.#names = new KeyNamer(prefix);
     this.#options = resolveStoreOptions(options);
-    this.#scripts = new ScriptRunner(redis, options.batch ?? true);
+    this.#scripts = new ScriptRunner(redis, batch);
     this.#indexScripts = new ScriptRunner(redis, true);
     const { leaseTtl, ttl, seenEvents } = this.#options;
     this.#beginHead = beginHead(leaseTtl);

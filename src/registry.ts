@@ -53,9 +53,25 @@ export class Registry<Shared, Event, UserId extends string | number> {
       );
     }
     for (const [key, cls] of Object.entries(nodes)) {
-      if (typeof cls !== "function") {
+      // an arrow function has no prototype: it cannot be a node class
+      if (
+        typeof cls !== "function" || cls.prototype === null ||
+        typeof cls.prototype !== "object"
+      ) {
         throw new TypeError(
           `Cannot register node "${key}": it is not a class`,
+        );
+      }
+      const schema = (cls as { schema?: unknown }).schema;
+      if (
+        schema !== undefined && schema !== null &&
+        typeof (schema as { "~standard"?: { validate?: unknown } } | null)
+            ?.["~standard"]?.validate !== "function"
+      ) {
+        throw new TypeError(
+          `Cannot register node "${key}": its static schema is not a Standard Schema (zod 3.24 or later, Valibot, ArkType...), got ${
+            describeValue(schema)
+          }`,
         );
       }
       const proto = cls.prototype as {

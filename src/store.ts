@@ -503,7 +503,7 @@ export function resolveStoreOptions(
     }
     throw new RangeError(
       `Cannot create the store: option "${name}" must be a positive number of milliseconds up to ${max}, got ${
-        String(value)
+        shown(value)
       }`,
     );
   };
@@ -514,8 +514,17 @@ export function resolveStoreOptions(
   ) {
     throw new RangeError(
       `Cannot create the store: option "seenEvents" must be a whole number from 1 to ${MAX_SEEN_EVENTS}, got ${
-        String(seenEvents)
+        shown(seenEvents)
       }`,
+    );
+  }
+  const clock = options.clock ?? systemClock;
+  if (
+    clock === null || typeof clock.now !== "function" ||
+    typeof clock.sleep !== "function"
+  ) {
+    throw new TypeError(
+      'Cannot create the store: option "clock" must have now() and sleep(ms) methods',
     );
   }
   return {
@@ -524,9 +533,14 @@ export function resolveStoreOptions(
     ttl: options.ttl === undefined
       ? undefined
       : time("ttl", options.ttl, MAX_TTL_MS),
-    clock: options.clock ?? systemClock,
+    clock,
     seenEvents,
   };
+}
+
+/** An option's value in an error: a string quoted, so "5" is not 5. */
+function shown(value: unknown): string {
+  return typeof value === "string" ? JSON.stringify(value) : String(value);
 }
 
 /** How many raw values a store keeps aside per user, at least. */
