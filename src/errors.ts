@@ -417,8 +417,10 @@ export class StoreError extends BotnodesError {
 
   /**
    * Makes the error. Secrets the client put in its error (a password in a
-   * URL, a bearer token, a `password=` or `token=` parameter, a Telegram bot
-   * token) are replaced by `***`, in the message and in the cause.
+   * URL, a bearer token or `Authorization` header, `AUTH` and `HELLO`
+   * arguments, a parameter or field named as a secret such as `password=`
+   * or `access_token=`, a Telegram bot token) are replaced by `***`, in the
+   * message and in the cause.
    *
    * @param operation The store operation that failed.
    * @param userId The user the operation was for.
@@ -441,12 +443,21 @@ export class StoreError extends BotnodesError {
 const SECRETS: [RegExp, string][] = [
   // the user info of a URL, up to its last "@" (a password may hold "@", "/")
   [/\b([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, "$1***@"],
-  [/\b(bearer|basic)\s+[^\s"',;]+/gi, "$1 ***"],
-  // AUTH [user] password, as a command line shows it
-  [/\bAUTH\s+\S+(\s+\S+)?/g, "AUTH ***"],
+  // an HTTP authorization header: its credentials, after the scheme
   [
-    /\b(password|passwd|pass|pwd|token|secret|auth|api_?key)(["']?\s*[:=]\s*)(["']?)[^\s&"',;]+\3/gi,
-    "$1$2$3***$3",
+    /\b((?:proxy-)?authorization\s*[:=]\s*)(\w+\s+)?[^\s,;]+/gi,
+    "$1$2***",
+  ],
+  [/\b(bearer|basic)\s+[^\s"',;]+/gi, "$1 ***"],
+  // AUTH [user] password, and HELLO [AUTH user password], as command lines
+  // show them
+  [/\bHELLO\b[^\r\n]*/g, "HELLO ***"],
+  [/\bAUTH\s+\S+(\s+\S+)?/g, "AUTH ***"],
+  // a field or parameter whose name says secret (access_token, X-Api-Key,
+  // client_secret, ...): its value, quoted (spaces and all) or not
+  [
+    /\b([\w-]*?(?:password|passwd|pass|pwd|token|secret|auth|api[_-]?key|[_-]key))(["']?\s*[:=]\s*)(?:(["'])(?:(?!\3)[^\\]|\\.)*\3|[^\s&"',]+)/gi,
+    "$1$2***",
   ],
   // a Telegram bot token: <bot id>:<35 characters>
   [/(?<!\d)\d{5,16}:[\w-]{30,}/g, "***"],

@@ -251,7 +251,7 @@ describe("no secret in an error or a warning", () => {
     assert.ok(!inspect(kept, { depth: Infinity }).includes(secret));
   });
 
-  it("redacts passwords holding @ or /, quoted ones and AUTH arguments", () => {
+  it("redacts passwords holding @ or /, quoted ones, AUTH arguments and secret-named parameters", () => {
     for (
       const text of [
         `redis://user:p@ss@${secret}@host:6379`,
@@ -260,6 +260,15 @@ describe("no secret in an error or a warning", () => {
         `{"password": "${secret}"}`,
         `ERR in HELLO 3 AUTH someone ${secret}`,
         `AUTH ${secret}`,
+        // found by an outside attack
+        `https://example.upstash.io/?access_token=${secret}`,
+        `client_secret=${secret}`,
+        `{"password":"two ${secret}"}`,
+        `password=abc;${secret}`,
+        `X-Api-Key: ${secret}`,
+        `NOAUTH HELLO default ${secret}`,
+        `Authorization: Token ${secret}`,
+        `token: 'two ${secret}'`,
       ]
     ) {
       const error = new StoreError("get", "u", new Error(text));
