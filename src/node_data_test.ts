@@ -101,6 +101,32 @@ describe("node data that JSON cannot carry", () => {
     // deno-lint-ignore no-sparse-arrays
     ["a hole in an array", [1, , 3], [1], /1: a hole in an array/],
     ["a boxed string", { s: new String("s") }, ["s"], /instance of String/],
+    // JSON.stringify would store what toJSON returns: hidden ones too
+    [
+      "a non-enumerable toJSON",
+      {
+        a: Object.defineProperty({ x: 1 }, "toJSON", { value: () => "other" }),
+      },
+      ["a"],
+      /a: an object with a toJSON method is not JSON data/,
+    ],
+    [
+      "an array with a toJSON",
+      [Object.defineProperty([1], "toJSON", { value: () => [2] })],
+      [0],
+      /0: an array with a toJSON method is not JSON data/,
+    ],
+    [
+      "a proxy giving a toJSON",
+      {
+        p: new Proxy({ x: 1 }, {
+          get: (target, key) =>
+            key === "toJSON" ? () => "proxied" : Reflect.get(target, key),
+        }),
+      },
+      ["p"],
+      /p: an object with a toJSON method is not JSON data/,
+    ],
   ];
   for (const [name, value, path, message] of cases) {
     it(`refuses ${name}, with a schema or without`, async () => {

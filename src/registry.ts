@@ -360,7 +360,10 @@ function walkObject(
   let flaw: Flaw | undefined;
   ancestors.push(out);
   if (Array.isArray(out)) {
-    if (proto !== Array.prototype) {
+    if (hasToJson(out)) {
+      // JSON.stringify would store what it returns, enumerable or not
+      flaw = notJson(path, "an array with a toJSON method is not JSON data");
+    } else if (proto !== Array.prototype) {
       flaw = notJson(path, `${instance(proto)} is not JSON`);
     } else if (
       input !== NONE && !(Array.isArray(input) && input.length === out.length)
@@ -389,6 +392,8 @@ function walkObject(
     }
   } else if (proto !== Object.prototype && proto !== null) {
     flaw = notJson(path, `${instance(proto)} is not JSON${dateHint(out)}`);
+  } else if (hasToJson(out)) {
+    flaw = notJson(path, "an object with a toJSON method is not JSON data");
   } else if (Object.getOwnPropertySymbols(out).length > 0) {
     flaw = notJson(path, "a symbol key is not JSON");
   } else if (input !== NONE && !isPlainObject(input)) {
@@ -428,6 +433,11 @@ function walkObject(
   }
   ancestors.pop();
   return flaw;
+}
+
+/** Whether JSON.stringify would call a toJSON of the value (as it reads it). */
+function hasToJson(value: object): boolean {
+  return typeof (value as { toJSON?: unknown }).toJSON === "function";
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
