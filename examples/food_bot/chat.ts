@@ -1,6 +1,7 @@
 // The food bot in the terminal: each line you type is a message from one
 // user; the bot's replies are printed, then the node you are on. "/wait 10"
-// lets 10 minutes pass (on the chat's own clock): reminders that fall due
+// lets 10 minutes pass (on the chat's own clock, at most a day at a time):
+// reminders that fall due
 // are sent.
 // State is in memory, or in Redis when REDIS_URL is set (keys under
 // CHAT_PREFIX, default "foodbot-chat"). Ctrl-D quits.
@@ -50,15 +51,22 @@ if (interactive) {
 for await (const text of lines) {
   if (!interactive) say(`you: ${text}`); // piped input: show what was sent
   const wait = /^\/wait (\d+(?:\.\d+)?)$/.exec(text.trim());
-  if (wait) {
-    clock.advance(Number(wait[1]) * 60_000);
-    await nodes.runDue();
-  } else {
-    await nodes.route({
-      from: { id: USER_ID, first_name: name, username: name },
-      chat: { type: "private" },
-      msg: { text },
-    });
+  // at most a day at a time, so that the clock stays a time
+  const minutes = wait ? Math.min(Number(wait[1]), 24 * 60) : 0;
+  try {
+    if (wait) {
+      clock.advance(minutes * 60_000);
+      await nodes.runDue();
+    } else {
+      await nodes.route({
+        from: { id: USER_ID, first_name: name, username: name },
+        chat: { type: "private" },
+        msg: { text },
+      });
+    }
+  } catch (error) {
+    // a bot would log it and answer the next message; so does the chat
+    say(`(error) ${error instanceof Error ? error.message : String(error)}`);
   }
   const node = await nodes.user(USER_ID).node();
   say(`  [${node ? nodes.keyOf(node) : "no state"}]`);

@@ -70,6 +70,22 @@ describe("deno task chat", () => {
     assert.match(out, /\[start\]\n$/);
   });
 
+  it("reports an event that fails and goes on with the next line", async () => {
+    // a 2 MB order is over the state's 1 MiB limit: StateTooLargeError
+    const { code, out } = await chat(
+      `hi\nYes\n${"x".repeat(2_000_000)}\npizza\n`,
+      {
+        REDIS_URL: "",
+      },
+    );
+    assert.equal(code, 0, out.slice(-500));
+    assert.match(out, /\(error\) .*over the limit|\(error\) .*1048576/);
+    assert.deepEqual(replies(out).slice(-2), [
+      "Added pizza",
+      "What are you gonna order? Cart: pizza",
+    ]);
+  });
+
   it(
     "keeps state across two runs with REDIS_URL set",
     { skip: skipRedis },
