@@ -1,8 +1,7 @@
 // The food bot in the terminal: each line you type is a message from one
 // user; the bot's replies are printed, then the node you are on. "/wait 10"
 // lets 10 minutes pass (on the chat's own clock, at most a day at a time):
-// reminders that fall due
-// are sent.
+// reminders that fall due are sent.
 // State is in memory, or in Redis when REDIS_URL is set (keys under
 // CHAT_PREFIX, default "foodbot-chat"). Ctrl-D quits.
 //   deno task chat
