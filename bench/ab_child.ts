@@ -11,7 +11,7 @@ const [root, url, pipelining, eventsArg, variant = "botnodes"] = process.argv
 if (!root || !url) throw new Error("usage: ab_child ROOT URL on|off EVENTS");
 const EVENTS = Number(eventsArg ?? 20_000);
 const USERS = 1_000;
-const IN_FLIGHT = 64;
+const IN_FLIGHT = Number(process.env.IN_FLIGHT ?? 64);
 const KEEP = 10;
 
 const lib = await import(`${root}/mod.ts`) as typeof import("../mod.ts");
