@@ -270,6 +270,34 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
     );
   }
 
+  it("recognises its own commit sent again after a commit of the same store instance", async () => {
+    fresh();
+    // the commit in between comes from the same store (same token tag), so
+    // it keeps the version it replaced without the tag
+    let interleave = false;
+    let store: RedisStore | undefined;
+    const retrying: RedisLike = {
+      eval: (...args) => redis.eval(...args),
+      evalsha: async (...args) => {
+        const reply = await redis.evalsha(...args);
+        if (interleave && args.length > 10) {
+          interleave = false;
+          await store!.commit(await store!.begin("u"), "between");
+          return redis.evalsha(...args);
+        }
+        return reply;
+      },
+    };
+    store = new RedisStore(retrying, { prefix, clock: noWaiting });
+    await store.commit(await store.begin("u"), "first");
+    interleave = true;
+    await store.commit(await store.begin("u"), "second");
+    assert.equal(interleave, false, "the retry was exercised");
+    assert.equal(await store.get("u"), "between");
+    const p = await redis.hget(store.keys("u")[0], "p");
+    assert.match(p ?? "", /^\.\d+$/, "kept without its tag");
+  });
+
   it("keeps a user in one hash that one expiry covers", async () => {
     fresh();
     const s = store({ ttl: 60_000 });

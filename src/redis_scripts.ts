@@ -13,7 +13,9 @@
  * - `e`: the user's recent event ids, newest first, one per line (escaped);
  * - `a`: the raw values kept aside, newest first, a JSON array;
  * - `p`: the version the last commit replaced, so that a commit sent again
- *   after a lost reply, with another commit after it, knows it was applied.
+ *   after a lost reply, with another commit after it, knows it was applied
+ *   (without its tag when the tag is that of `v`, written by the same store
+ *   instance: `.<counter>`).
  *
  * BEGIN and COMMIT take the keys of one or more users (coalescing) and treat
  * each user exactly as if alone: each user's part runs under its own
@@ -147,6 +149,10 @@ local function load(key, token)
   if token then text = text .. ', moved to ' .. key .. ':foreign:' .. token ..
     ' when replaced' end
   return text, FOREIGN, false
+end
+-- the tag of a token (the store instance's part, before the dot), or nil
+local function tagOf(token)
+  return string.match(token, '^(%x+)%.')
 end
 -- whether the newline-separated list holds the id
 local function holds(list, id)
@@ -294,6 +300,11 @@ local function commit(state, lease, a)
       local r = try('HMGET', state, 'p', 'e')
       local p, e = false, false
       if not r.err then p, e = r[1], r[2] end
+      -- 'p' without its tag: the tag of the version written with it
+      if p and string.sub(p, 1, 1) == '.' then
+        local tag = tagOf(version)
+        p = tag and tag .. p
+      end
       if p == token or p == token .. '~' or
         (event ~= '' and type(e) == 'string' and holds(e, event)) then
         if ours and release then redis.call('DEL', lease) end
@@ -313,7 +324,11 @@ local function commit(state, lease, a)
   -- the version this commit replaces: a commit of that version whose reply
   -- was lost, sent again, finds here that it was applied
   if expected ~= '' and not foreign then
-    fields[#fields + 1] = 'p'; fields[#fields + 1] = expected
+    -- without the tag when it is this token's (same store instance): it
+    -- is the tag of 'v', written with it
+    local tag, p = tagOf(expected), expected
+    if tag and tag == tagOf(token) then p = string.sub(expected, #tag + 1) end
+    fields[#fields + 1] = 'p'; fields[#fields + 1] = p
   end
   if event ~= '' or kept ~= '' then
     local old = {false, false}
