@@ -35,6 +35,29 @@ function bot(store: RedisStore, warnings: string[] = [], eventIds = true) {
   });
 }
 
+/**
+ * A client that, once armed, runs the next COMMIT (a call of more than 10
+ * arguments), then `between`, then sends that COMMIT again, as a client
+ * does after a lost reply.
+ */
+function resendingCommit(redis: Redis, between: () => Promise<unknown>) {
+  const state = {
+    armed: false,
+    arm: () => void (state.armed = true),
+    client: {
+      eval: (...args) => redis.eval(...args),
+      evalsha: async (...args) => {
+        const reply = await redis.evalsha(...args);
+        if (!state.armed || args.length <= 10) return reply;
+        state.armed = false;
+        await between();
+        return redis.evalsha(...args);
+      },
+    } as RedisLike,
+  };
+  return state;
+}
+
 /** A clock whose waits fail the test: nothing here may wait for a lease. */
 const noWaiting: Clock = {
   now: () => Date.now(),
@@ -232,32 +255,23 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
       async () => {
         fresh();
         const other = bot(store(), [], eventIds);
-        let interleave = false;
         let b = 0;
         // a COMMIT runs, then another instance commits the same user, then
         // the client sends the first COMMIT again (a lost reply, a retry)
-        const retrying: RedisLike = {
-          eval: (...args) => redis.eval(...args),
-          evalsha: async (...args) => {
-            const reply = await redis.evalsha(...args);
-            if (interleave && args.length > 10) {
-              interleave = false;
-              await other.route({ user: "u", id: `from-b-${++b}` });
-              return redis.evalsha(...args);
-            }
-            return reply;
-          },
-        };
+        const resending = resendingCommit(
+          redis,
+          () => other.route({ user: "u", id: `from-b-${++b}` }),
+        );
         const a = bot(
-          new RedisStore(retrying, { prefix, clock: noWaiting }),
+          new RedisStore(resending.client, { prefix, clock: noWaiting }),
           [],
           eventIds,
         );
         for (const existing of [false, true]) {
-          interleave = true;
+          resending.arm();
           // the first time a new user, then one with a state
           const result = await a.route({ user: "u", id: `from-a-${existing}` });
-          assert.equal(interleave, false, "the retry was exercised");
+          assert.equal(resending.armed, false, "the resend was exercised");
           assert.equal(result.handled, true);
         }
         assert.deepEqual(await appended(store(), "u"), [
@@ -274,27 +288,22 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
     fresh();
     // the commit in between comes from the same store (same token tag), so
     // it keeps the version it replaced without the tag
-    let interleave = false;
-    let store: RedisStore | undefined;
-    const retrying: RedisLike = {
-      eval: (...args) => redis.eval(...args),
-      evalsha: async (...args) => {
-        const reply = await redis.evalsha(...args);
-        if (interleave && args.length > 10) {
-          interleave = false;
-          await store!.commit(await store!.begin("u"), "between");
-          return redis.evalsha(...args);
-        }
-        return reply;
-      },
-    };
-    store = new RedisStore(retrying, { prefix, clock: noWaiting });
-    await store.commit(await store.begin("u"), "first");
-    interleave = true;
-    await store.commit(await store.begin("u"), "second");
-    assert.equal(interleave, false, "the retry was exercised");
-    assert.equal(await store.get("u"), "between");
-    const p = await redis.hget(store.keys("u")[0], "p");
+    const same: { store?: RedisStore } = {};
+    const resending = resendingCommit(
+      redis,
+      async () =>
+        await same.store!.commit(await same.store!.begin("u"), "between"),
+    );
+    const s = same.store = new RedisStore(resending.client, {
+      prefix,
+      clock: noWaiting,
+    });
+    await s.commit(await s.begin("u"), "first");
+    resending.arm();
+    await s.commit(await s.begin("u"), "second");
+    assert.equal(resending.armed, false, "the resend was exercised");
+    assert.equal(await s.get("u"), "between");
+    const p = await redis.hget(s.keys("u")[0], "p");
     assert.match(p ?? "", /^\.\d+$/, "kept without its tag");
   });
 
