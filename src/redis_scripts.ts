@@ -619,10 +619,20 @@ export function timerMember(userId: string, due: number): string {
 export function parseTimerMember(
   member: string,
 ): { userId: string; due: number } | undefined {
-  if (member.startsWith("%")) {
-    const timer = parseTimerMember(member.slice(1));
-    return timer && { userId: unescapeId(timer.userId), due: timer.due };
-  }
+  if (!member.startsWith("%")) return parsePlain(member);
+  // one `%` only, around an id as `escapeId` writes an ill-formed one
+  const timer = parsePlain(member.slice(1));
+  if (timer === undefined) return undefined;
+  const userId = unescapeId(timer.userId);
+  return !userId.isWellFormed() && escapeId(userId) === timer.userId
+    ? { userId, due: timer.due }
+    : undefined;
+}
+
+/** A member without the `%` of an escaped id. */
+function parsePlain(
+  member: string,
+): { userId: string; due: number } | undefined {
   if (member.startsWith("~")) {
     const cut = member.indexOf("\n");
     const due = cut > 1 ? Number(member.slice(1, cut)) : NaN;

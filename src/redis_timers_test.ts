@@ -180,6 +180,17 @@ describe("the index of timers holding what botnodes did not write", {
       assert.equal(await redis.get(`${index}:foreign:2`), "not a sorted set");
       // members botnodes cannot have written, due already
       await redis.zadd(index, 0, "hello world", 0, "x", 0, "~abc", 0, "~\nu");
+      // ... and members like those of escaped ids, which are not: a well-
+      // formed id, an id escaped twice, a deep run of % (no stack overflow)
+      await redis.zadd(
+        index,
+        0,
+        "%0000000abc",
+        0,
+        "%0000000%25uD800",
+        0,
+        "%".repeat(300_000) + "0000000u",
+      );
       const fired = await nodes.runDue();
       assert.deepEqual(fired.map((f) => f.userId), ["a"]);
       assert.deepEqual(await redis.zrange(index, "0", "-1"), [], "all dropped");
