@@ -134,6 +134,35 @@ describe("RedisStore against hostile conditions", { skip: skipRedis }, () => {
     }
   });
 
+  it("keeps aside what begin read when the state expired before the commit", async () => {
+    fresh();
+    const s = store();
+    const [state] = s.keys("u");
+    // a state botnodes cannot restore (a node since removed, say)
+    await redis.hset(state, "s", "not ours");
+    const lease = await s.begin("u");
+    assert.equal(lease.state, "not ours");
+    await redis.del(state); // the idle ttl ran out while the lease was held
+    await s.commit(lease, "new", { aside: lease.state! });
+    assert.deepEqual(await s.aside("u"), ["not ours"]);
+    assert.equal(await s.get("u"), "new");
+  });
+
+  it("applies a commit that keeps its lease once, when it is sent again", async () => {
+    fresh();
+    const resending = resendingCommit(redis, () => Promise.resolve());
+    const s = new RedisStore(resending.client, { prefix, clock: noWaiting });
+    await redis.hset(s.keys("u")[0], "s", "raw");
+    const lease = await s.begin("u", { eventId: "e1" });
+    resending.arm();
+    await s.commit(lease, "new", { aside: lease.state!, keep: true });
+    assert.equal(resending.armed, false, "the resend was exercised");
+    await s.release(lease);
+    assert.deepEqual(await s.aside("u"), ["raw"]);
+    assert.equal(await redis.hget(s.keys("u")[0], "e"), ":e1");
+    assert.equal(await s.get("u"), "new");
+  });
+
   it("moves another Redis type at the state key out of the way, keeping it", async () => {
     fresh();
     const s = store();

@@ -287,7 +287,9 @@ local function commit(state, lease, a)
   local ours = holder == token or holder == token .. '!'
   local foreign = expected == FOREIGN
   local mark = false
-  if holder ~= token or foreign then
+  -- a lease kept by its commit is still ours when that commit is sent again
+  -- (a lost reply): the version says whether it was applied
+  if holder ~= token or foreign or not release then
     -- the slow path: the version decides
     local version = try('HGET', state, 'v')
     if type(version) == 'table' then version = FOREIGN end
@@ -348,9 +350,11 @@ local function commit(state, lease, a)
         else list = {old[2]} end
       end
       -- '=': the value stored now (what BEGIN read: the version says so),
-      -- copied here byte for byte rather than sent back by the client
+      -- copied here byte for byte; the client's copy when it expired since
       local value = string.sub(kept, 2)
-      if kept == '=' then value = load(state, token) or '' end
+      if string.sub(kept, 1, 1) == '=' then
+        value = load(state, token) or value
+      end
       table.insert(list, 1, value)
       while #list > ASIDE do table.remove(list) end
       fields[#fields + 1] = 'a'; fields[#fields + 1] = cjson.encode(list)
@@ -398,26 +402,22 @@ export function commitHead(
 }
 
 /**
- * What COMMIT keeps aside: nothing, a value, or the value stored now
- * (`STORED`), which the script copies itself, so that bytes that are not
- * UTF-8 text (which a client reads as U+FFFD) are kept as they are.
- */
-export const STORED: unique symbol = Symbol("the stored value");
-
-/**
  * One user's arguments of COMMIT, in the order the script reads them (its
  * `a + 1` to `a + 7`): token, version read at begin, '1' to write or '0' to
- * delete, the state, the value to keep aside ('' for none, '=' for the
- * value stored now, ':' + value otherwise), the event id, '1' to keep the
+ * delete, the state, the value to keep aside ('' for none, ':' + value, or
+ * '=' + value for the value stored now, which the script copies byte for
+ * byte, as a client would read bytes that are not UTF-8 as U+FFFD; the
+ * value given when the state expired since), the event id, '1' to keep the
  * lease (the caller releases it).
  */
 export function commitArgs(
   token: string,
   version: string | undefined,
   state: string | undefined,
-  aside: string | typeof STORED | undefined,
+  aside: string | undefined,
   eventId: string | undefined,
   keep = false,
+  asideStored = false,
 ): string[] {
   // COMMIT_ARITY items
   return [
@@ -425,7 +425,7 @@ export function commitArgs(
     version ?? "",
     state === undefined ? "0" : "1",
     state ?? "",
-    aside === undefined ? "" : aside === STORED ? "=" : `:${aside}`,
+    aside === undefined ? "" : `${asideStored ? "=" : ":"}${aside}`,
     eventArg(eventId),
     keep ? "1" : "",
   ];

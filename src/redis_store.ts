@@ -29,7 +29,6 @@ import {
   SCAN_CLUSTER,
   scoreArg,
   type ScriptSource,
-  STORED,
   timerMember,
 } from "./redis_scripts.ts";
 import { ScriptRunner } from "./redis_script_runner.ts";
@@ -381,12 +380,11 @@ export class RedisStore implements StateStore {
         lease.token,
         lease.version,
         state,
-        // the raw value read at begin is copied inside Redis, byte for byte
-        options.aside !== undefined && options.aside === lease.state
-          ? STORED
-          : options.aside,
+        options.aside,
         lease.eventId,
         options.keep === true,
+        // the raw value read at begin is copied inside Redis, byte for byte
+        options.aside !== undefined && options.aside === lease.state,
       ),
     ).then((items) => {
       const reply = items[0];
