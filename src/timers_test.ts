@@ -425,6 +425,40 @@ describe("timers and the index", () => {
   });
 });
 
+describe("timers fired from inside a handler", () => {
+  it("put off the handler's own user's timer as busy, on this Nodes or another on the store", async () => {
+    const { nodes, store, clock, shared, warnings } = bot();
+    const other = bot(store).nodes;
+    await nodes.route({ from: 1, text: "hi" });
+    await nodes.route({ from: 2, text: "hi" });
+    clock.advance(60_000);
+    const fired: number[][] = [];
+    /** Fires the due timers from inside its handler, on both Nodes. */
+    class Firing extends Node<Shared, Event, number, { reminded: boolean }> {
+      static override schema = Asking.schema;
+      async onEvent(): Promise<Firing> {
+        for (const from of [nodes, other]) {
+          fired.push((await from.runDue()).map((f) => f.userId));
+        }
+        return new Firing({ reminded: false });
+      }
+    }
+    const firing = new Nodes<Shared, Event, number>({
+      store,
+      nodes: { asking: Firing, gone: Gone },
+      start: () => new Firing({ reminded: false }),
+      shared,
+      userId: (event) => event.from,
+      logger: { warn: (message) => void warnings.push(message) },
+    });
+    await firing.route({ from: 1, text: "fire" });
+    // user 2's timer fires; user 1's waits for the handler that holds it
+    assert.deepEqual(fired, [[2], []]);
+    assert.deepEqual(warnings, []);
+    assert.equal(shared.said.filter((s) => s === "1 still there?").length, 0);
+  });
+});
+
 describe("timer loop options", () => {
   it("refuse a limit or interval that cannot be meant, on every store alike", async () => {
     const { nodes } = bot();

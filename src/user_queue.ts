@@ -82,7 +82,9 @@ export class UserQueue {
     eventId?: string,
     once = false,
   ): Promise<T> {
-    if (scope && within(scope.getStore(), this.#store, id)) {
+    // a call that tries once never waits, so it cannot wait for itself: it
+    // fails as busy (a timer fired from a handler is put off, not failed)
+    if (!once && scope && within(scope.getStore(), this.#store, id)) {
       return Promise.reject(
         new Error(
           `Cannot wait for user "${id}" from inside their own handler: it would wait for itself forever (return the next node from onEvent instead, or call this after route returns)`,
