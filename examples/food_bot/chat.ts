@@ -22,7 +22,13 @@ let close = () => {};
 if (process.env.REDIS_URL) {
   const { Redis } = await import("ioredis");
   const { RedisStore } = await import("../../mod.ts");
-  const redis = new Redis(process.env.REDIS_URL);
+  // fail an event fast while Redis is down, as the README advises
+  const redis = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 1 });
+  // each new kind of connection error once; events report their own
+  let shown = "";
+  redis.on("error", (error: Error) => {
+    if (error.message !== shown) say(`(redis) ${shown = error.message}`);
+  });
   store = new RedisStore(redis, {
     prefix: process.env.CHAT_PREFIX ?? "foodbot-chat",
     clock,
@@ -63,11 +69,11 @@ for await (const text of lines) {
         msg: { text },
       });
     }
+    const node = await nodes.user(USER_ID).node();
+    say(`  [${node ? nodes.keyOf(node) : "no state"}]`);
   } catch (error) {
     // a bot would log it and answer the next message; so does the chat
     say(`(error) ${error instanceof Error ? error.message : String(error)}`);
   }
-  const node = await nodes.user(USER_ID).node();
-  say(`  [${node ? nodes.keyOf(node) : "no state"}]`);
 }
 close();

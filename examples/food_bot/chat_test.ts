@@ -86,6 +86,15 @@ describe("deno task chat", () => {
     ]);
   });
 
+  it("reports each event while Redis is unreachable, and ends at the end of input", async () => {
+    const { code, out } = await chat("hi\nYes\n", {
+      REDIS_URL: "redis://127.0.0.1:1",
+    });
+    assert.equal(code, 0, out);
+    assert.equal(out.match(/\(error\) Cannot begin/g)?.length, 2, out);
+    assert.deepEqual(replies(out), []);
+  });
+
   it(
     "keeps state across two runs with REDIS_URL set",
     { skip: skipRedis },
