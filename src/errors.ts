@@ -449,10 +449,13 @@ const SECRETS: [RegExp, string][] = [
     "$1$2***",
   ],
   [/\b(bearer|basic)\s+[^\s"',;]+/gi, "$1 ***"],
-  // AUTH [user] password, and HELLO [AUTH user password], as command lines
-  // show them
-  [/\bHELLO\b[^\r\n]*/g, "HELLO ***"],
+  // AUTH [user] password, and HELLO <version> AUTH user password, as command
+  // lines show them
+  [/\b(HELLO\s+\d+\s+AUTH)\s+\S+(\s+\S+)?/gi, "$1 ***"],
   [/\bAUTH\s+\S+(\s+\S+)?/g, "AUTH ***"],
+  // the arguments of a command Redis did not know, and of one Upstash shows
+  [/(with args beginning with:)[^\r\n]*/gi, "$1 ***"],
+  [/(command was:\s*)\[[^\]]*\]/gi, "$1[***]"],
   // a field or parameter whose name says secret (access_token, X-Api-Key,
   // client_secret, ...): its value, quoted (spaces and all) or not
   [
@@ -489,8 +492,14 @@ function redactError(error: unknown, depth = 0): unknown {
   const cause = depth < 4 && "cause" in error
     ? redactError(error.cause, depth + 1)
     : undefined;
+  // an AggregateError (Node's connection to every address of a host) says
+  // nothing itself: its errors do
+  const errors = (error as { errors?: unknown }).errors;
+  const message = error.message === "" && Array.isArray(errors)
+    ? errors.map((e) => e instanceof Error ? e.message : String(e)).join("; ")
+    : error.message;
   const copy = new Error(
-    redact(error.message),
+    redact(message),
     cause === undefined ? {} : { cause },
   );
   copy.name = error.name;

@@ -236,6 +236,27 @@ describe("no secret in an error or a warning", () => {
     assert.match(error.message, /Bearer \*\*\*/);
   });
 
+  it("keeps what explains an error and holds no secret", () => {
+    for (
+      const text of [
+        "NOAUTH Authentication required.",
+        "WRONGPASS invalid username-password pair or user is disabled.",
+        "NOPERM No permissions to access a key: bot:{HELLO}",
+        "ERR unknown command 'evalsha'",
+      ]
+    ) {
+      const kept = new StoreError("get", "u", new Error(text)).cause as Error;
+      assert.equal(kept.message, text);
+    }
+    // Node's AggregateError (no message of its own) says what its errors say
+    const refused = new AggregateError([
+      new Error("connect ECONNREFUSED ::1:6379"),
+      new Error("connect ECONNREFUSED 127.0.0.1:6379"),
+    ]);
+    const error = new StoreError("get", "u", refused);
+    assert.match(error.message, /ECONNREFUSED ::1:6379; connect ECONNREFUSED/);
+  });
+
   it("keeps the client's error name, message and code, in a copy", () => {
     const cause = Object.assign(
       new Error("connect ECONNREFUSED 127.0.0.1:1"),
@@ -266,7 +287,9 @@ describe("no secret in an error or a warning", () => {
         `{"password":"two ${secret}"}`,
         `password=abc;${secret}`,
         `X-Api-Key: ${secret}`,
-        `NOAUTH HELLO default ${secret}`,
+        `hello 3 auth default ${secret}`,
+        `ERR unknown command 'auth', with args beginning with: 'default' '${secret}'`,
+        `UpstashError: WRONGPASS, command was: ["auth","default","${secret}"]`,
         `Authorization: Token ${secret}`,
         `token: 'two ${secret}'`,
       ]
