@@ -288,8 +288,12 @@ local function commit(state, lease, a)
   local foreign = expected == FOREIGN
   local mark = false
   -- a lease kept by its commit is still ours when that commit is sent again
-  -- (a lost reply): the version says whether it was applied
-  if holder ~= token or foreign or not release then
+  -- (a lost reply): its version, written, says it was applied
+  if not release and holder == token and not foreign then
+    local v = try('HGET', state, 'v')
+    if v == token or v == token .. '~' then return 1 end
+  end
+  if holder ~= token or foreign then
     -- the slow path: the version decides
     local version = try('HGET', state, 'v')
     if type(version) == 'table' then version = FOREIGN end
@@ -619,14 +623,22 @@ export function timerMember(userId: string, due: number): string {
 export function parseTimerMember(
   member: string,
 ): { userId: string; due: number } | undefined {
-  if (!member.startsWith("%")) return parsePlain(member);
-  // one `%` only, around an id as `escapeId` writes an ill-formed one
-  const timer = parsePlain(member.slice(1));
-  if (timer === undefined) return undefined;
-  const userId = unescapeId(timer.userId);
-  return !userId.isWellFormed() && escapeId(userId) === timer.userId
-    ? { userId, due: timer.due }
+  const timer = parseAny(member);
+  // only a member botnodes writes: another (`~5\nu`, `~0x10\nu`) would be
+  // read as that user's timer, but never removed with it
+  return timer && timerMember(timer.userId, timer.due) === member
+    ? timer
     : undefined;
+}
+
+/** A member as `timerMember` would read, whether it wrote it or not. */
+function parseAny(
+  member: string,
+): { userId: string; due: number } | undefined {
+  if (!member.startsWith("%")) return parsePlain(member);
+  // one `%` only (no recursion), around an escaped id
+  const timer = parsePlain(member.slice(1));
+  return timer && { userId: unescapeId(timer.userId), due: timer.due };
 }
 
 /** A member without the `%` of an escaped id. */

@@ -560,11 +560,15 @@ export function storeContract(
       "commits a state whose idle ttl ran out while its lease was held",
       withStore(async ({ store, expireStates }) => {
         if (!expireStates) return;
-        await store.commit(await store.begin("u"), "one");
-        const lease = await store.begin("u");
-        await expireStates(); // shorter than the lease
-        await store.commit(lease, "two");
-        assert.equal(await store.get("u"), "two");
+        // with keep too: the commit of a timer replaced keeps its lease
+        for (const keep of [false, true]) {
+          await store.commit(await store.begin("u"), "one");
+          const lease = await store.begin("u");
+          await expireStates(); // shorter than the lease
+          await store.commit(lease, `two ${keep}`, { keep });
+          assert.equal(await store.get("u"), `two ${keep}`);
+          if (keep) await store.release(lease);
+        }
       }, { wait: 2_000, ttl: 1_000 }),
     );
     it(
