@@ -452,14 +452,14 @@ const SECRETS: [RegExp, string][] = [
   // AUTH [user] password, and HELLO <version> AUTH user password, as command
   // lines show them
   [/\b(HELLO\s+\d+\s+AUTH)\s+\S+(\s+\S+)?/gi, "$1 ***"],
-  [/\bAUTH\s+\S+(\s+\S+)?/g, "AUTH ***"],
+  [/\bAUTH\s+\S+(\s+\S+)?/gi, "AUTH ***"],
   // the arguments of a command Redis did not know, and of one Upstash shows
-  [/(with args beginning with:)[^\r\n]*/gi, "$1 ***"],
-  [/(command was:\s*)\[[^\]]*\]/gi, "$1[***]"],
+  [/(with args beginning with:)[\s\S]*/gi, "$1 ***"],
+  [/(command was:\s*)[\s\S]*/gi, "$1***"],
   // a field or parameter whose name says secret (access_token, X-Api-Key,
   // client_secret, ...): its value, quoted (spaces and all) or not
   [
-    /\b([\w-]*?(?:password|passwd|pass|pwd|token|secret|auth|api[_-]?key|[_-]key))(["']?\s*[:=]\s*)(?:(["'])(?:(?!\3)[^\\]|\\.)*\3|[^\s&"',]+)/gi,
+    /\b((?:[a-z0-9]+[_-])*(?:password|passwd|pass|pwd|token|secret|auth|api[_-]?key)|(?:[a-z0-9]+[_-])+key)(["']?\s*[:=]\s*)(?![\]})>])(?:(["'])(?:(?!\3)[^\\]|\\.)*\3?|[^\s&"',]+)/gi,
     "$1$2***",
   ],
   // a Telegram bot token: <bot id>:<35 characters>
@@ -495,15 +495,16 @@ function redactError(error: unknown, depth = 0): unknown {
   // an AggregateError (Node's connection to every address of a host) says
   // nothing itself: its errors do
   const errors = (error as { errors?: unknown }).errors;
+  // (and a message or stack that is no string, from a client's own class)
   const message = error.message === "" && Array.isArray(errors)
     ? errors.map((e) => e instanceof Error ? e.message : String(e)).join("; ")
-    : error.message;
+    : String(error.message ?? "");
   const copy = new Error(
     redact(message),
     cause === undefined ? {} : { cause },
   );
   copy.name = error.name;
-  copy.stack = redact(error.stack ?? "");
+  copy.stack = redact(typeof error.stack === "string" ? error.stack : "");
   for (const [key, value] of Object.entries(error)) {
     if (key === "cause") continue;
     if (typeof value === "string") {

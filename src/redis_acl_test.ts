@@ -243,6 +243,7 @@ describe("no secret in an error or a warning", () => {
         "WRONGPASS invalid username-password pair or user is disabled.",
         "NOPERM No permissions to access a key: bot:{HELLO}",
         "ERR unknown command 'evalsha'",
+        "bypass: cache miss",
       ]
     ) {
       const kept = new StoreError("get", "u", new Error(text)).cause as Error;
@@ -255,6 +256,9 @@ describe("no secret in an error or a warning", () => {
     ]);
     const error = new StoreError("get", "u", refused);
     assert.match(error.message, /ECONNREFUSED ::1:6379; connect ECONNREFUSED/);
+    // a client's error whose message or stack is no string still makes one
+    const odd = Object.assign(new Error("x"), { message: undefined, stack: 5 });
+    assert.ok(new StoreError("get", "u", odd) instanceof StoreError);
   });
 
   it("keeps the client's error name, message and code, in a copy", () => {
@@ -290,6 +294,10 @@ describe("no secret in an error or a warning", () => {
         `hello 3 auth default ${secret}`,
         `ERR unknown command 'auth', with args beginning with: 'default' '${secret}'`,
         `UpstashError: WRONGPASS, command was: ["auth","default","${secret}"]`,
+        // found by a third outside attack
+        `UpstashError: x, command was: ["evalsha","1","[1]","${secret}"]`,
+        `auth default ${secret}`,
+        `{"password": "two ${secret}`,
         `Authorization: Token ${secret}`,
         `token: 'two ${secret}'`,
       ]
