@@ -22,19 +22,34 @@ let close = () => {};
 if (process.env.REDIS_URL) {
   const { Redis } = await import("ioredis");
   const { RedisStore } = await import("../../mod.ts");
-  // fail an event fast while Redis is down, as the README advises
-  const redis = new Redis(process.env.REDIS_URL, { maxRetriesPerRequest: 1 });
-  // each new kind of connection error once; events report their own
+  // where the state is, without the URL's user and password
+  let where: string;
+  try {
+    const url = new URL(process.env.REDIS_URL);
+    where = `${url.protocol}//${url.host}${url.pathname}`;
+  } catch {
+    say("REDIS_URL is not a URL (redis://host:port)");
+    process.exit(2);
+  }
+  // fail an event fast while Redis is down, and after 5 s when it does not
+  // answer, as the README advises
+  const redis = new Redis(process.env.REDIS_URL, {
+    maxRetriesPerRequest: 1,
+    commandTimeout: 5_000,
+  });
+  // each new kind of connection error once (no URL in it); events report
+  // their own
   let shown = "";
   redis.on("error", (error: Error) => {
-    if (error.message !== shown) say(`(redis) ${shown = error.message}`);
+    const text = error.message.replace(/\/\/\S*@/g, "//***@");
+    if (text !== shown) say(`(redis) ${shown = text}`);
   });
   store = new RedisStore(redis, {
     prefix: process.env.CHAT_PREFIX ?? "foodbot-chat",
     clock,
   });
   close = () => redis.disconnect();
-  say(`(state in Redis at ${process.env.REDIS_URL})`);
+  say(`(state in Redis at ${where})`);
 }
 
 const nodes = createFoodNodes(store, {

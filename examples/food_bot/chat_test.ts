@@ -95,6 +95,15 @@ describe("deno task chat", () => {
     assert.deepEqual(replies(out), []);
   });
 
+  it("refuses a REDIS_URL that is not a URL, without showing it", async () => {
+    const { code, out } = await chat("hi\n", {
+      REDIS_URL: "redis://:secret@127.0.0.1:99999",
+    });
+    assert.equal(code, 2, out);
+    assert.match(out, /REDIS_URL is not a URL/);
+    assert.ok(!out.includes("secret"), out);
+  });
+
   it(
     "keeps state across two runs with REDIS_URL set",
     { skip: skipRedis },
