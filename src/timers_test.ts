@@ -4,7 +4,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { Node } from "./node.ts";
+import { Node, type NodeClass } from "./node.ts";
 import { Nodes } from "./nodes.ts";
 import { FakeClock, MemoryStore } from "../testing/mod.ts";
 import type { StateStore } from "./store.ts";
@@ -44,13 +44,20 @@ class Gone extends Node<Shared, Event, number, null> {
   }
 }
 
-function bot(store = new MemoryStore({ clock: new FakeClock() })) {
+/** The bot of these tests; `asking` may be another class for that key. */
+function bot(
+  store: StateStore = new MemoryStore({ clock: new FakeClock() }),
+  asking:
+    & NodeClass<Shared, Event, number>
+    & (new (data: { reminded: boolean }) => Node<Shared, Event, number>) =
+      Asking,
+) {
   const shared: Shared = { said: [], failNext: 0 };
   const warnings: string[] = [];
   const nodes = new Nodes<Shared, Event, number>({
     store,
-    nodes: { asking: Asking, gone: Gone },
-    start: () => new Asking({ reminded: false }),
+    nodes: { asking, gone: Gone },
+    start: () => new asking({ reminded: false }),
     shared,
     userId: (event) => event.from,
     logger: { warn: (message) => void warnings.push(message) },
@@ -443,18 +450,11 @@ describe("timers fired from inside a handler", () => {
         return new Firing({ reminded: false });
       }
     }
-    const firing = new Nodes<Shared, Event, number>({
-      store,
-      nodes: { asking: Firing, gone: Gone },
-      start: () => new Firing({ reminded: false }),
-      shared,
-      userId: (event) => event.from,
-      logger: { warn: (message) => void warnings.push(message) },
-    });
-    await firing.route({ from: 1, text: "fire" });
+    const firing = bot(store, Firing);
+    await firing.nodes.route({ from: 1, text: "fire" });
     // user 2's timer fires; user 1's waits for the handler that holds it
     assert.deepEqual(fired, [[2], []]);
-    assert.deepEqual(warnings, []);
+    assert.deepEqual([...warnings, ...firing.warnings], []);
     assert.equal(shared.said.filter((s) => s === "1 still there?").length, 0);
   });
 });
