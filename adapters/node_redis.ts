@@ -68,10 +68,9 @@ export interface NodeRedisLike {
  * the default) to `RedisLike`. A cluster is recognised (`isCluster`), gets
  * `masterOf` (a client of the master of a slot, from its table of slots, so
  * that `RedisStore` sends the users of one master as one call on it) and
- * `nodes("master")`: a
- * `RedisLike` for each of the cluster's `masters` (through its
- * `nodeClient`), so that `RedisStore.scan` visits every master as it does on
- * an ioredis `Cluster`.
+ * `nodes("master")`: a `RedisLike` for each of the cluster's `masters`
+ * (through its `nodeClient`), so that `RedisStore.scan` visits every master
+ * as it does on an ioredis `Cluster`.
  *
  * @param client A connected node-redis client.
  * @returns The client as a `RedisLike`.

@@ -150,6 +150,11 @@ local function load(key, token)
     ' when replaced' end
   return text, FOREIGN, false
 end
+-- whether a version is the one a lease's commit wrote (with or without the
+-- '~' of an idle TTL)
+local function written(version, token)
+  return version == token or version == token .. '~'
+end
 -- the tag of a token (the store instance's part, before the dot), or nil
 local function tagOf(token)
   return string.match(token, '^(%x+)%.')
@@ -248,10 +253,11 @@ const COMMIT_ARITY = 7;
  * Writes or deletes the state of one or more users and releases their
  * leases (unless a user's part keeps it). ARGV[1] is the idle TTL or '',
  * ARGV[2] the aside limit, ARGV[3] the event id limit
- * ({@linkcode commitHead}); then {@linkcode commitArgs} per user. Per user: 1 when written (or when this very commit was applied
- * already: a client that resent it after a lost reply); when fenced (the
- * version changed), 0 if this lease expired, -1 if it is still held (a late
- * commit of an expired lease overtook it). A part that failed is its error
+ * ({@linkcode commitHead}); then {@linkcode commitArgs} per user. Per user:
+ * 1 when written (or when this very commit was applied already: a client
+ * that resent it after a lost reply); when fenced (the version changed), 0
+ * if this lease expired, -1 if it is still held (a late commit of an expired
+ * lease overtook it). A part that failed is its error
  * message.
  */
 export const COMMIT: ScriptSource = usersScript(
@@ -290,15 +296,14 @@ local function commit(state, lease, a)
   -- a lease kept by its commit is still ours when that commit is sent again
   -- (a lost reply): its version, written, says it was applied
   if not release and holder == token and not foreign then
-    local v = try('HGET', state, 'v')
-    if v == token or v == token .. '~' then return 1 end
+    if written(try('HGET', state, 'v'), token) then return 1 end
   end
   if holder ~= token or foreign then
     -- the slow path: the version decides
     local version = try('HGET', state, 'v')
     if type(version) == 'table' then version = FOREIGN end
     version = version or ''
-    if version == token or version == token .. '~' then return 1 end
+    if written(version, token) then return 1 end
     if version ~= expected then
       -- this very commit, sent again after another one followed it: the
       -- commit that followed read its version (kept in 'p'), or its event
@@ -311,7 +316,7 @@ local function commit(state, lease, a)
         local tag = tagOf(version)
         p = tag and tag .. p
       end
-      if p == token or p == token .. '~' or
+      if written(p, token) or
         (event ~= '' and type(e) == 'string' and holds(e, event)) then
         if ours and release then redis.call('DEL', lease) end
         return 1
