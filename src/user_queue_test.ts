@@ -315,6 +315,59 @@ describe("a call slower than the lease", () => {
     assert.deepEqual(JSON.parse((await store.get("1"))!), ["tea"]);
   });
 
+  it("makes one renewal timer for events that follow each other, and stops it once idle", async () => {
+    const real = {
+      set: globalThis.setInterval,
+      clear: globalThis.clearInterval,
+    };
+    const made: unknown[] = [];
+    const cleared = deferred();
+    let clears = 0;
+    const g = globalThis as unknown as Record<string, unknown>;
+    g.setInterval = (...args: Parameters<typeof setInterval>) => {
+      const timer = real.set(...args);
+      made.push(timer);
+      return timer;
+    };
+    g.clearInterval = (timer: Parameters<typeof clearInterval>[0]) => {
+      real.clear(timer);
+      if (made.includes(timer)) clears++, cleared.resolve();
+    };
+    try {
+      const { spy, calls } = spied(new MemoryStore({ leaseTtl: 30 }));
+      const { queue } = queueOn(spy);
+      for (const item of ["a", "b", "c", "d"]) {
+        await queue.run("1", (lease) => append(queue, lease, item));
+      }
+      assert.equal(made.length, 1, "one timer for the 4 events");
+      assert.equal(clears, 0, "kept between events");
+      // its next tick finds no lease held; the timer no longer keeps the
+      // process alive, so this test does while it waits (and fails if the
+      // tick never comes)
+      let guard: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        cleared.promise,
+        new Promise((_, reject) => {
+          guard = setTimeout(() => reject(new Error("never stopped")), 5_000);
+        }),
+      ]).finally(() => clearTimeout(guard));
+      assert.equal(clears, 1);
+      assert.equal(calls.renew, 0, "nothing held, nothing renewed");
+      await queue.run("1", (lease) => append(queue, lease, "e"));
+      assert.equal(made.length, 2, "made again for the next event");
+      assert.deepEqual(JSON.parse((await spy.get("1"))!), [
+        "a",
+        "b",
+        "c",
+        "d",
+        "e",
+      ]);
+    } finally {
+      g.setInterval = real.set;
+      g.clearInterval = real.clear;
+    }
+  });
+
   it("renews nothing once no lease is held", async () => {
     const { spy, calls } = spied(new MemoryStore({ leaseTtl: 30 }));
     const { queue } = queueOn(spy);
