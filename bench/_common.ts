@@ -1,7 +1,7 @@
 // Shared by the benchmarks: a driver with a fixed number of events in flight,
 // percentiles, Redis command counts from INFO commandstats, and what a report
 // says of the machine (versions, load).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import os from "node:os";
 
@@ -24,6 +24,27 @@ export const firstLine = (command: string, args: string[]): string =>
 /** The load averages over 1, 5 and 15 minutes, for a report. */
 export const loadAverage = (): string =>
   os.loadavg().map((x) => x.toFixed(2)).join(", ");
+
+/**
+ * Runs a command (a runtime's command prefix and a script) to its end;
+ * resolves to what it printed, rejects when it exits with another code than 0.
+ */
+export function runProcess(command: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command[0]!, command.slice(1), {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (chunk) => (out += chunk));
+    child.once(
+      "exit",
+      (code) =>
+        code === 0
+          ? resolve(out)
+          : reject(new Error(`${command.join(" ")} exited with ${code}`)),
+    );
+  });
+}
 
 /** Runs `count` events, at most `inFlight` at a time; returns per-event latencies. */
 export async function drive(

@@ -1,11 +1,11 @@
 // Scenario 3: 100 users, 8 processes, every process sending events for the
 // same users. Events/s, and updates lost: events whose handler ran but whose
 // id is missing from the user's final state.
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { RedisStore } from "../mod.ts";
 import { appended } from "../test_support/append_bot.ts";
+import { runProcess } from "./_common.ts";
 
 export const PROCESSES = 8;
 export const CONTENDED_USERS = 100;
@@ -22,23 +22,6 @@ const worker = fileURLToPath(
   new URL("./contention_worker.ts", import.meta.url),
 );
 
-function run(command: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command[0]!, command.slice(1), {
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    let out = "";
-    child.stdout.on("data", (chunk) => (out += chunk));
-    child.once(
-      "exit",
-      (code) =>
-        code === 0
-          ? resolve(out)
-          : reject(new Error(`${command.join(" ")} exited with ${code}`)),
-    );
-  });
-}
-
 /** Runs the 8 processes with `runtime` (a command prefix) and counts. */
 export async function runContention(
   url: string,
@@ -50,7 +33,7 @@ export async function runContention(
     await redis.flushall();
     const outputs = await Promise.all(
       Array.from({ length: PROCESSES }, (_, p) =>
-        run([
+        runProcess([
           ...runtime,
           worker,
           url,

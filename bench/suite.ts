@@ -19,7 +19,7 @@ import {
   runLength,
 } from "./conversation_length.ts";
 import { type ContentionResult, runContention } from "./contention.ts";
-import { runSimulate } from "./simulate.ts";
+import { runSimulateFresh } from "./simulate.ts";
 import { type ObserveResult, runObserve } from "./observe.ts";
 
 const [url, reps, ...runtime] = process.argv.slice(2);
@@ -113,7 +113,9 @@ for (const variant of ["botnodes", "grammy-session"] as const) {
 }
 
 const simulate: number[] = [];
-for (let rep = 0; rep < repetitions; rep++) simulate.push(await runSimulate());
+for (let rep = 0; rep < repetitions; rep++) {
+  simulate.push(await runSimulateFresh(runtime));
+}
 log(`simulate: ${Math.round(median(simulate))}/s`);
 
 // its own rounds (OBSERVE_REPS), interleaved: the ratios need more than 3

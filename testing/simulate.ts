@@ -458,7 +458,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
       ...(outbox ? { sendMethod: outbox.sendMethod } : {}),
       ...(threw ? { error } : {}),
     };
-    if (outbox !== undefined) lastStep.set(outbox, title(record));
+    if (outbox !== undefined) lastStep.set(outbox, record);
     check(step, record, threw, unwrap, outbox?.sendMethod ?? "sendMessage");
     return record;
   }
@@ -544,7 +544,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
 /** The outboxes a simulation is running on. */
 const running = new WeakSet<Outbox>();
 /** The last step each outbox saw, to name it when a reply comes late. */
-const lastStep = new WeakMap<Outbox, string>();
+const lastStep = new WeakMap<Outbox, TranscriptStep<unknown, unknown>>();
 
 /** How many event-loop turns a step waits for its work, at most. */
 const MAX_TURNS = 1_000;
@@ -599,7 +599,8 @@ function outsideSteps(outbox: Outbox, number: number | undefined): void {
     ),
     ...calls.map((call) => `call ${call.method}`),
   ].join(", ");
-  const after = lastStep.get(outbox);
+  const last = lastStep.get(outbox);
+  const after = last === undefined ? undefined : title(last);
   const when = number === undefined
     ? `After the last step, ${after}, had settled`
     : after === undefined
@@ -692,7 +693,9 @@ function check(
     actual.data = record.data;
   }
   try {
-    assert.deepStrictEqual(actual, expected);
+    // most steps pass: a cheap comparison first, the assertion (and its diff)
+    // only when it cannot say they are equal
+    if (!plainEqual(actual, expected)) assert.deepStrictEqual(actual, expected);
   } catch (error) {
     if (!(error instanceof AssertionError)) throw error;
     const lines: string[] = [];
@@ -705,6 +708,52 @@ function check(
     }
     fail(record, lines.join("\n"), actual, expected, error.message);
   }
+}
+
+/**
+ * Whether two values are equal as `assert.deepStrictEqual` compares them,
+ * for plain data only (primitives, plain objects and arrays without symbol
+ * keys): `false` when they differ or when either holds anything else, which
+ * then goes to `assert.deepStrictEqual`.
+ */
+export function plainEqual(a: unknown, b: unknown, depth = 0): boolean {
+  if (Object.is(a, b)) return true;
+  if (
+    typeof a !== "object" || typeof b !== "object" || a === null ||
+    b === null || depth > 100
+  ) {
+    return false;
+  }
+  const proto = Object.getPrototypeOf(a);
+  if (
+    proto !== Object.getPrototypeOf(b) ||
+    (proto !== Object.prototype && proto !== Array.prototype) ||
+    Object.getOwnPropertySymbols(a).length > 0 ||
+    Object.getOwnPropertySymbols(b).length > 0
+  ) {
+    return false;
+  }
+  if (
+    proto === Array.prototype &&
+    (a as unknown[]).length !== (b as unknown[]).length
+  ) {
+    return false;
+  }
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) {
+    if (
+      !Object.prototype.propertyIsEnumerable.call(b, key) ||
+      !plainEqual(
+        (a as Record<string, unknown>)[key],
+        (b as Record<string, unknown>)[key],
+        depth + 1,
+      )
+    ) {
+      return false;
+    }
+  }
+  return true;
 }
 
 /**

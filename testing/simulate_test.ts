@@ -1,5 +1,7 @@
 import { describe, it } from "node:test";
 import assert, { AssertionError } from "node:assert/strict";
+import { isDeepStrictEqual } from "node:util";
+import fc from "fast-check";
 import { z } from "zod";
 import { Node, Nodes } from "../mod.ts";
 import {
@@ -9,6 +11,7 @@ import {
   MemoryStore,
   Outbox,
 } from "./mod.ts";
+import { plainEqual } from "./simulate.ts";
 
 type Event = { from: number; text: string };
 type Shared = { outbox: Outbox; say(to: number, text: string): void };
@@ -640,5 +643,43 @@ describe("outside attacker b: which state a step checks, late replies, the map",
       map.mermaid(),
       "stateDiagram-v2\n  [*] --> waiting: 1\n",
     );
+  });
+});
+
+describe("plainEqual, the comparison a passing step takes", () => {
+  it("says equal only what assert.deepStrictEqual says equal", () => {
+    const value = fc.oneof(
+      fc.jsonValue(),
+      fc.constantFrom(-0, 0, NaN, undefined, [, 1], [undefined, 1]),
+      fc.constantFrom(new Date(0), Object.create(null), new Map(), /a/),
+      fc.object(),
+      fc.array(fc.jsonValue()).map((items) =>
+        Object.assign(items, { extra: 1 })
+      ),
+    );
+    fc.assert(
+      fc.property(value, value, (a, b) => {
+        if (plainEqual(a, b)) assert.ok(isDeepStrictEqual(a, b));
+        if (plainEqual(a, structuredClone(a))) {
+          assert.ok(isDeepStrictEqual(a, structuredClone(a)));
+        }
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("says equal plain data that is equal, so that a passing step skips the assertion", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (a) => {
+        assert.equal(plainEqual(a, structuredClone(a)), true);
+      }),
+      { numRuns: 1_000 },
+    );
+    assert.equal(plainEqual({ a: undefined }, {}), false);
+    assert.equal(plainEqual([1, 2], { 0: 1, 1: 2 }), false);
+    assert.equal(plainEqual(0, -0), false);
+    assert.equal(plainEqual(NaN, NaN), true);
+    const sym = { [Symbol("s")]: 1 };
+    assert.equal(plainEqual(sym, { [Symbol("s")]: 1 }), false);
   });
 });
