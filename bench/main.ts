@@ -236,7 +236,7 @@ push(
     firstLine(bin("bun"), ["--version"])
   }; Node ${firstLine("node", ["--version"])} through tsx ${version("tsx")}`,
   `- Load average (1, 5, 15 min) at the start: ${load.start}; at the end: ${load.end} ` +
-    "(a shared 2-core machine: other test runs were going on)",
+    "(the figures at the end count the benchmark's own servers and clients)",
   "- Cluster: 3 masters, no replicas (`scripts/redis_cluster.sh`), on the same machine, " +
     "reached with an ioredis `Cluster`",
   `- Redis: ${firstLine("redis-server", ["--version"])}`,
