@@ -6,6 +6,7 @@
  */
 
 import assert, { AssertionError } from "node:assert/strict";
+import { types } from "node:util";
 import { InvalidStateError, type Node } from "../mod.ts";
 import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
 import type { ConversationMap } from "./conversation_map.ts";
@@ -711,49 +712,54 @@ function check(
 }
 
 /**
- * Whether two values are equal as `assert.deepStrictEqual` compares them,
- * for plain data only (primitives, plain objects and arrays without symbol
- * keys): `false` when they differ or when either holds anything else, which
- * then goes to `assert.deepStrictEqual`.
+ * Whether a step's `actual` and `expected` (objects `check` made, with the
+ * same keys) are equal as `assert.deepStrictEqual` compares them, in the
+ * common case: their values are primitives and arrays of them (a node key,
+ * reply texts). `false` when they differ, and whenever a value holds an
+ * object other than a plain array (an object may carry a type of its own
+ * whatever its prototype says: a Date, a Map or a Proxy made to look plain),
+ * a Proxy, or more than a few hundred items: those go to
+ * `assert.deepStrictEqual`, which decides, and gives the diff.
  */
-export function plainEqual(a: unknown, b: unknown, depth = 0): boolean {
-  if (Object.is(a, b)) return true;
-  if (
-    typeof a !== "object" || typeof b !== "object" || a === null ||
-    b === null || depth > 100
-  ) {
-    return false;
-  }
-  const proto = Object.getPrototypeOf(a);
-  if (
-    proto !== Object.getPrototypeOf(b) ||
-    (proto !== Object.prototype && proto !== Array.prototype) ||
-    Object.getOwnPropertySymbols(a).length > 0 ||
-    Object.getOwnPropertySymbols(b).length > 0
-  ) {
-    return false;
-  }
-  if (
-    proto === Array.prototype &&
-    (a as unknown[]).length !== (b as unknown[]).length
-  ) {
-    return false;
-  }
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
+export function plainEqual(
+  actual: Record<string, unknown>,
+  expected: Record<string, unknown>,
+): boolean {
+  const keys = Object.keys(actual);
+  if (keys.length !== Object.keys(expected).length) return false;
+  const budget = { left: MAX_PLAIN };
   for (const key of keys) {
     if (
-      !Object.prototype.propertyIsEnumerable.call(b, key) ||
-      !plainEqual(
-        (a as Record<string, unknown>)[key],
-        (b as Record<string, unknown>)[key],
-        depth + 1,
-      )
+      !Object.hasOwn(expected, key) ||
+      !sameItem(actual[key], expected[key], budget)
     ) {
       return false;
     }
   }
   return true;
+}
+
+/** How many values `plainEqual` looks at before it hands over. */
+const MAX_PLAIN = 500;
+
+function sameItem(a: unknown, b: unknown, budget: { left: number }): boolean {
+  if (--budget.left < 0) return false;
+  if (Object.is(a, b)) return true; // the same value, or the same object
+  if (!plainArray(a) || !plainArray(b) || a.length !== b.length) return false;
+  // no property but the items
+  if (Object.keys(a).length !== a.length) return false;
+  if (Object.keys(b).length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (!(i in a) || !(i in b) || !sameItem(a[i], b[i], budget)) return false;
+  }
+  return true;
+}
+
+/** An array as `[...]` makes it: no Proxy, no other prototype, no symbol key. */
+function plainArray(value: unknown): value is unknown[] {
+  return Array.isArray(value) && !types.isProxy(value) &&
+    Object.getPrototypeOf(value) === Array.prototype &&
+    Object.getOwnPropertySymbols(value).length === 0;
 }
 
 /**
