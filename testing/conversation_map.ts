@@ -291,7 +291,7 @@ export class ConversationMap {
     const id = (key: string) => {
       let name = ids.get(key);
       if (name === undefined) {
-        name = /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : `s${ids.size}`;
+        name = bare(key) ? key : `s${ids.size}`;
         ids.set(key, name);
         if (name !== key) {
           lines.push(`  state ${JSON.stringify(key)} as ${name}`);
@@ -364,6 +364,37 @@ export class ConversationMap {
     return lines.join("\n");
   }
 }
+
+/**
+ * Whether a key can stand in a Mermaid diagram as its own id: a plain
+ * identifier, but none of the diagram's words (`end`, `note`, ...) and none
+ * shaped like the ids given to the other keys (`s1`, `s2`, ...).
+ */
+function bare(key: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) && !/^s\d+$/.test(key) &&
+    !MERMAID_WORDS.has(key.toLowerCase());
+}
+
+/** Words of a Mermaid state diagram that a state id must not be. */
+const MERMAID_WORDS = new Set([
+  "state",
+  "note",
+  "end",
+  "as",
+  "direction",
+  "class",
+  "classdef",
+  "style",
+  "click",
+  "fork",
+  "join",
+  "choice",
+  "left",
+  "right",
+  "of",
+  "over",
+  "statediagram",
+]);
 
 /** Orders keys with `[*]` first. */
 function compare(a: string, b: string): number {

@@ -107,3 +107,44 @@ describe("ConversationMap", () => {
     assert.deepEqual(map.coverage().neverEntered, ["two words"]);
   });
 });
+
+describe("ConversationMap.mermaid, keys that are not free ids", () => {
+  it("gives a key shaped like a made id, or a diagram word, an id of its own", () => {
+    const keys = ["my-node", "s1", "end", "note"];
+    const map = new ConversationMap({ nodes: keys });
+    const walk = (from: string | undefined, to: string) =>
+      map.record(
+        {
+          outcome: "committed",
+          kind: "event",
+          from,
+          to,
+        } as unknown as Parameters<ConversationMap["record"]>[0],
+      );
+    walk(undefined, "my-node");
+    walk("my-node", "s1");
+    walk("s1", "end");
+    walk("end", "note");
+    const lines = map.mermaid().split("\n");
+    // the key each id stands for: declared ones, and those that are their own
+    const keyOf = new Map<string, string>([["[*]", "[*]"]]);
+    for (const line of lines) {
+      const declared = line.match(/^ {2}state "(.*)" as (\S+)$/);
+      if (declared) {
+        assert.ok(!keyOf.has(declared[2]!), `id ${declared[2]} given twice`);
+        keyOf.set(declared[2]!, declared[1]!);
+      }
+    }
+    assert.deepEqual([...keyOf.values()].sort(), ["[*]", ...keys].sort());
+    const walked = lines.flatMap((line) => {
+      const edge = line.match(/^ {2}(\S+) --> (\S+): 1$/);
+      return edge ? [[keyOf.get(edge[1]!), keyOf.get(edge[2]!)]] : [];
+    });
+    assert.deepEqual(walked, [
+      ["[*]", "my-node"],
+      ["end", "note"],
+      ["my-node", "s1"],
+      ["s1", "end"],
+    ]);
+  });
+});

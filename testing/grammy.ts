@@ -589,10 +589,26 @@ class TestBot<C extends Context = Context> {
     nodes: SimulatedNodes<K>,
     options: { clock?: { advance(ms: number): void } | undefined } = {},
   ): Simulator<number, string | Update> {
-    const Make = (this.bot as unknown as { ContextConstructor?: unknown })
-      .ContextConstructor as
-        | (new (update: Update, api: Api, me: UserFromGetMe) => C)
-        | undefined ?? Context;
+    type Made = new (update: Update, api: Api, me: UserFromGetMe) => C;
+    const bot = this.bot as unknown as { ContextConstructor?: Made };
+    // the context the bot made for each dispatched update, as its middleware
+    // left it: the key may come from what an earlier middleware set on it
+    const contexts = new WeakMap<Update, C>();
+    const dispatch = async (update: Update) => {
+      const Made = bot.ContextConstructor ?? (Context as unknown as Made);
+      const Base = Made as unknown as typeof Context;
+      bot.ContextConstructor = class extends Base {
+        constructor(made: Update, api: Api, me: UserFromGetMe) {
+          super(made, api, me);
+          if (made === update) contexts.set(update, this as unknown as C);
+        }
+      } as unknown as Made;
+      try {
+        await this.bot.handleUpdate(update);
+      } finally {
+        bot.ContextConstructor = Made;
+      }
+    };
     return createSimulator<number, string | Update, Update>({
       // a step's user is a sender; the state it checks may be keyed otherwise
       nodes: nodes as unknown as SimulatedNodes<number>,
@@ -600,9 +616,14 @@ class TestBot<C extends Context = Context> {
       ...(typeof nodes.userIdOf === "function"
         ? {
           routedTo: (update: Update) =>
-            nodes.userIdOf!(new Make(update, this.bot.api, this.bot.botInfo)) as
-              | number
-              | undefined,
+            nodes.userIdOf!(
+              contexts.get(update) ??
+                new (bot.ContextConstructor ?? (Context as unknown as Made))(
+                  update,
+                  this.bot.api,
+                  this.bot.botInfo,
+                ),
+            ) as number | undefined,
         }
         : {}),
       ...(options.clock ? { clock: options.clock } : {}),
@@ -610,7 +631,7 @@ class TestBot<C extends Context = Context> {
         typeof input === "string"
           ? this.update.text(this.user(user), input)
           : input,
-      dispatch: (update) => this.bot.handleUpdate(update),
+      dispatch,
       unwrapError: (error) => error instanceof BotError ? error.error : error,
       userOf: senderOf,
       describe: (input, update) =>

@@ -722,3 +722,66 @@ describe("outside attacker b: the grammY kit", () => {
     tg.outbox.takeCalls();
   });
 });
+
+describe("outside attacker c: the grammY simulator", () => {
+  type C = Context & { tenant?: string };
+  class Desk extends Node<null, C, string, { n: number }> {
+    override async onEnter(_user: string, _shared: null, ctx?: C) {
+      await ctx?.reply(`desk ${this.data.n}`);
+    }
+    onEvent(_user: string, ctx: C): Desk {
+      if (ctx.msg?.text === "bug") {
+        // an engine-worded TypeError: each engine says it its own way
+        (undefined as unknown as { foo: { bar: number } }).foo.bar;
+      }
+      return new Desk({ n: this.data.n + 1 });
+    }
+  }
+  function tenantBot() {
+    const tg = createTestBot<C>();
+    const nodes = new Nodes<null, C, string>({
+      store: new MemoryStore(),
+      nodes: { desk: Desk },
+      start: () => new Desk({ n: 0 }),
+      shared: null,
+      // keyed by what a middleware before the nodes set
+      userId: (ctx) =>
+        ctx.from ? `${ctx.tenant ?? "none"}:${ctx.from.id}` : undefined,
+    });
+    tg.bot.use((ctx, next) => {
+      ctx.tenant = "acme";
+      return next();
+    });
+    tg.bot.use(nodesMiddleware(nodes));
+    return { tg, nodes };
+  }
+
+  it("checks the user the bot's middleware keyed the update by", async () => {
+    const { tg, nodes } = tenantBot();
+    const transcript = await tg.simulator(nodes).simulate(1, [
+      { event: "hi", node: "desk", data: { n: 0 }, replies: ["desk 0"] },
+      { event: "again", node: "desk", data: { n: 1 }, replies: ["desk 1"] },
+    ]);
+    assert.equal(transcript.steps[1]!.stateOf, "acme:1");
+    assert.deepEqual((await nodes.user("acme:1").node())?.data, { n: 1 });
+    await assert.rejects(
+      tg.simulator(nodes).simulate(2, [{ event: "hi", node: null }]),
+      (error: Error) =>
+        error.message.startsWith(
+          'Step 1 (user 2, event "hi", state of user acme:2) failed',
+        ),
+    );
+  });
+
+  it("renders an engine error inside grammY's BotError the same on every engine", async () => {
+    const { tg, nodes } = tenantBot();
+    const transcript = await tg.simulator(nodes).simulate(1, [
+      { event: "hi" },
+      { event: "bug", throws: TypeError },
+    ]);
+    assert.match(
+      transcript.text(),
+      /^ {3}! BotError: TypeError in middleware$/m,
+    );
+  });
+});

@@ -374,16 +374,23 @@ export function createSimulator<UserId, Input, Sent = Input>(
           'Cannot simulate with the "map" option: the nodes have no observe()',
         );
       }
-      // only the transitions of the users this run's steps go to
+      // only the transitions of the users this run's steps go to; a step's
+      // user is known once its event went through, so its transitions wait
+      // until the step has been observed
       const users = new Set<string>();
+      const pending: Parameters<ConversationMap["record"]>[0][] = [];
       const stop = map === undefined
         ? undefined
-        : nodes.observe!((transition) => {
-          if (users.has(String(transition.userId))) map.record(transition);
-        });
+        : nodes.observe!((transition) => pending.push(transition));
+      const flush = () => {
+        for (const transition of pending.splice(0)) {
+          if (users.has(String(transition.userId))) map!.record(transition);
+        }
+      };
       try {
-        return await run(user, steps, simulateOptions, users);
+        return await run(user, steps, simulateOptions, users, flush);
       } finally {
+        flush();
         stop?.();
         if (outbox !== undefined) running.delete(outbox);
       }
@@ -413,7 +420,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
     if (outbox !== undefined) outsideSteps(outbox, number);
     users.add(String(user));
     options.clock.advance(ms);
-    return await act(step, number, user, undefined, {
+    return await act(step, number, user, () => undefined, {
       event: undefined as Input,
       label: `(wait ${ms} ms)`,
     }, () => nodes.runDue!());
@@ -427,7 +434,7 @@ export function createSimulator<UserId, Input, Sent = Input>(
     step: Step<UserId, Input>,
     number: number,
     stepUser: UserId,
-    stateOf: UserId | undefined,
+    stateOf: () => UserId | undefined,
     shown: { event: Input; label?: string | undefined },
     work: () => unknown,
   ): Promise<TranscriptStep<UserId, Input>> {
@@ -440,14 +447,17 @@ export function createSimulator<UserId, Input, Sent = Input>(
       error = caught;
     }
     await settle(outbox);
-    const stored = await nodes.user(stateOf ?? stepUser).peek();
+    // known once the event went through (the framework's middleware may key
+    // it by what an earlier middleware set)
+    const of = stateOf();
+    const stored = await nodes.user(of ?? stepUser).peek();
     const invalid = stored instanceof InvalidStateError;
     const node = invalid ? undefined : stored;
     const record: TranscriptStep<UserId, Input> = {
       step: number,
       user: stepUser,
-      ...(stateOf !== undefined
-        ? { stateOf: stateOf as unknown as string | number }
+      ...(of !== undefined
+        ? { stateOf: of as unknown as string | number }
         : {}),
       event: shown.event,
       ...(shown.label !== undefined ? { label: shown.label } : {}),
@@ -469,18 +479,28 @@ export function createSimulator<UserId, Input, Sent = Input>(
     steps: readonly (Step<UserId, Input> | Input)[],
     simulateOptions: SimulateOptions,
     users: Set<string>,
+    flush: () => void,
   ): Promise<Transcript<UserId, Input>> {
     const done: TranscriptStep<UserId, Input>[] = [];
     // the Nodes user the last step checked: a wait step's default
     let checked: UserId = user;
-    for (const [index, given] of steps.entries()) {
-      const step: Step<UserId, Input> = isStep<UserId, Input>(given)
-        ? given
-        : { event: given };
+    // every step told apart before the first runs
+    if (!Array.isArray(steps)) {
+      throw new TypeError(
+        `Cannot simulate: steps must be an array of steps and events, got ${
+          steps === null ? "null" : typeof steps
+        }`,
+      );
+    }
+    const all = steps.map((given, index): Step<UserId, Input> =>
+      isStep<UserId, Input>(given, index + 1) ? given : { event: given }
+    );
+    for (const [index, step] of all.entries()) {
       const number = index + 1;
       if (step.wait !== undefined) {
         checked = step.user ?? checked;
         done.push(await waitStep(step, number, checked, users));
+        flush();
         continue;
       }
       if (
@@ -507,18 +527,28 @@ export function createSimulator<UserId, Input, Sent = Input>(
         );
       }
       const stepUser = sender ?? step.user ?? user;
-      const routed = routedTo?.(sent);
-      checked = routed ?? stepUser;
-      users.add(String(checked));
       const event = step.event as Input;
       done.push(
         await act(
           step,
           number,
           stepUser,
-          routed === undefined || String(routed) === String(stepUser)
-            ? undefined
-            : routed,
+          () => {
+            // a key the Nodes cannot take fails the dispatch too: the step's
+            // error, which its `throws` may expect
+            let routed: UserId | undefined;
+            try {
+              routed = routedTo?.(sent);
+            } catch {
+              routed = undefined;
+            }
+            checked = routed ?? stepUser;
+            users.add(String(checked));
+            flush();
+            return routed === undefined || String(routed) === String(stepUser)
+              ? undefined
+              : routed;
+          },
           {
             event,
             ...(options.describe
@@ -630,11 +660,58 @@ function outsideSteps(outbox: Outbox, number: number | undefined): void {
   });
 }
 
+/** The keys a step object may have. */
+const STEP_KEYS = new Set([
+  "event",
+  "wait",
+  "user",
+  "node",
+  "replies",
+  "calls",
+  "data",
+  "throws",
+]);
+
+/**
+ * Whether a step as given is a step object (else it is a bare event): an
+ * object with `event` or `wait` and no key a step does not have. Throws a
+ * `TypeError` for what cannot be told apart: an object that checks something
+ * (`node`, `replies`, ...) but has neither `event` nor `wait`, and one with
+ * `event` or `wait` beside keys no step has (a misspelt check, or a bare
+ * event with a field named `event`: wrap it as `{ event: ... }`).
+ */
 function isStep<UserId, Input>(
   value: Step<UserId, Input> | Input,
+  number: number,
 ): value is Step<UserId, Input> {
-  return value !== null && typeof value === "object" &&
-    (Object.hasOwn(value, "event") || Object.hasOwn(value, "wait"));
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return false;
+  }
+  const keys = Object.keys(value);
+  const has = (key: string) => Object.hasOwn(value, key);
+  const starts = has("event") || has("wait");
+  const others = keys.filter((key) => !STEP_KEYS.has(key));
+  if (starts && others.length === 0) return true;
+  if (starts) {
+    throw new TypeError(
+      `Cannot run step ${number}: it has ${
+        has("event") ? '"event"' : '"wait"'
+      } and keys no step has (${
+        others.map((key) => JSON.stringify(key)).join(", ")
+      }); a step takes ${
+        [...STEP_KEYS].join(", ")
+      }. If it is a bare event with its own "event" field, give it as { event: ... }`,
+    );
+  }
+  const checks = keys.filter((key) => STEP_KEYS.has(key) && key !== "user");
+  if (others.length === 0 && checks.length > 0) {
+    throw new TypeError(
+      `Cannot run step ${number}: it checks ${
+        checks.map((key) => JSON.stringify(key)).join(", ")
+      } but has no "event" (nor "wait") to send; give the event as "event" (a bare event whose fields are all named like a step's is given as { event: ... })`,
+    );
+  }
+  return false;
 }
 
 function check(

@@ -646,6 +646,105 @@ describe("outside attacker b: which state a step checks, late replies, the map",
   });
 });
 
+describe("outside attacker c: steps told apart, errors from userId, events JSON cannot carry", () => {
+  /** A bot whose events are any objects, routed by their `from`. */
+  function anyEvents() {
+    const outbox = new Outbox();
+    const seen: unknown[] = [];
+    class Echo extends Node<Outbox, { from: unknown }, number, { n: number }> {
+      onEvent(user: number, event: { from: unknown }, out: Outbox): Echo {
+        seen.push(event);
+        out.send({ to: user, text: "ok" });
+        return new Echo({ n: this.data.n + 1 });
+      }
+    }
+    const nodes = new Nodes<Outbox, { from: unknown }, number>({
+      store: new MemoryStore(),
+      nodes: { echo: Echo },
+      start: () => new Echo({ n: 0 }),
+      shared: outbox,
+      userId: (event) => event.from as number,
+    });
+    return { nodes, outbox, seen, sim: createSimulator({ nodes, outbox }) };
+  }
+
+  it("refuses a step object that checks something but sends nothing, before any step runs", async () => {
+    const { sim, seen } = anyEvents();
+    await assert.rejects(
+      sim.simulate(1, [
+        { event: { from: 1 }, node: "echo" },
+        { node: "won", replies: ["You won!"], data: { n: 99 } },
+      ] as never),
+      (error: Error) =>
+        error instanceof TypeError &&
+        /step 2: it checks "node", "replies", "data" but has no "event"/.test(
+          error.message,
+        ),
+    );
+    assert.deepEqual(seen, []);
+  });
+
+  it("refuses a step with a key no step has: a misspelt check is not skipped", async () => {
+    const { sim, seen } = anyEvents();
+    await assert.rejects(
+      sim.simulate(1, [{ event: { from: 1 }, reply: ["ok"] }] as never),
+      /step 1: it has "event" and keys no step has \("reply"\)/,
+    );
+    assert.deepEqual(seen, []);
+  });
+
+  it("takes an event with its own event field as a bare event only when given as { event }", async () => {
+    const { sim, seen } = anyEvents();
+    const envelope = { from: 1, event: { type: "message" }, team: "T1" };
+    await assert.rejects(sim.simulate(1, [envelope]), TypeError);
+    // (a new user's first event enters the start node: onEvent sees the next)
+    await sim.simulate(1, [{ from: 1 }, { event: envelope, node: "echo" }]);
+    assert.deepEqual(seen, [envelope]);
+    // a bare event whose fields are no step's stays a bare event
+    await sim.simulate(1, [{ from: 1, text: "hi" }]);
+    assert.equal(seen.length, 2);
+  });
+
+  it("lets throws expect the error of a key the Nodes cannot take", async () => {
+    const { sim } = anyEvents();
+    const transcript = await sim.simulate(1, [
+      { event: { from: 1.5 }, throws: TypeError, node: null },
+    ]);
+    assert.equal(transcript.steps[0]!.node, null);
+    await assert.rejects(
+      sim.simulate(1, [{ event: { from: 1.5 } }]),
+      (error: Error) =>
+        error instanceof AssertionError &&
+        /^Step 1 \(user 1, event \{"from":1.5\}\) threw TypeError/.test(
+          error.message,
+        ),
+    );
+  });
+
+  it("names the step of an event holding a BigInt or itself, and renders them", async () => {
+    const { sim } = anyEvents();
+    const cyclic: Record<string, unknown> = { from: 1 };
+    cyclic.self = cyclic;
+    for (const event of [{ from: 1, id: 10n }, cyclic]) {
+      await assert.rejects(
+        sim.simulate(1, [{ event, node: "nope" }]),
+        (error: Error) =>
+          error instanceof AssertionError &&
+          error.message.startsWith("Step 1 (user 1, event {"),
+      );
+    }
+    const transcript = await sim.simulate(2, [
+      { event: { from: 2, id: 10n }, replies: [] },
+      { event: { from: 2, self: cyclic }, replies: ["ok"] },
+    ]);
+    assert.match(transcript.text(), /"id":"10n"/);
+    assert.match(
+      transcript.text(),
+      /"self":\{"from":1,"self":"\[Circular\]"\}/,
+    );
+  });
+});
+
 describe("plainEqual, the comparison a passing step takes", () => {
   const equal = (a: unknown, b: unknown) => plainEqual({ v: a }, { v: b });
   const asPlain = <T extends object>(value: T) =>

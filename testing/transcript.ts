@@ -138,12 +138,39 @@ export function quote(text: string): string {
   return plain ? text : JSON.stringify(text);
 }
 
+/**
+ * A value as JSON for a transcript or a failure message, whatever it holds:
+ * a BigInt as `"<digits>n"`, a value that contains itself as `"[Circular]"`,
+ * and a value JSON cannot take at all (a throwing getter) as `String` gives
+ * it.
+ */
+export function showJson(value: unknown): string {
+  const ancestors: unknown[] = [];
+  try {
+    return JSON.stringify(value, function (this: unknown, _key, item) {
+      if (typeof item === "bigint") return `${item}n`;
+      if (typeof item !== "object" || item === null) return item;
+      // the objects above this one: the stack down to its holder
+      while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
+      if (ancestors.includes(item)) return "[Circular]";
+      ancestors.push(item);
+      return item;
+    }) ?? String(value);
+  } catch {
+    try {
+      return String(value);
+    } catch {
+      return "(a value that cannot be shown)";
+    }
+  }
+}
+
 /** How a step's event is shown. */
 export function eventLabel(step: TranscriptStep<unknown, unknown>): string {
   if (step.label !== undefined) return step.label;
   return typeof step.event === "string"
     ? quote(step.event)
-    : quote(JSON.stringify(step.event) ?? String(step.event));
+    : quote(showJson(step.event));
 }
 
 function renderStep(step: TranscriptStep<unknown, unknown>): string {
@@ -192,10 +219,26 @@ const ENGINE_ERRORS: readonly unknown[] = [
   SyntaxError,
 ];
 
-/** An error as a transcript shows it: the same on every engine. */
+/** Whether an error is of the engine's own classes (worded per engine). */
+function engineError(error: unknown): error is Error {
+  return error instanceof Error && ENGINE_ERRORS.includes(error.constructor);
+}
+
+/**
+ * An error as a transcript shows it: the same on every engine. An engine's
+ * error by its class; a wrapper around one (grammY's `BotError`, whose
+ * message repeats the inner one, or an error with it as `cause`) without the
+ * inner message.
+ */
 function goldenError(error: unknown): string {
-  if (error instanceof Error && ENGINE_ERRORS.includes(error.constructor)) {
-    return error.name;
+  if (engineError(error)) return error.name;
+  if (error instanceof Error) {
+    const inner = (error as { error?: unknown }).error ?? error.cause;
+    if (engineError(inner) && inner.message !== "") {
+      const message = error.message.split(inner.message).join("")
+        .replace(/[\s:]+$/, "");
+      return `${error.name}: ${message}`;
+    }
   }
   return describeError(error);
 }
@@ -213,7 +256,7 @@ export function title(record: TranscriptStep<unknown, unknown>): string {
     ? JSON.stringify(record.label)
     : typeof record.event === "string"
     ? JSON.stringify(record.event)
-    : JSON.stringify(record.event)?.slice(0, 200);
+    : showJson(record.event).slice(0, 200);
   const of = record.stateOf === undefined
     ? ""
     : `, state of user ${String(record.stateOf)}`;
