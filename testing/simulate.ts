@@ -6,7 +6,6 @@
  */
 
 import assert, { AssertionError } from "node:assert/strict";
-import { types } from "node:util";
 import { InvalidStateError, type Node } from "../mod.ts";
 import type { Outbox, OutgoingCall, OutgoingMessage } from "./outbox.ts";
 import type { ConversationMap } from "./conversation_map.ts";
@@ -809,7 +808,7 @@ function check(
  * reply texts). `false` when they differ, and whenever a value holds an
  * object other than a plain array (an object may carry a type of its own
  * whatever its prototype says: a Date, a Map or a Proxy made to look plain),
- * a Proxy, or more than a few hundred items: those go to
+ * or more than a few hundred items: those go to
  * `assert.deepStrictEqual`, which decides, and gives the diff.
  */
 export function plainEqual(
@@ -846,9 +845,9 @@ function sameItem(a: unknown, b: unknown, budget: { left: number }): boolean {
   return true;
 }
 
-/** An array as `[...]` makes it: no Proxy, no other prototype, no symbol key. */
+/** An array of the `[...]` kind: no other prototype, no symbol key. */
 function plainArray(value: unknown): value is unknown[] {
-  return Array.isArray(value) && !types.isProxy(value) &&
+  return Array.isArray(value) &&
     Object.getPrototypeOf(value) === Array.prototype &&
     Object.getOwnPropertySymbols(value).length === 0;
 }
