@@ -750,7 +750,8 @@ class TestBot<C extends Context = Context> {
         const data = (button as { callback_data?: unknown }).callback_data;
         if (
           typeof data === "string" &&
-          new TextEncoder().encode(data).length > MAX_CALLBACK_DATA
+          (data === "" ||
+            new TextEncoder().encode(data).length > MAX_CALLBACK_DATA)
         ) {
           return badRequest("BUTTON_DATA_INVALID");
         }
@@ -1397,10 +1398,10 @@ function commandEntities(text: string): MessageEntity[] {
  * {@linkcode TestBot.failNext} gets its error answer (grammY throws a
  * `GrammyError`). Calls Telegram refuses fail as there, with a 400 and
  * Telegram's description: an empty or blank text, a text over 4096 UTF-16
- * units (without `parse_mode`), `callback_data` over 64 bytes, an edit of a
- * message the bot did not send or that changes nothing, deleting a message
- * the bot neither sent nor received, answering a callback query it did not
- * receive or answered already.
+ * units (without `parse_mode`), `callback_data` empty or over 64 bytes, an
+ * edit of a message the bot did not send or that changes nothing, deleting a
+ * message the bot neither sent nor received, answering a callback query it
+ * did not receive or answered already.
  *
  * Records: every call, in order, in `calls` (method, payload, and the
  * failure if it failed). Every call that succeeded in `outbox` too, except

@@ -644,6 +644,10 @@ describe("outside attacker b: the grammY kit", () => {
       tg.bot.api.sendMessage(1, "b", keyboard("é".repeat(33))), // 66 bytes
       refused("BUTTON_DATA_INVALID"),
     );
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "b", keyboard("")), // Telegram wants 1-64
+      refused("BUTTON_DATA_INVALID"),
+    );
     const sent = await tg.bot.api.sendMessage(
       1,
       "same",
@@ -711,7 +715,7 @@ describe("outside attacker b: the grammY kit", () => {
     );
     assert.deepEqual(
       tg.calls.filter((call) => call.failed !== undefined).length,
-      12,
+      13,
     );
     assert.deepEqual(tg.outbox.take().map((m) => m.text), [
       "x".repeat(4096),
