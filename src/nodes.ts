@@ -940,10 +940,14 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       ? { aside: replaced.raw }
       : {};
     const old = armedOf(replaced)?.due;
-    if (armed === undefined && old === undefined && fired === undefined) {
-      return this.#queue.commit(lease, state, options);
-    }
-    return this.#commitTimed(lease, state, options, armed?.due, old, fired);
+    const done = armed === undefined && old === undefined && fired === undefined
+      ? this.#queue.commit(lease, state, options)
+      : this.#commitTimed(lease, state, options, armed?.due, old, fired);
+    // once committed, the user's timer is replaced, removed or fired: the
+    // failed firings of the one before do not set the next one's backoff
+    return this.#failures.size === 0
+      ? done
+      : done.then(() => void this.#failures.delete(lease.userId));
   }
 
   async #commitTimed(

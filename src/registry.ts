@@ -170,9 +170,15 @@ export class Registry<Shared, Event, UserId extends string | number> {
       return new InvalidStateError("unparseable", userId, raw);
     }
     const { node: key, data, due, user } = stored as Stored;
+    // a timer is this user's only when the id stored with it is theirs: a
+    // state copied to another user's key (a merge, a restore) keeps its data
+    // but not another user's timer
     const armed = typeof due === "number" && Number.isFinite(due) &&
-        (typeof user === "string" || typeof user === "number")
-      ? { due, user }
+        (typeof user === "string"
+          ? user === userId
+          : typeof user === "number" && Number.isSafeInteger(user) &&
+            String(user) === userId)
+      ? { due, user: user as string | number }
       : undefined;
     const cls = this.#classes.get(key);
     if (!cls) {

@@ -491,3 +491,60 @@ describe("timer loop options", () => {
     }
   });
 });
+
+describe("outside attacker d: a timer belongs to the user whose key holds it", () => {
+  it("fires for the user whose id is stored with it: a state copied to another key keeps its node, not the timer", async () => {
+    const { nodes, store, shared, clock } = bot();
+    await nodes.route({ from: 1, text: "hi" }); // armed for user 1
+    const raw = (await store.get("1"))!;
+    assert.match(raw, /"user":1\b/);
+    const { due } = JSON.parse(raw) as { due: number };
+    // the state copied to users 2 and 3 (a merge, a restore), one with an id
+    // no user may have, each with an index entry
+    const copies: [string, string][] = [
+      ["2", raw],
+      ["3", raw.replace('"user":1', '"user":1.5')],
+    ];
+    for (const [user, state] of copies) {
+      const lease = await store.begin(user);
+      await store.commit(lease, state);
+      await store.schedule(user, due);
+    }
+    clock.advance(60_000);
+    const fired = await nodes.runDue();
+    assert.deepEqual(fired.map((timer) => timer.userId), [1]);
+    assert.deepEqual(shared.said, ["1 still there?"]);
+    // the copies keep their node and data, without the foreign timer
+    for (const user of [2, 3]) {
+      assert.equal(await keyOf(nodes, user), "asking");
+    }
+    clock.advance(600_000);
+    assert.deepEqual((await nodes.runDue()).map((timer) => timer.userId), [1]);
+  });
+});
+
+describe("outside attacker d: backoff per timer", () => {
+  it("starts a new timer's backoff afresh once the user answered the one that kept failing", async () => {
+    const { nodes, shared, clock, warnings } = bot();
+    await nodes.route({ from: 1, text: "hi" }); // armed: a minute
+    shared.failNext = 3;
+    clock.advance(60_000);
+    for (let i = 0; i < 3; i++) {
+      await nodes.runDue();
+      clock.advance(2 ** i * 1_000);
+    }
+    assert.deepEqual(
+      warnings.map((warning) => warning.match(/attempt (\d+)/)?.[1]),
+      ["1", "2", "3"],
+    );
+    // the user answers: the failing timer is replaced by a new one
+    await nodes.route({ from: 1, text: "here" });
+    shared.failNext = 1;
+    clock.advance(60_000);
+    await nodes.runDue();
+    assert.match(warnings.at(-1)!, /\(attempt 1\); trying again in 1000 ms/);
+    clock.advance(1_000);
+    await nodes.runDue();
+    assert.deepEqual(shared.said.slice(-1), ["1 still there?"]);
+  });
+});
