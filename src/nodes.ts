@@ -1514,6 +1514,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const on = nodeKeys("users({ on })", options.on);
     const scan = scanOptions("users", options);
     for await (const { userId, state } of this.#store.scan(scan)) {
+      if (userId.length > MAX_ID_LENGTH) continue; // no user(id) reaches it
       const key = storedKey(state);
       if (on !== undefined && (key === undefined || !on.has(key))) continue;
       let node = this.#registry.decode(userId, state);
@@ -1570,7 +1571,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const counts = new Map<string, number>();
     let total = 0;
     let unreadable = 0;
-    for await (const { state } of this.#store.scan(scan)) {
+    for await (const { userId, state } of this.#store.scan(scan)) {
+      if (userId.length > MAX_ID_LENGTH) continue; // as users() skips it
       total++;
       const key = storedKey(state);
       if (key === undefined) unreadable++;

@@ -94,14 +94,18 @@ export class KeyNamer {
 
   /**
    * The user whose state key `key` is, or `undefined` when it is not one
-   * of this prefix's state keys.
+   * of this prefix's state keys: only a key that `keys` gives for that user
+   * (another app's key under the prefix, `{%u0041}` or `{%zz}`, is none).
    */
   userOf(key: string): string | undefined {
     const head = `${this.#prefix}:{`;
     if (!key.startsWith(head) || !key.endsWith("}")) return undefined;
     const inner = key.slice(head.length, -1);
     if (inner === "" || /[{}]/.test(inner)) return undefined;
-    return unescapeId(inner);
+    const userId = unescapeId(inner);
+    return (userId === "" ? "%" : escapeId(userId)) === inner
+      ? userId
+      : undefined;
   }
 
   /** The keys of a user, from a small cache: the hot path of every call. */
