@@ -886,8 +886,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     if (typeof ms !== "number" || !(ms >= 0 && ms <= MAX_TIMEOUT)) {
       throw new RangeError(
         `Cannot enter node "${key}": its timeout() returned ${
-          String(ms)
-        }, not a number of ms from 0 to ten years`,
+          typeof ms === "number" ? String(ms) : describeValue(ms)
+        }, not a number of ms from 0 to ten years (3,660 days)`,
       );
     }
     // a whole ms, not earlier than asked

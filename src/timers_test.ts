@@ -273,7 +273,12 @@ describe("timeouts", () => {
         nodes.route({ from: 1, text: "hi" }),
         (error: unknown) =>
           error instanceof RangeError &&
-          /timeout\(\) returned/.test(error.message),
+          // a string shown quoted, not as the number it reads like
+          error.message.includes(
+            `timeout() returned ${
+              typeof bad === "string" ? `"${bad}"` : String(bad)
+            }, not`,
+          ),
         String(bad),
       );
       assert.equal(await store.get("1"), undefined);
