@@ -4,6 +4,10 @@
 //   env: BOT_TOKEN, REDIS_URL (rediss://... of your Redis), WEBHOOK_SECRET
 //   then once: https://api.telegram.org/bot<token>/setWebhook?url=<deploy url>&secret_token=<WEBHOOK_SECRET>
 //
+// Run locally (Deno.cron, which fires the timers on Deploy, is unstable
+// outside it; the keys go under the prefix "foodbot", so use a Redis of your
+// own): deno run -A --unstable-cron examples/deno_deploy.ts
+//
 // Each update is one HTTP request; several instances may handle updates of
 // the same user at once. The Redis lease runs them one at a time, none lost,
 // in the order the instances take the lease (not necessarily the order

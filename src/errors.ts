@@ -430,7 +430,9 @@ export class StoreError extends BotnodesError {
     const safe = redactError(cause);
     super(
       `Cannot ${operation} the state of user "${userId}": the store failed (${
-        safe instanceof Error ? safe.message : redact(String(safe))
+        safe instanceof Error
+          ? safe.message || withoutMessage(cause)
+          : redact(String(safe))
       })`,
       { cause: safe },
     );
@@ -439,10 +441,28 @@ export class StoreError extends BotnodesError {
   }
 }
 
+/**
+ * An error without a message, as a message shows it: its class (node-redis'
+ * `TimeoutError` is named "Error" and says nothing).
+ */
+function withoutMessage(error: unknown): string {
+  try {
+    const name = (error as { constructor?: { name?: unknown } })?.constructor
+      ?.name;
+    if (typeof name === "string" && name !== "") {
+      return `${name}, with no message`;
+    }
+  } catch {
+    // a Proxy that throws: nothing more to say
+  }
+  return "an error with no message";
+}
+
 /** What looks like a secret in a client's error text, and its replacement. */
 const SECRETS: [RegExp, string][] = [
-  // the user info of a URL, up to its last "@" (a password may hold "@", "/")
-  [/\b([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, "$1***@"],
+  // the user info of a URL, up to its last "@" (a password may hold "@", "/");
+  // none in a URL without a host (file:///.../@scope/pkg in a stack)
+  [/\b([a-z][a-z0-9+.-]*:\/\/)(?!\/)\S*@/gi, "$1***@"],
   // an HTTP authorization header: its credentials, after the scheme
   [
     /\b((?:proxy-)?authorization\s*[:=]\s*)(\w+\s+)?[^\s,;]+/gi,
@@ -483,11 +503,16 @@ function redact(text: string): string {
  */
 function redactError(error: unknown, depth = 0): unknown {
   if (!(error instanceof Error)) {
-    return typeof error === "string"
-      ? redact(error)
-      : error === null || typeof error !== "object"
-      ? error
-      : redact(String(error));
+    if (typeof error === "string") return redact(error);
+    if (error === null || typeof error !== "object") return error;
+    // an object that is no Error but says what went wrong: what it says
+    try {
+      const message = (error as { message?: unknown }).message;
+      if (typeof message === "string" && message !== "") return redact(message);
+      return redact(String(error));
+    } catch {
+      return "an object that cannot be shown";
+    }
   }
   const cause = depth < 4 && "cause" in error
     ? redactError(error.cause, depth + 1)

@@ -212,7 +212,8 @@ export interface NodesOptions<Shared, Event, UserId extends string | number> {
     | undefined;
   /**
    * The largest encoded state, in bytes, that may be stored; a larger one is
-   * refused with `StateTooLargeError` before anything is written.
+   * refused with `StateTooLargeError` before anything is written: a whole
+   * number from 1 to 536,870,912 (512 MiB, a Redis string's limit).
    * Default 1 MiB.
    */
   readonly maxStateBytes?: number | undefined;
@@ -551,12 +552,13 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       ? () => performance.now()
       : () => clock.now();
     this.#eventId = options.eventId;
-    this.#maxStateBytes = options.maxStateBytes ?? 1_048_576;
-    if (!(this.#maxStateBytes > 0)) {
-      throw new RangeError(
-        `Cannot create Nodes: option "maxStateBytes" must be positive, got ${this.#maxStateBytes}`,
-      );
-    }
+    // at most what one Redis string holds (512 MiB)
+    this.#maxStateBytes = wholeNumber(
+      'Cannot create Nodes: option "maxStateBytes"',
+      options.maxStateBytes ?? 1_048_576,
+      1,
+      536_870_912,
+    );
     this.#onInvalidState = options.onInvalidState ?? ((error) => {
       this.#logger.warn(
         `${error.message}; the user starts over and the raw value is kept aside`,
@@ -961,11 +963,10 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const stale = new Set<number>();
     if (old !== undefined && old !== due) stale.add(old);
     if (fired !== undefined && fired !== due) stale.add(fired);
-    // a timer armed again at the due time it fired from: its entry, claimed,
-    // is put back at that time
-    if (due !== undefined && (due !== old || due === fired)) {
-      await this.#store.schedule(lease.userId, due);
-    }
+    // always (re)written: a timer armed again at the due time it fired from
+    // has its claimed entry put back at that time, and one armed again at the
+    // same due time gets its entry back if the index lost it
+    if (due !== undefined) await this.#store.schedule(lease.userId, due);
     if (stale.size === 0) return this.#queue.commit(lease, state, options);
     await this.#queue.commit(lease, state, { ...options, keep: true });
     await Promise.all(
@@ -1785,10 +1786,11 @@ const MAX_ID_LENGTH = 1_024;
  * user). Refuses what cannot be meant as an id.
  */
 function idKey(what: "user id" | "event id", id: unknown): string {
+  const a = what === "event id" ? "an" : "a";
   if (typeof id === "string") {
     if (id.length > MAX_ID_LENGTH) {
       throw new RangeError(
-        `Cannot use a ${what} of ${id.length} UTF-16 units: the limit is ${MAX_ID_LENGTH}`,
+        `Cannot use ${a} ${what} of ${id.length} UTF-16 units: the limit is ${MAX_ID_LENGTH}`,
       );
     }
     return id;
@@ -1802,7 +1804,7 @@ function idKey(what: "user id" | "event id", id: unknown): string {
     return String(id);
   }
   throw new TypeError(
-    `Cannot use a ${what} of type "${
+    `Cannot use ${a} ${what} of type "${
       id === null ? "null" : typeof id
     }": it must be a string or a number`,
   );

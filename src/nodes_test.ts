@@ -344,6 +344,16 @@ describe("state size limit", () => {
     );
     assert.equal(await store.get("1"), before);
     assert.throws(() => makeBot({ maxStateBytes: 0 }), RangeError);
+    for (const bad of [0.5, Infinity, 1e400, 2 ** 29 + 1]) {
+      assert.throws(
+        () => makeBot({ maxStateBytes: bad }),
+        /option "maxStateBytes" must be a whole number from 1 to 536,870,912/,
+      );
+    }
+    assert.throws(
+      () => makeBot({ maxStateBytes: "10" as unknown as number }),
+      TypeError,
+    );
   });
 });
 

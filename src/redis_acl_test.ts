@@ -244,6 +244,8 @@ describe("no secret in an error or a warning", () => {
         "NOPERM No permissions to access a key: bot:{HELLO}",
         "ERR unknown command 'evalsha'",
         "bypass: cache miss",
+        // a stack's path (found by a fifth outside attack)
+        "at file:///app/node_modules/@upstash/redis/nodejs.mjs:1:2",
       ]
     ) {
       const kept = new StoreError("get", "u", new Error(text)).cause as Error;
@@ -259,6 +261,24 @@ describe("no secret in an error or a warning", () => {
     // a client's error whose message or stack is no string still makes one
     const odd = Object.assign(new Error("x"), { message: undefined, stack: 5 });
     assert.ok(new StoreError("get", "u", odd) instanceof StoreError);
+    // an error without a message names its class (node-redis' TimeoutError),
+    // and an object that is no Error says its message
+    class TimeoutError extends Error {}
+    assert.match(
+      new StoreError("get", "u", new TimeoutError()).message,
+      /the store failed \(TimeoutError, with no message\)$/,
+    );
+    assert.match(
+      new StoreError("get", "u", { message: `down, password=${secret}` })
+        .message,
+      /the store failed \(down, password=\*\*\*\)$/,
+    );
+    const hostile = new Proxy({}, {
+      get() {
+        throw new Error("no");
+      },
+    });
+    assert.ok(new StoreError("get", "u", hostile) instanceof StoreError);
   });
 
   it("keeps the client's error name, message and code, in a copy", () => {

@@ -553,3 +553,16 @@ describe("outside attacker d: backoff per timer", () => {
     assert.deepEqual(shared.said.slice(-1), ["1 still there?"]);
   });
 });
+
+describe("outside attacker e: an index that lost a timer's entry", () => {
+  it("gets it back when the node is entered again at the same due time", async () => {
+    const { nodes, store, shared, clock } = bot();
+    await nodes.route({ from: 1, text: "hi" }); // armed for a minute on
+    const { due } = JSON.parse((await store.get("1"))!) as { due: number };
+    await store.unschedule("1", due); // the index lost it (eviction, a hand)
+    await nodes.route({ from: 1, text: "still here" }); // same ms: same due
+    clock.advance(60_000);
+    assert.deepEqual((await nodes.runDue()).map((timer) => timer.userId), [1]);
+    assert.deepEqual(shared.said, ["1: still here", "1 still there?"]);
+  });
+});
