@@ -450,7 +450,7 @@ function withoutMessage(error: unknown): string {
     const name = (error as { constructor?: { name?: unknown } })?.constructor
       ?.name;
     if (typeof name === "string" && name !== "") {
-      return `${name}, with no message`;
+      return `${redact(name)}, with no message`;
     }
   } catch {
     // a Proxy that throws: nothing more to say
@@ -461,8 +461,8 @@ function withoutMessage(error: unknown): string {
 /** What looks like a secret in a client's error text, and its replacement. */
 const SECRETS: [RegExp, string][] = [
   // the user info of a URL, up to its last "@" (a password may hold "@", "/");
-  // none in a URL without a host (file:///.../@scope/pkg in a stack)
-  [/\b([a-z][a-z0-9+.-]*:\/\/)(?!\/)\S*@/gi, "$1***@"],
+  // none in a file URL (file:///.../@scope/pkg in a stack)
+  [/\b(?!file:)([a-z][a-z0-9+.-]*:\/\/)\S*@/gi, "$1***@"],
   // an HTTP authorization header: its credentials, after the scheme
   [
     /\b((?:proxy-)?authorization\s*[:=]\s*)(\w+\s+)?[^\s,;]+/gi,

@@ -273,6 +273,19 @@ describe("no secret in an error or a warning", () => {
         .message,
       /the store failed \(down, password=\*\*\*\)$/,
     );
+    // a URL's credentials after three slashes (WHATWG reads them so), and
+    // in the class name of an error without a message
+    assert.doesNotMatch(
+      new StoreError("get", "u", new Error(`https:///u:${secret}@x.io`))
+        .message,
+      new RegExp(secret),
+    );
+    const Named = class extends Error {};
+    Object.defineProperty(Named, "name", { value: `redis://u:${secret}@h` });
+    assert.doesNotMatch(
+      new StoreError("get", "u", new Named()).message,
+      new RegExp(secret),
+    );
     const hostile = new Proxy({}, {
       get() {
         throw new Error("no");

@@ -593,20 +593,13 @@ class TestBot<C extends Context = Context> {
     const bot = this.bot as unknown as { ContextConstructor?: Made };
     // the context the bot made for each dispatched update, as its middleware
     // left it: the key may come from what an earlier middleware set on it
-    const contexts = new WeakMap<Update, C>();
+    const contexts = recorder(bot).contexts as WeakMap<Update, C>;
     const dispatch = async (update: Update) => {
-      const Made = bot.ContextConstructor ?? (Context as unknown as Made);
-      const Base = Made as unknown as typeof Context;
-      bot.ContextConstructor = class extends Base {
-        constructor(made: Update, api: Api, me: UserFromGetMe) {
-          super(made, api, me);
-          if (made === update) contexts.set(update, this as unknown as C);
-        }
-      } as unknown as Made;
+      const done = record(bot);
       try {
         await this.bot.handleUpdate(update);
       } finally {
-        bot.ContextConstructor = Made;
+        done();
       }
     };
     return createSimulator<number, string | Update, Update>({
@@ -618,7 +611,8 @@ class TestBot<C extends Context = Context> {
           routedTo: (update: Update) =>
             nodes.userIdOf!(
               contexts.get(update) ??
-                new (bot.ContextConstructor ?? (Context as unknown as Made))(
+                new ((recorder(bot).original ?? bot.ContextConstructor ??
+                  Context) as unknown as Made)(
                   update,
                   this.bot.api,
                   this.bot.botInfo,
@@ -980,6 +974,53 @@ function messageKey(chat: unknown, id: unknown): string {
 
 /** Telegram's limit on a message's text, in UTF-16 units. */
 const MAX_TEXT = 4096;
+/** What records the contexts a bot makes, while simulations dispatch. */
+interface Recorder {
+  /** The bot's own context class, while the recording one stands in. */
+  original: unknown;
+  /** How many dispatches are recording. */
+  active: number;
+  /** The context made for each update. */
+  readonly contexts: WeakMap<object, unknown>;
+}
+
+const recorders = new WeakMap<object, Recorder>();
+
+function recorder(bot: object): Recorder {
+  let found = recorders.get(bot);
+  if (found === undefined) {
+    found = { original: undefined, active: 0, contexts: new WeakMap() };
+    recorders.set(bot, found);
+  }
+  return found;
+}
+
+/**
+ * Has a bot record the context it makes for each update (a subclass of its
+ * own context class, of the same name, stands in) until the returned
+ * function is called; with several simulations on one bot at once, the
+ * bot's own class comes back when the last one is done.
+ */
+function record(bot: { ContextConstructor?: unknown }): () => void {
+  const found = recorder(bot);
+  if (found.active++ === 0) {
+    const Made = (bot.ContextConstructor ?? Context) as typeof Context;
+    found.original = bot.ContextConstructor;
+    const contexts = found.contexts;
+    const Recording = class extends Made {
+      constructor(update: Update, api: Api, me: UserFromGetMe) {
+        super(update, api, me);
+        contexts.set(update, this);
+      }
+    };
+    Object.defineProperty(Recording, "name", { value: Made.name });
+    bot.ContextConstructor = Recording;
+  }
+  return () => {
+    if (--found.active === 0) bot.ContextConstructor = found.original;
+  };
+}
+
 /** Telegram's limit on a button's `callback_data`, in bytes (UTF-8). */
 const MAX_CALLBACK_DATA = 64;
 

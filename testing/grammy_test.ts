@@ -3,7 +3,7 @@ import assert, { AssertionError } from "node:assert/strict";
 import {
   Bot,
   BotError,
-  type Context,
+  Context,
   GrammyError,
   InlineKeyboard,
 } from "grammy";
@@ -787,5 +787,38 @@ describe("outside attacker c: the grammY simulator", () => {
       transcript.text(),
       /^ {3}! BotError: TypeError in middleware$/m,
     );
+  });
+
+  it("gives the bot its own context class back once every simulation on it is done", async () => {
+    class Mine extends Context {}
+    const bot = new Bot<Mine>("1:t", {
+      botInfo: createTestBot().bot.botInfo,
+      ContextConstructor: Mine,
+    });
+    const names: string[] = [];
+    bot.use((ctx, next) => {
+      assert.ok(ctx instanceof Mine);
+      names.push(ctx.constructor.name);
+      return next();
+    });
+    const nodes = new Nodes<null, Mine, number>({
+      store: new MemoryStore(),
+      nodes: { desk: Desk as never },
+      start: () => new Desk({ n: 0 }) as never,
+      shared: null,
+      userId: (ctx) => ctx.from?.id,
+    });
+    bot.use(nodesMiddleware(nodes));
+    // two test bots on one bot, simulating at once
+    const [one, two] = [createTestBot({ bot }), createTestBot({ bot })];
+    await Promise.all([
+      one.simulator(nodes).simulate(1, [{ event: "hi", node: "desk" }]),
+      two.simulator(nodes).simulate(2, [{ event: "hi", node: "desk" }]),
+    ]);
+    assert.equal(
+      (bot as unknown as { ContextConstructor: unknown }).ContextConstructor,
+      Mine,
+    );
+    assert.deepEqual(names, ["Mine", "Mine"]);
   });
 });

@@ -111,8 +111,10 @@ export interface SimulatorOptions<UserId, Input, Sent> {
    * group's chat with one state per chat), which may not be its sender. The
    * grammY preset gives the `Nodes`' own key of the update's context.
    * Default: `nodes.userIdOf(sent)` when there is no `dispatch` option (the
-   * simulator routes `sent` itself); else, and when it gives `undefined`
-   * (an event the `Nodes` do not take), the step's user.
+   * simulator routes `sent` itself), read before the dispatch; else, and
+   * when it gives `undefined` (an event the `Nodes` do not take) or throws,
+   * the step's user. One given here is called once the step's work has
+   * settled (so it may read what the dispatch recorded).
    */
   readonly routedTo?: ((sent: Sent) => UserId | undefined) | undefined;
   /**
@@ -491,8 +493,11 @@ export function createSimulator<UserId, Input, Sent = Input>(
         }`,
       );
     }
-    const all = steps.map((given, index): Step<UserId, Input> =>
-      isStep<UserId, Input>(given, index + 1) ? given : { event: given }
+    // (a hole is an undefined event, as it always was)
+    const all = Array.from(
+      steps,
+      (given, index): Step<UserId, Input> =>
+        isStep<UserId, Input>(given, index + 1) ? given : { event: given },
     );
     for (const [index, step] of all.entries()) {
       const number = index + 1;
@@ -527,20 +532,30 @@ export function createSimulator<UserId, Input, Sent = Input>(
       }
       const stepUser = sender ?? step.user ?? user;
       const event = step.event as Input;
+      // the Nodes user the step checks: by default (`nodes.userIdOf`) read
+      // off the event as it is routed, before a handler can change it; a
+      // framework's `routedTo` after the dispatch (the grammY preset's reads
+      // the context the bot made); one that throws leaves the step's user (a
+      // key the Nodes cannot take fails the dispatch too: the step's error,
+      // which its `throws` may expect)
+      let routed: UserId | undefined;
+      let known = false;
+      const route = () => {
+        known = true;
+        try {
+          routed = routedTo?.(sent);
+        } catch {
+          routed = undefined;
+        }
+      };
+      if (options.routedTo === undefined) route();
       done.push(
         await act(
           step,
           number,
           stepUser,
           () => {
-            // a key the Nodes cannot take fails the dispatch too: the step's
-            // error, which its `throws` may expect
-            let routed: UserId | undefined;
-            try {
-              routed = routedTo?.(sent);
-            } catch {
-              routed = undefined;
-            }
+            if (!known) route();
             checked = routed ?? stepUser;
             users.add(String(checked));
             flush();
@@ -686,23 +701,35 @@ function isStep<UserId, Input>(
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
     return false;
   }
-  const keys = Object.keys(value);
+  const keys = Reflect.ownKeys(value);
   const has = (key: string) => Object.hasOwn(value, key);
-  const starts = has("event") || has("wait");
-  const others = keys.filter((key) => !STEP_KEYS.has(key));
+  const starts = has("event") ||
+    (has("wait") && (value as { wait?: unknown }).wait !== undefined);
+  const others = keys.filter((key) =>
+    typeof key !== "string" || !STEP_KEYS.has(key)
+  );
   if (starts && others.length === 0) return true;
   if (starts) {
     throw new TypeError(
       `Cannot run step ${number}: it has ${
         has("event") ? '"event"' : '"wait"'
       } and keys no step has (${
-        others.map((key) => JSON.stringify(key)).join(", ")
+        others.map((key) =>
+          typeof key === "string" ? JSON.stringify(key) : String(key)
+        ).join(", ")
       }); a step takes ${
         [...STEP_KEYS].join(", ")
       }. If it is a bare event with its own "event" field, give it as { event: ... }`,
     );
   }
-  const checks = keys.filter((key) => STEP_KEYS.has(key) && key !== "user");
+  if (has("wait")) {
+    throw new TypeError(
+      `Cannot run step ${number}: its "wait" is undefined; give a number of ms`,
+    );
+  }
+  const checks = keys.filter((key): key is string =>
+    typeof key === "string" && STEP_KEYS.has(key) && key !== "user"
+  );
   if (others.length === 0 && checks.length > 0) {
     throw new TypeError(
       `Cannot run step ${number}: it checks ${
@@ -829,6 +856,8 @@ export function plainEqual(
   return true;
 }
 
+const enumerable = Object.prototype.propertyIsEnumerable;
+
 /** How many values `plainEqual` looks at before it hands over. */
 const MAX_PLAIN = 500;
 
@@ -836,11 +865,16 @@ function sameItem(a: unknown, b: unknown, budget: { left: number }): boolean {
   if (--budget.left < 0) return false;
   if (Object.is(a, b)) return true; // the same value, or the same object
   if (!plainArray(a) || !plainArray(b) || a.length !== b.length) return false;
-  // no property but the items
+  // no property but the items: as many keys as items, each item enumerable
   if (Object.keys(a).length !== a.length) return false;
   if (Object.keys(b).length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
-    if (!(i in a) || !(i in b) || !sameItem(a[i], b[i], budget)) return false;
+    if (
+      !enumerable.call(a, i) || !enumerable.call(b, i) ||
+      !sameItem(a[i], b[i], budget)
+    ) {
+      return false;
+    }
   }
   return true;
 }

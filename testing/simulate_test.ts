@@ -10,6 +10,7 @@ import {
   FakeClock,
   MemoryStore,
   Outbox,
+  Transcript,
 } from "./mod.ts";
 import { plainEqual } from "./simulate.ts";
 
@@ -745,6 +746,69 @@ describe("outside attacker c: steps told apart, errors from userId, events JSON 
   });
 });
 
+describe("outside attacker f: the fixes of attacker c", () => {
+  it("checks the user the event was routed to, though the handler changed the event", async () => {
+    const outbox = new Outbox();
+    class Box extends Node<Outbox, { from: number }, number, { n: number }> {
+      onEvent(_user: number, event: { from: number }): Box {
+        event.from = 2; // a handler that rewrites its event
+        return new Box({ n: this.data.n + 1 });
+      }
+    }
+    const nodes = new Nodes<Outbox, { from: number }, number>({
+      store: new MemoryStore(),
+      nodes: { box: Box },
+      start: () => new Box({ n: 0 }),
+      shared: outbox,
+      userId: (event) => event.from,
+    });
+    const map = new ConversationMap({ nodes: ["box"] });
+    await createSimulator({ nodes, outbox, map }).simulate(1, [
+      { event: { from: 1 }, node: "box", data: { n: 0 } },
+      { event: { from: 1 }, node: "box", data: { n: 1 } },
+    ]);
+    assert.deepEqual(map.edges.map((edge) => edge.count), [1, 1]);
+  });
+
+  it("takes a hole in the steps as an undefined event, and refuses a wait that is undefined", async () => {
+    const seen: unknown[] = [];
+    class Any extends Node<null, unknown, number, null> {
+      onEvent(_user: number, event: unknown): Any {
+        seen.push(event);
+        return new Any(null);
+      }
+    }
+    const nodes = new Nodes<null, unknown, number>({
+      store: new MemoryStore(),
+      nodes: { any: Any },
+      start: () => new Any(null),
+      shared: null,
+      userId: () => 1,
+    });
+    const sim = createSimulator({ nodes });
+    // deno-lint-ignore no-sparse-arrays
+    await sim.simulate(1, ["a", , "b"]);
+    assert.deepEqual(seen, [undefined, "b"]);
+    await assert.rejects(
+      sim.simulate(1, [{ wait: undefined, node: "any" }]),
+      /step 1: its "wait" is undefined/,
+    );
+    const sym = Symbol("mark");
+    await assert.rejects(
+      sim.simulate(1, [{ event: "x", [sym]: 1 }] as never),
+      /step 1: it has "event" and keys no step has \(Symbol\(mark\)\)/,
+    );
+  });
+
+  it("does not call equal an array whose hidden item an extra key makes up for", () => {
+    const want: unknown[] & { extra?: string } = ["a", "b"];
+    Object.defineProperty(want, 0, { value: "a", enumerable: false });
+    want.extra = "x";
+    assert.equal(isDeepStrictEqual(["a", "b"], want), false);
+    assert.equal(plainEqual({ data: ["a", "b"] }, { data: want }), false);
+  });
+});
+
 describe("plainEqual, the comparison a passing step takes", () => {
   const equal = (a: unknown, b: unknown) => plainEqual({ v: a }, { v: b });
   const asPlain = <T extends object>(value: T) =>
@@ -830,6 +894,45 @@ describe("plainEqual, the comparison a passing step takes", () => {
     assert.equal(
       plainEqual({ node: "a", x: undefined }, { node: "a", y: 1 }),
       false,
+    );
+  });
+});
+
+describe("outside attacker f: engine errors inside other errors, in a transcript", () => {
+  const shown = (error: unknown) =>
+    new Transcript([{
+      step: 1,
+      user: 1,
+      event: "x",
+      node: null,
+      data: undefined,
+      replies: [],
+      calls: [],
+      error,
+    }]).text().split("\n").find((line) => line.startsWith("   !"));
+
+  it("drops the engine's words at the end of the message only", () => {
+    const inner = new TypeError("a");
+    const wrapper = Object.assign(new Error("TypeError in middleware: a"), {
+      name: "BotError",
+      error: inner,
+    });
+    assert.equal(shown(wrapper), "   ! BotError: TypeError in middleware");
+    assert.equal(
+      shown(new Error("bad value: bad", { cause: new TypeError("bad") })),
+      "   ! Error: bad value",
+    );
+    // a chain: the engine error two causes down
+    const deep = new Error("outer: mid: Cannot read x", {
+      cause: new Error("mid: Cannot read x", {
+        cause: new TypeError("Cannot read x"),
+      }),
+    });
+    assert.equal(shown(deep), "   ! Error: outer: mid");
+    // a message that does not end with the engine's: kept whole
+    assert.equal(
+      shown(new Error("wrapper", { cause: new TypeError("t") })),
+      "   ! Error: wrapper",
     );
   });
 });

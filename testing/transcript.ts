@@ -227,18 +227,26 @@ function engineError(error: unknown): error is Error {
 /**
  * An error as a transcript shows it: the same on every engine. An engine's
  * error by its class; a wrapper around one (grammY's `BotError`, whose
- * message repeats the inner one, or an error with it as `cause`) without the
- * inner message.
+ * message ends with the inner one, or errors chained by `cause`) without the
+ * engine's message at the end of its own.
  */
 function goldenError(error: unknown): string {
   if (engineError(error)) return error.name;
-  if (error instanceof Error) {
-    const inner = (error as { error?: unknown }).error ?? error.cause;
-    if (engineError(inner) && inner.message !== "") {
-      const message = error.message.split(inner.message).join("")
-        .replace(/[\s:]+$/, "");
-      return `${error.name}: ${message}`;
-    }
+  if (!(error instanceof Error)) return describeError(error);
+  // the first engine error among what the error wraps
+  let inner: unknown = error;
+  for (let depth = 0; depth < 8 && inner instanceof Error; depth++) {
+    const wrapped = (inner as { error?: unknown }).error;
+    inner = wrapped instanceof Error ? wrapped : inner.cause;
+    if (engineError(inner)) break;
+  }
+  if (
+    engineError(inner) && inner.message !== "" &&
+    error.message.endsWith(inner.message)
+  ) {
+    const message = error.message.slice(0, -inner.message.length)
+      .replace(/[\s:]+$/, "");
+    return `${error.name}: ${message}`;
   }
   return describeError(error);
 }
