@@ -1,12 +1,6 @@
 import { describe, it } from "node:test";
 import assert, { AssertionError } from "node:assert/strict";
-import {
-  Bot,
-  BotError,
-  Context,
-  GrammyError,
-  InlineKeyboard,
-} from "grammy";
+import { Bot, BotError, Context, GrammyError, InlineKeyboard } from "grammy";
 import type { Message, Update } from "grammy/types";
 import { Menu } from "@grammyjs/menu";
 import { z } from "zod";

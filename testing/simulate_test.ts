@@ -647,28 +647,31 @@ describe("outside attacker b: which state a step checks, late replies, the map",
   });
 });
 
-describe("outside attacker c: steps told apart, errors from userId, events JSON cannot carry", () => {
-  /** A bot whose events are any objects, routed by their `from`. */
-  function anyEvents() {
-    const outbox = new Outbox();
-    const seen: unknown[] = [];
-    class Echo extends Node<Outbox, { from: unknown }, number, { n: number }> {
-      onEvent(user: number, event: { from: unknown }, out: Outbox): Echo {
-        seen.push(event);
-        out.send({ to: user, text: "ok" });
-        return new Echo({ n: this.data.n + 1 });
-      }
+/**
+ * A bot whose events are any objects, routed by their `from`; `change` is
+ * what its handler does to an event (a handler that rewrites its event).
+ */
+function anyEvents(change?: (event: { from: unknown }) => void) {
+  const outbox = new Outbox();
+  const seen: unknown[] = [];
+  class Echo extends Node<Outbox, { from: unknown }, number, { n: number }> {
+    onEvent(user: number, event: { from: unknown }, out: Outbox): Echo {
+      seen.push(event);
+      out.send({ to: user, text: "ok" });
+      return new Echo({ n: this.data.n + 1 });
     }
-    const nodes = new Nodes<Outbox, { from: unknown }, number>({
-      store: new MemoryStore(),
-      nodes: { echo: Echo },
-      start: () => new Echo({ n: 0 }),
-      shared: outbox,
-      userId: (event) => event.from as number,
-    });
-    return { nodes, outbox, seen, sim: createSimulator({ nodes, outbox }) };
   }
+  const nodes = new Nodes<Outbox, { from: unknown }, number>({
+    store: new MemoryStore(),
+    nodes: { echo: Echo },
+    start: () => new Echo({ n: 0 }),
+    shared: outbox,
+    userId: (event) => event.from as number,
+  });
+  return { nodes, outbox, seen, sim: createSimulator({ nodes, outbox }) };
+}
 
+describe("outside attacker c: steps told apart, errors from userId, events JSON cannot carry", () => {
   it("refuses a step object that checks something but sends nothing, before any step runs", async () => {
     const { sim, seen } = anyEvents();
     await assert.rejects(
@@ -748,24 +751,11 @@ describe("outside attacker c: steps told apart, errors from userId, events JSON 
 
 describe("outside attacker f: the fixes of attacker c", () => {
   it("checks the user the event was routed to, though the handler changed the event", async () => {
-    const outbox = new Outbox();
-    class Box extends Node<Outbox, { from: number }, number, { n: number }> {
-      onEvent(_user: number, event: { from: number }): Box {
-        event.from = 2; // a handler that rewrites its event
-        return new Box({ n: this.data.n + 1 });
-      }
-    }
-    const nodes = new Nodes<Outbox, { from: number }, number>({
-      store: new MemoryStore(),
-      nodes: { box: Box },
-      start: () => new Box({ n: 0 }),
-      shared: outbox,
-      userId: (event) => event.from,
-    });
-    const map = new ConversationMap({ nodes: ["box"] });
+    const { nodes, outbox } = anyEvents((event) => event.from = 2);
+    const map = new ConversationMap({ nodes: ["echo"] });
     await createSimulator({ nodes, outbox, map }).simulate(1, [
-      { event: { from: 1 }, node: "box", data: { n: 0 } },
-      { event: { from: 1 }, node: "box", data: { n: 1 } },
+      { event: { from: 1 }, node: "echo", data: { n: 0 } },
+      { event: { from: 1 }, node: "echo", data: { n: 1 }, replies: ["ok"] },
     ]);
     assert.deepEqual(map.edges.map((edge) => edge.count), [1, 1]);
   });
