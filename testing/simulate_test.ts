@@ -657,6 +657,7 @@ function anyEvents(change?: (event: { from: unknown }) => void) {
   class Echo extends Node<Outbox, { from: unknown }, number, { n: number }> {
     onEvent(user: number, event: { from: unknown }, out: Outbox): Echo {
       seen.push(event);
+      change?.(event);
       out.send({ to: user, text: "ok" });
       return new Echo({ n: this.data.n + 1 });
     }
