@@ -573,7 +573,8 @@ class TestBot<C extends Context = Context> {
    * a text from the step's user (with `bot_command` entities as Telegram
    * marks them), or a whole `Update`, whose sender is the step's user. A
    * step's `node` and `data` are those of the `Nodes` user the update is
-   * keyed by (`nodes.userIdOf` on the update's context): the sender with
+   * keyed by (`nodes.userIdOf` on the context the bot made for it, as its
+   * middleware left it): the sender with
    * `userId`, the group with `chatId`, `"<chat>:<user>"` with `chatUserId`.
    * The transcript shows an update without its ids. grammY wraps what
    * middleware throws in a `BotError`: a step's `throws` matches the
@@ -974,6 +975,7 @@ function messageKey(chat: unknown, id: unknown): string {
 
 /** Telegram's limit on a message's text, in UTF-16 units. */
 const MAX_TEXT = 4096;
+
 /** What records the contexts a bot makes, while simulations dispatch. */
 interface Recorder {
   /** The bot's own context class, while the recording one stands in. */
