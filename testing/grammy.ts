@@ -919,11 +919,11 @@ class TestBot<C extends Context = Context> {
           ? { caption: payload.caption }
           : {}),
       } as Message & { reply_markup?: unknown };
-      if (method === "editMessageReplyMarkup" || payload.reply_markup) {
-        if (payload.reply_markup) {
-          edited.reply_markup = payload.reply_markup as never;
-        } else delete edited.reply_markup;
-      }
+      // as on Telegram, an edit without an inline keyboard removes the one
+      // the message had
+      if (payload.reply_markup) {
+        edited.reply_markup = payload.reply_markup as never;
+      } else delete edited.reply_markup;
       this.#messages.set(key, edited as Message);
       return structuredClone(edited);
     }

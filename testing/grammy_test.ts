@@ -815,4 +815,23 @@ describe("outside attacker c: the grammY simulator", () => {
     );
     assert.deepEqual(names, ["Mine", "Mine"]);
   });
+
+  it("removes a message's inline keyboard when an edit gives none, as Telegram does", async () => {
+    const tg = createTestBot();
+    const sent = await tg.bot.api.sendMessage(1, "Order?", {
+      reply_markup: new InlineKeyboard().text("Yes", "yes"),
+    });
+    await tg.bot.api.editMessageText(1, sent.message_id, "Ordered");
+    const [now] = tg.messages(1);
+    assert.equal(
+      (now as { reply_markup?: unknown }).reply_markup,
+      undefined,
+    );
+    assert.throws(() => tg.press(sent, "yes"), /has no button with that data/);
+    // an edit with the same text, and still no keyboard, changes nothing
+    await assert.rejects(
+      tg.bot.api.editMessageText(1, sent.message_id, "Ordered"),
+      /message is not modified/,
+    );
+  });
 });
