@@ -612,8 +612,8 @@ class TestBot<C extends Context = Context> {
           routedTo: (update: Update) =>
             nodes.userIdOf!(
               contexts.get(update) ??
-                new ((recorder(bot).original ?? bot.ContextConstructor ??
-                  Context) as unknown as Made)(
+                // (the dispatch is over: the bot's own class is back)
+                new (bot.ContextConstructor ?? (Context as unknown as Made))(
                   update,
                   this.bot.api,
                   this.bot.botInfo,

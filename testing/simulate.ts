@@ -539,23 +539,22 @@ export function createSimulator<UserId, Input, Sent = Input>(
       // key the Nodes cannot take fails the dispatch too: the step's error,
       // which its `throws` may expect)
       let routed: UserId | undefined;
-      let known = false;
       const route = () => {
-        known = true;
         try {
           routed = routedTo?.(sent);
         } catch {
           routed = undefined;
         }
       };
-      if (options.routedTo === undefined) route();
+      const early = options.routedTo === undefined;
+      if (early) route();
       done.push(
         await act(
           step,
           number,
           stepUser,
           () => {
-            if (!known) route();
+            if (!early) route();
             checked = routed ?? stepUser;
             users.add(String(checked));
             flush();

@@ -144,7 +144,7 @@ export function quote(text: string): string {
  * and a value JSON cannot take at all (a throwing getter) as `String` gives
  * it.
  */
-export function showJson(value: unknown): string {
+function showJson(value: unknown): string {
   const ancestors: unknown[] = [];
   try {
     return JSON.stringify(value, function (this: unknown, _key, item) {
