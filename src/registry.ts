@@ -45,6 +45,15 @@ export function armedOf(node: unknown): Armed | undefined {
 export class Registry<Shared, Event, UserId extends string | number> {
   readonly #classes = new Map<string, NodeClass<Shared, Event, UserId>>();
   readonly #keys = new Map<unknown, string>();
+  /**
+   * Per user, the last state this registry encoded and the schema that gave
+   * its data: read back unchanged, it is restored without the schema, which
+   * gave exactly that data (a state is checked once, not on both sides of
+   * the store). Bounded: cleared when full.
+   */
+  readonly #encoded = new Map<string, Encoded>();
+  /** The length of the states in `#encoded`, in UTF-16 units. */
+  #rememberedLength = 0;
 
   constructor(nodes: Record<string, NodeClass<Shared, Event, UserId>>) {
     if (nodes === null || typeof nodes !== "object") {
@@ -124,6 +133,7 @@ export class Registry<Shared, Event, UserId extends string | number> {
     node: Node<Shared, Event, UserId>,
     key: string,
     armed?: Armed,
+    userId?: string,
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
     const data = node.data;
@@ -140,9 +150,26 @@ export class Registry<Shared, Event, UserId extends string | number> {
       });
     }
     const output = checkedOutput(key, data, result);
-    return added
-      ? stableEncoding(schema, key, output, armed)
-      : encodeNode(key, output, armed);
+    if (added) return stableEncoding(schema, key, output, armed);
+    const encoded = encodeNode(key, output, armed);
+    if (userId !== undefined) this.#remember(userId, encoded, schema);
+    return encoded;
+  }
+
+  /** Remembers a state encoded for a user (see `#encoded`). */
+  #remember(userId: string, state: string, schema: StandardSchemaV1): void {
+    if (state.length > MAX_REMEMBERED_LENGTH) return;
+    const encoded = this.#encoded;
+    const before = encoded.get(userId);
+    this.#rememberedLength += state.length - (before?.state.length ?? 0);
+    if (
+      this.#rememberedLength > MAX_REMEMBERED_TOTAL ||
+      encoded.size >= MAX_REMEMBERED && before === undefined
+    ) {
+      encoded.clear();
+      this.#rememberedLength = state.length;
+    }
+    encoded.set(userId, { state, schema });
   }
 
   /**
@@ -193,6 +220,14 @@ export class Registry<Shared, Event, UserId extends string | number> {
       });
     }
     if (!cls.schema) return restoreNode(cls, data, armed);
+    // what this registry encoded, read back unchanged: the schema's output
+    const encoded = this.#encoded.get(userId);
+    if (
+      encoded !== undefined && encoded.state === raw &&
+      encoded.schema === cls.schema
+    ) {
+      return restoreNode(cls, data, armed);
+    }
     let result;
     try {
       result = cls.schema["~standard"].validate(data);
@@ -207,6 +242,19 @@ export class Registry<Shared, Event, UserId extends string | number> {
       : checkedNode(cls, userId, raw, key, result, armed);
   }
 }
+
+/** A state a registry encoded for a user, and the schema that checked it. */
+interface Encoded {
+  readonly state: string;
+  readonly schema: StandardSchemaV1;
+}
+
+/** How many users' encoded states a registry remembers at most. */
+const MAX_REMEMBERED = 16_384;
+/** The longest encoded state remembered, in UTF-16 units. */
+const MAX_REMEMBERED_LENGTH = 4096;
+/** The most UTF-16 units of remembered states (4 MiB at most). */
+const MAX_REMEMBERED_TOTAL = 2 ** 21;
 
 // The steps of encode and decode, as functions rather than closures: they
 // run for every event.

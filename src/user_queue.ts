@@ -35,15 +35,11 @@ export class UserQueue {
   readonly #logger: Logger;
   /** The tail of each user's queue of calls in this process. */
   readonly #queues = new Map<string, Turn>();
-  /** Leases whose commit succeeded (so they need no release). */
-  readonly #committed = new WeakSet<Lease>();
   /**
-   * Leases whose commit is on its way, or done and released: a renewal that
-   * finds such a lease gone lost nothing (the commit released it, or its own
-   * answer will say what happened).
+   * The leases held now, kept alive by one sweep timer, each with what its
+   * commit did (a record per lease rather than weak sets of leases: weak
+   * collections cost the garbage collector per entry, for every event).
    */
-  readonly #committing = new WeakSet<Lease>();
-  /** The leases held now, kept alive by one sweep timer. */
   readonly #held = new Map<Lease, Renewal>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
@@ -147,13 +143,15 @@ export class UserQueue {
     state: string | undefined,
     options?: CommitOptions,
   ): Promise<void> {
-    this.#committing.add(lease);
+    // a lease not held here (a duplicate's) has nothing to renew or release
+    const renewal = this.#held.get(lease) ?? { ...IDLE };
+    renewal.committing = true;
     return this.#store.commit(lease, state, options).then(() => {
       // a kept lease is released after the function returns, as usual
-      if (options?.keep !== true) this.#committed.add(lease);
-      else this.#committing.delete(lease);
+      if (options?.keep !== true) renewal.committed = true;
+      else renewal.committing = false;
     }, (error: unknown) => {
-      this.#committing.delete(lease);
+      renewal.committing = false;
       throw error;
     });
   }
@@ -175,7 +173,7 @@ export class UserQueue {
         : { eventId, wait },
     );
     if (lease.duplicate) return fn(lease);
-    this.#hold(lease);
+    const renewal = this.#hold(lease);
     const inside: Inside = {
       store: this.#store,
       id,
@@ -187,7 +185,7 @@ export class UserQueue {
     } finally {
       inside.active = false;
       this.#unhold(lease);
-      if (!this.#committed.has(lease)) {
+      if (!renewal.committed) {
         await this.#store.release(lease).catch((error: unknown) =>
           this.#logger.warn(
             `Cannot release the lease of user "${id}"; it expires on its own`,
@@ -206,8 +204,9 @@ export class UserQueue {
    * sequential event about a third of its time on Deno), and it stops at the
    * first tick that finds no lease held.
    */
-  #hold(lease: Lease): void {
-    this.#held.set(lease, { renewing: false, reported: false });
+  #hold(lease: Lease): Renewal {
+    const renewal = { ...IDLE };
+    this.#held.set(lease, renewal);
     if (this.#sweeper === undefined) {
       this.#sweeper = setInterval(
         () => this.#renewAll(),
@@ -216,6 +215,7 @@ export class UserQueue {
     } else if (this.#held.size === 1) {
       holdOpen(this.#sweeper, true);
     }
+    return renewal;
   }
 
   #unhold(lease: Lease): void {
@@ -256,7 +256,7 @@ export class UserQueue {
   /** Reports a lease that could not be renewed, once; the commit decides. */
   #renewFailed(lease: Lease, renewal: Renewal, error: unknown): void {
     if (
-      renewal.reported || !this.#held.has(lease) || this.#committing.has(lease)
+      renewal.reported || !this.#held.has(lease) || renewal.committing
     ) {
       return;
     }
@@ -278,11 +278,29 @@ interface Turn {
   finish: (() => void) | undefined;
 }
 
-/** The renewal of one held lease. */
+/** The renewal of one held lease, and its commit. */
 interface Renewal {
+  /** A renewal is on its way. */
   renewing: boolean;
+  /** A failed renewal was reported. */
   reported: boolean;
+  /**
+   * The commit is on its way, or done and released: a renewal that finds
+   * the lease gone lost nothing (the commit released it, or its own answer
+   * will say what happened).
+   */
+  committing: boolean;
+  /** The commit succeeded, releasing the lease (so it needs no release). */
+  committed: boolean;
 }
+
+/** A new lease's renewal. */
+const IDLE: Readonly<Renewal> = {
+  renewing: false,
+  reported: false,
+  committing: false,
+  committed: false,
+};
 
 /** The call the running code is inside of, and the ones around it. */
 interface Inside {
