@@ -9,6 +9,7 @@
 import type { RedisLike } from "./redis_store.ts";
 import { type ScriptSource, spreadCall } from "./redis_scripts.ts";
 import { keySlot, type UserKeys } from "./redis_keys.ts";
+import { holdOpen } from "./hold_open.ts";
 
 /** The most users in one batched script call. */
 const MAX_BATCH = 128;
@@ -64,6 +65,13 @@ const NOT_LOCAL = /non local key/i;
  */
 const NO_FLAGS = /shebang|compiling script|flags/i;
 
+/** A call on its way, failed when its deadline passes without an answer. */
+interface Pending {
+  /** When it fails, in ms of `Date.now()`. */
+  readonly deadline: number;
+  reject(error: unknown): void;
+}
+
 /** A script, with its SHA1 once computed. */
 class Script {
   readonly source: string;
@@ -106,6 +114,19 @@ export class ScriptRunner {
   #masterOf: MasterLookup | undefined;
   readonly #scripts = new Map<ScriptSource, Script>();
   readonly #queued = new Map<Script, { head: string[]; parts: Part[] }>();
+  /** How long a call may go without an answer, in ms. */
+  readonly #limit: number;
+  /**
+   * The calls on their way, oldest first (their deadlines are in the same
+   * order: one limit after each was sent).
+   */
+  readonly #pending = new Set<Pending>();
+  /**
+   * Fires at or before the oldest pending call's deadline; it keeps the
+   * process alive only while a call is pending. One timer for all calls:
+   * a timer per call would cost Deno more than a call's own work.
+   */
+  #deadlines: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * @param redis The client.
@@ -113,11 +134,14 @@ export class ScriptRunner {
    * event-loop turn go as one call (on a Cluster: one call per master, for
    * the scripts that have a `spread` variant, when the client knows which
    * master serves a slot; one call per user otherwise).
+   * @param limit How long a call may go without an answer, in ms: then it
+   * fails (Redis may still run it later).
    */
-  constructor(redis: RedisLike, batch: boolean) {
+  constructor(redis: RedisLike, batch: boolean, limit: number) {
     this.#redis = redis;
     this.#direct = unpipelined(redis);
     this.#batch = batch;
+    this.#limit = limit;
     this.#masterOf = redis.isCluster === true && batch
       ? masterLookup(redis)
       : undefined;
@@ -295,8 +319,73 @@ export class ScriptRunner {
    * Runs a script by EVALSHA, by EVAL when the server lost it; on `client`
    * when given (a master's own, or the client itself for one user among
    * others sent apart, which goes through its pipeline when it has one).
+   * Fails when no answer came within the limit: a client whose promise
+   * never settles (a connection that went silent, a request without a
+   * timeout) would otherwise hold the user's queue forever.
    */
-  async #eval(
+  #eval(
+    script: Script,
+    keys: readonly string[],
+    args: string[],
+    byEval = false,
+    client?: RedisLike,
+  ): Promise<unknown> {
+    const call = this.#send(script, keys, args, byEval, client);
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { deadline: Date.now() + this.#limit, reject };
+      this.#wait(pending);
+      call.then((reply) => {
+        this.#answered(pending);
+        resolve(reply);
+      }, (error: unknown) => {
+        this.#answered(pending);
+        reject(error);
+      });
+    });
+  }
+
+  /** Adds a call to the pending ones, with a timer for its deadline. */
+  #wait(pending: Pending): void {
+    this.#pending.add(pending);
+    if (this.#deadlines === undefined) {
+      this.#deadlines = setTimeout(() => this.#expire(), this.#limit);
+    } else if (this.#pending.size === 1) {
+      // the timer fires at or before this deadline: an older one's
+      holdOpen(this.#deadlines, true);
+    }
+  }
+
+  #answered(pending: Pending): void {
+    if (
+      this.#pending.delete(pending) && this.#pending.size === 0 &&
+      this.#deadlines !== undefined
+    ) {
+      holdOpen(this.#deadlines, false);
+    }
+  }
+
+  /** Fails the calls whose deadline passed; waits for the next deadline. */
+  #expire(): void {
+    this.#deadlines = undefined;
+    const now = Date.now();
+    for (const pending of this.#pending) {
+      if (pending.deadline > now) {
+        this.#deadlines = setTimeout(
+          () => this.#expire(),
+          pending.deadline - now,
+        );
+        return;
+      }
+      this.#pending.delete(pending);
+      pending.reject(
+        new Error(
+          `no answer within ${this.#limit} ms; Redis may still run the call`,
+        ),
+      );
+    }
+  }
+
+  async #send(
     script: Script,
     keys: readonly string[],
     args: string[],

@@ -183,6 +183,9 @@ function randomTag(): string {
  *
  * A commit that fails with a `StoreError` because the connection broke may or
  * may not have been applied (Redis ran the script or not, never half of it).
+ * So may one that got no answer: a call without an answer fails after the
+ * longer of `leaseTtl` and `wait`, so that a connection gone silent never
+ * holds a user's later events forever.
  *
  * @example With ioredis
  * ```ts
@@ -227,6 +230,8 @@ export class RedisStore implements StateStore {
   readonly #commitHead: string[];
   readonly #tag = randomTag();
   readonly #redis: RedisLike;
+  /** How long a Redis call may go without an answer, in ms. */
+  readonly #limit: number;
   #tokens = 0;
 
   /**
@@ -263,9 +268,12 @@ export class RedisStore implements StateStore {
     this.#redis = redis;
     this.#names = new KeyNamer(prefix);
     this.#options = resolveStoreOptions(options);
-    this.#scripts = new ScriptRunner(redis, batch);
-    this.#indexScripts = new ScriptRunner(redis, true);
-    const { leaseTtl, ttl, seenEvents } = this.#options;
+    const { leaseTtl, ttl, seenEvents, wait } = this.#options;
+    // a call without an answer fails after the longer of these: no event
+    // waits longer, and no lease it took outlives it
+    this.#limit = Math.max(leaseTtl, wait);
+    this.#scripts = new ScriptRunner(redis, batch, this.#limit);
+    this.#indexScripts = new ScriptRunner(redis, true, this.#limit);
     this.#beginHead = beginHead(leaseTtl);
     this.#commitHead = commitHead(ttl, ASIDE_LIMIT, seenEvents);
   }
@@ -565,7 +573,9 @@ export class RedisStore implements StateStore {
       await this.get("");
       masters = redis.nodes("master");
     }
-    return masters.map((master) => new ScriptRunner(master, false));
+    return masters.map((master) =>
+      new ScriptRunner(master, false, this.#limit)
+    );
   }
 
   /** Runs a script on the index of timers, failures as `StoreError`. */

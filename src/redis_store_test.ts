@@ -13,6 +13,9 @@ import {
 import { RedisStore } from "./redis_store.ts";
 import type { RedisLike } from "./redis_store.ts";
 import { StoreError } from "./errors.ts";
+import { BEGIN, COMMIT, type ScriptSource } from "./redis_scripts.ts";
+import { appendBot, appended } from "../test_support/append_bot.ts";
+import { createHash } from "node:crypto";
 
 const skipRedis = await redisSkip();
 
@@ -106,6 +109,38 @@ describe("RedisStore", { skip: skipRedis }, () => {
     });
     await Promise.all(["a", "b", "c"].map((user) => store.begin(user)));
     assert.deepEqual(calls, [2, 2, 2]);
+  });
+
+  it("fails a call that gets no answer, and the user's next event goes on", async () => {
+    // a client that swallows the next call of a script: its promise never
+    // settles (a connection gone silent, a request without a timeout)
+    const sha = (script: ScriptSource) =>
+      createHash("sha1").update(script.source).digest("hex");
+    const swallow = new Set<string>();
+    const client: RedisLike = {
+      eval: (...args) => redis.eval(...args),
+      evalsha: (...args) => {
+        if (!swallow.delete(String(args[0]))) return redis.evalsha(...args);
+        return new Promise(() => {});
+      },
+    };
+    const prefix = randomPrefix("silent");
+    const store = new RedisStore(client, { prefix, leaseTtl: 300, wait: 1000 });
+    const nodes = appendBot(store);
+    const silent = (operation: string) => (error: unknown) => {
+      assert.ok(error instanceof StoreError);
+      assert.equal(error.operation, operation);
+      assert.match(error.message, /no answer within 1000 ms/);
+      return true;
+    };
+    swallow.add(sha(BEGIN));
+    await assert.rejects(nodes.route({ user: "u", id: "1" }), silent("begin"));
+    await nodes.route({ user: "u", id: "2" });
+    swallow.add(sha(COMMIT));
+    await assert.rejects(nodes.route({ user: "u", id: "3" }), silent("commit"));
+    // the lost commit's lease expires; the next event takes the user
+    await nodes.route({ user: "u", id: "4" });
+    assert.deepEqual(await appended(store, "u"), ["2", "4"]);
   });
 
   it("rejects a prefix with braces and a client without eval", () => {

@@ -6,6 +6,7 @@
  */
 
 import { LeaseTimeoutError } from "./errors.ts";
+import { holdOpen } from "./hold_open.ts";
 import { MAX_TIMER_MS } from "./options.ts";
 import type { Logger } from "./nodes.ts";
 import type {
@@ -348,28 +349,6 @@ const scope: AsyncScope<Inside> | undefined = (() => {
   }
 })();
 
-/**
- * Whether a timer keeps the process alive: `ref()`/`unref()` on Node and
- * Bun, `Deno.refTimer`/`Deno.unrefTimer` on Deno (where an unref'd timer is
- * no leak to `deno test`'s sanitizer either).
- */
-function holdOpen(timer: unknown, open: boolean): void {
-  const handle = timer as { ref?: unknown; unref?: unknown } | null;
-  if (typeof handle?.ref === "function" && typeof handle.unref === "function") {
-    if (open) (handle as { ref(): void }).ref();
-    else (handle as { unref(): void }).unref();
-    return;
-  }
-  const deno = (globalThis as {
-    Deno?: {
-      refTimer?: (id: number) => void;
-      unrefTimer?: (id: number) => void;
-    };
-  }).Deno;
-  if (typeof timer === "number") {
-    (open ? deno?.refTimer : deno?.unrefTimer)?.(timer);
-  }
-}
 
 /** The options of a `begin` without an event id. */
 const NO_OPTIONS: BeginOptions = Object.freeze({});
