@@ -349,6 +349,5 @@ const scope: AsyncScope<Inside> | undefined = (() => {
   }
 })();
 
-
 /** The options of a `begin` without an event id. */
 const NO_OPTIONS: BeginOptions = Object.freeze({});
