@@ -765,6 +765,13 @@ class TestBot<C extends Context = Context> {
       if (current === undefined) {
         return badRequest("message to edit not found");
       }
+      // a text message has no caption, a media message no text
+      if (method === "editMessageCaption" && typeof current.text === "string") {
+        return badRequest("there is no caption in the message to edit");
+      }
+      if (method === "editMessageText" && typeof current.text !== "string") {
+        return badRequest("there is no text in the message to edit");
+      }
       if (unchanged(method, body, current)) {
         return badRequest(
           "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",

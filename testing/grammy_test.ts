@@ -680,6 +680,17 @@ describe("outside attacker b: the grammY kit", () => {
       tg.bot.api.editMessageText(1, 987_654, "x"),
       refused("message to edit not found"),
     );
+    // a text has no caption to edit, a photo no text
+    await assert.rejects(
+      tg.bot.api.editMessageCaption(1, sent.message_id, { caption: "c" }),
+      refused("there is no caption in the message to edit"),
+    );
+    const photo = await tg.bot.api.sendPhoto(1, "file-id");
+    await assert.rejects(
+      tg.bot.api.editMessageText(1, photo.message_id, "t"),
+      refused("there is no text in the message to edit"),
+    );
+    await tg.bot.api.editMessageCaption(1, photo.message_id, { caption: "c" });
     await assert.rejects(
       tg.bot.api.editMessageText(2, sent.message_id, "x"),
       refused("message to edit not found"),
@@ -709,13 +720,15 @@ describe("outside attacker b: the grammY kit", () => {
     );
     assert.deepEqual(
       tg.calls.filter((call) => call.failed !== undefined).length,
-      13,
+      15,
     );
     assert.deepEqual(tg.outbox.take().map((m) => m.text), [
       "x".repeat(4096),
       "same",
       "same",
       "other",
+      "", // the photo
+      "c",
     ]);
     tg.outbox.takeCalls();
   });
