@@ -91,9 +91,7 @@ export abstract class Node<
    * Validates the node's `data` when it is restored from the store and before
    * it is written. Any Standard Schema works (zod 4, valibot, ArkType). The
    * validated output becomes `data` on restore, so defaults in the schema
-   * upgrade data stored by an older version of the bot. A state a `Nodes`
-   * wrote itself and reads back unchanged is not validated again: it is
-   * this schema's output already.
+   * upgrade data stored by an older version of the bot.
    *
    * What is stored is the schema's output (unknown keys it strips are not
    * stored), and only when it would come back equal: data JSON cannot carry

@@ -844,7 +844,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const armed = node.timeout === undefined
       ? undefined
       : this.#arm(node, key, id);
-    let state = this.#encode(node, key, armed, lease.userId);
+    let state = this.#encode(node, key, armed);
     if (isPromise(state)) state = await state;
     if (trace) trace.committing = this.#now();
     await this.#commit(lease, state, current, armed);
@@ -900,10 +900,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   #encode(
     node: Node<Shared, Event, UserId>,
     key: string,
-    armed: Armed | undefined,
-    userId: string,
+    armed?: Armed,
   ): string | Promise<string> {
-    const state = this.#registry.encode(node, key, armed, userId);
+    const state = this.#registry.encode(node, key, armed);
     return isPromise(state)
       ? state.then((encoded) => this.#withinLimit(encoded, key))
       : this.#withinLimit(state, key);
@@ -1254,7 +1253,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const armed = node.timeout === undefined
       ? undefined
       : this.#arm(node, key, user);
-    const state = await this.#encode(node, key, armed, lease.userId);
+    const state = await this.#encode(node, key, armed);
     if (trace) trace.committing = this.#now();
     await this.#commit(lease, state, replaced, armed, fired);
     return key;

@@ -45,15 +45,6 @@ export function armedOf(node: unknown): Armed | undefined {
 export class Registry<Shared, Event, UserId extends string | number> {
   readonly #classes = new Map<string, NodeClass<Shared, Event, UserId>>();
   readonly #keys = new Map<unknown, string>();
-  /**
-   * Per user, the last state this registry encoded and the schema that gave
-   * its data: read back unchanged, it is restored without the schema, which
-   * gave exactly that data (a state is checked once, not on both sides of
-   * the store). Bounded: cleared when full.
-   */
-  readonly #encoded = new Map<string, Encoded>();
-  /** The length of the states in `#encoded`, in UTF-16 units. */
-  #rememberedLength = 0;
 
   constructor(nodes: Record<string, NodeClass<Shared, Event, UserId>>) {
     if (nodes === null || typeof nodes !== "object") {
@@ -133,7 +124,6 @@ export class Registry<Shared, Event, UserId extends string | number> {
     node: Node<Shared, Event, UserId>,
     key: string,
     armed?: Armed,
-    userId?: string,
   ): string | Promise<string> {
     const schema = this.#classes.get(key)?.schema;
     const data = node.data;
@@ -144,32 +134,15 @@ export class Registry<Shared, Event, UserId extends string | number> {
     if (isPromise(result)) {
       return result.then((settled) => {
         const output = checkedOutput(key, data, settled);
-        return added
+        return added || dropped
           ? stableEncoding(schema, key, output, armed)
           : encodeNode(key, output, armed);
       });
     }
     const output = checkedOutput(key, data, result);
-    if (added) return stableEncoding(schema, key, output, armed);
-    const encoded = encodeNode(key, output, armed);
-    if (userId !== undefined) this.#remember(userId, encoded, schema);
-    return encoded;
-  }
-
-  /** Remembers a state encoded for a user (see `#encoded`). */
-  #remember(userId: string, state: string, schema: StandardSchemaV1): void {
-    if (state.length > MAX_REMEMBERED_LENGTH) return;
-    const encoded = this.#encoded;
-    const before = encoded.get(userId);
-    this.#rememberedLength += state.length - (before?.state.length ?? 0);
-    if (
-      this.#rememberedLength > MAX_REMEMBERED_TOTAL ||
-      encoded.size >= MAX_REMEMBERED && before === undefined
-    ) {
-      encoded.clear();
-      this.#rememberedLength = state.length;
-    }
-    encoded.set(userId, { state, schema });
+    return added || dropped
+      ? stableEncoding(schema, key, output, armed)
+      : encodeNode(key, output, armed);
   }
 
   /**
@@ -220,14 +193,6 @@ export class Registry<Shared, Event, UserId extends string | number> {
       });
     }
     if (!cls.schema) return restoreNode(cls, data, armed);
-    // what this registry encoded, read back unchanged: the schema's output
-    const encoded = this.#encoded.get(userId);
-    if (
-      encoded !== undefined && encoded.state === raw &&
-      encoded.schema === cls.schema
-    ) {
-      return restoreNode(cls, data, armed);
-    }
     let result;
     try {
       result = cls.schema["~standard"].validate(data);
@@ -242,19 +207,6 @@ export class Registry<Shared, Event, UserId extends string | number> {
       : checkedNode(cls, userId, raw, key, result, armed);
   }
 }
-
-/** A state a registry encoded for a user, and the schema that checked it. */
-interface Encoded {
-  readonly state: string;
-  readonly schema: StandardSchemaV1;
-}
-
-/** How many users' encoded states a registry remembers at most. */
-const MAX_REMEMBERED = 16_384;
-/** The longest encoded state remembered, in UTF-16 units. */
-const MAX_REMEMBERED_LENGTH = 4096;
-/** The most UTF-16 units of remembered states (4 MiB at most). */
-const MAX_REMEMBERED_TOTAL = 2 ** 21;
 
 // The steps of encode and decode, as functions rather than closures: they
 // run for every event.
@@ -284,8 +236,11 @@ function checkedOutput(
 
 /**
  * The encoding of an output to which the schema added keys (defaults, or a
- * transform that adds a field): stored only when the schema gives it back
- * unchanged, as it will on every restore.
+ * transform that adds a field), or from which it dropped keys (unknown keys
+ * it strips, or a transform that drops a field): stored only when the schema
+ * gives it back unchanged, as it will on every restore. A schema that
+ * refuses its own output (it requires a field its transform drops) would
+ * find the stored state invalid at the next restore: refused now.
  */
 function stableEncoding(
   schema: StandardSchemaV1,
@@ -296,9 +251,15 @@ function stableEncoding(
   const encoded = encodeNode(key, output, armed);
   const again = schema["~standard"].validate(output);
   const compare = (result: StandardSchemaV1.Result<unknown>): string => {
-    if (!result.issues && encodeNode(key, result.value, armed) === encoded) {
-      return encoded;
+    if (result.issues) {
+      const [issue] = result.issues;
+      throw new NodeDataError(key, [{
+        message:
+          `the schema refuses its own output (${issue?.message}: a field it requires and drops?), so the stored data would be invalid at the next restore`,
+        path: issue?.path ?? [],
+      }], { reason: "unstable" });
     }
+    if (encodeNode(key, result.value, armed) === encoded) return encoded;
     throw new NodeDataError(key, [{
       message:
         "the schema added fields that it changes again when given its own output (a transform that adds a changing field?), so the data would not come back as committed",
@@ -329,6 +290,12 @@ function depthOver(value: unknown, max: number): boolean {
  */
 let added = false;
 
+/**
+ * Whether the last walk saw the output drop object keys the input has (set
+ * by the walk, like `added`).
+ */
+let dropped = false;
+
 /** Why a value may not be stored, and where. */
 interface Flaw {
   reason: "not-json" | "unstable";
@@ -357,6 +324,7 @@ export function faithfulness(
   input: unknown,
 ): Flaw | undefined {
   added = false;
+  dropped = false;
   return walk(output, output === input ? NONE : input, [], []);
 }
 
@@ -474,10 +442,10 @@ function walkObject(
     // by the schema; a field the output made undefined is a change
     if (!flaw && fields !== NONE) {
       for (const key of Object.keys(fields)) {
-        if (
-          fields[key] !== undefined && Object.hasOwn(out, key) &&
-          (out as Record<string, unknown>)[key] === undefined
-        ) {
+        if (fields[key] === undefined) continue;
+        if (!Object.hasOwn(out, key)) {
+          dropped = true;
+        } else if ((out as Record<string, unknown>)[key] === undefined) {
           path.push(key);
           flaw = changed(path, fields[key], undefined);
           break;
