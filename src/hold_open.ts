@@ -6,8 +6,8 @@
 
 /**
  * Whether a timer keeps the process alive: `ref()`/`unref()` on Node and
- * Bun, `Deno.refTimer`/`Deno.unrefTimer` on Deno (where an unref'd timer is
- * no leak to `deno test`'s sanitizer either).
+ * Bun, `Deno.refTimer`/`Deno.unrefTimer` on Deno. An unref'd timer is still
+ * a pending timer to `deno test` with `sanitizeOps` on (off by default).
  */
 export function holdOpen(timer: unknown, open: boolean): void {
   const handle = timer as { ref?: unknown; unref?: unknown } | null;

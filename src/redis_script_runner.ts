@@ -9,7 +9,6 @@
 import type { RedisLike } from "./redis_store.ts";
 import { type ScriptSource, spreadCall } from "./redis_scripts.ts";
 import { keySlot, type UserKeys } from "./redis_keys.ts";
-import { holdOpen } from "./hold_open.ts";
 
 /** The most users in one batched script call. */
 const MAX_BATCH = 128;
@@ -65,10 +64,20 @@ const NOT_LOCAL = /non local key/i;
  */
 const NO_FLAGS = /shebang|compiling script|flags/i;
 
+/**
+ * How long a call past its deadline waits before it fails, in ms: after a
+ * stall of this process (a long synchronous task, a paused VM), the event
+ * loop first reads the answers that came meanwhile, and a write it could not
+ * finish (Deno writes on a later turn) gets its round trip.
+ */
+const GRACE_MS = 50;
+
 /** A call on its way, failed when its deadline passes without an answer. */
 interface Pending {
-  /** When it fails, in ms of `Date.now()`. */
+  /** When it fails, in ms of `performance.now()` (monotonic). */
   readonly deadline: number;
+  /** Its answer came (or its error). */
+  answered: boolean;
   reject(error: unknown): void;
 }
 
@@ -122,9 +131,10 @@ export class ScriptRunner {
    */
   readonly #pending = new Set<Pending>();
   /**
-   * Fires at or before the oldest pending call's deadline; it keeps the
-   * process alive only while a call is pending. One timer for all calls:
-   * a timer per call would cost Deno more than a call's own work.
+   * Fires at or before the oldest pending call's deadline, while a call is
+   * pending (cleared when none is: it keeps no idle process alive, and
+   * `deno test` sees no timer left). One timer for all the calls on their
+   * way at once, rather than one per call.
    */
   #deadlines: ReturnType<typeof setTimeout> | undefined;
 
@@ -331,9 +341,17 @@ export class ScriptRunner {
     client?: RedisLike,
   ): Promise<unknown> {
     const call = this.#send(script, keys, args, byEval, client);
+    // a call by EVAL is one nobody waits for (a release sent after a
+    // failure): no deadline
+    if (byEval) return call;
     return new Promise((resolve, reject) => {
-      const pending: Pending = { deadline: Date.now() + this.#limit, reject };
-      this.#wait(pending);
+      const pending: Pending = {
+        deadline: performance.now() + this.#limit,
+        answered: false,
+        reject,
+      };
+      this.#pending.add(pending);
+      this.#deadlines ??= setTimeout(() => this.#expire(), this.#limit);
       call.then((reply) => {
         this.#answered(pending);
         resolve(reply);
@@ -344,45 +362,47 @@ export class ScriptRunner {
     });
   }
 
-  /** Adds a call to the pending ones, with a timer for its deadline. */
-  #wait(pending: Pending): void {
-    this.#pending.add(pending);
-    if (this.#deadlines === undefined) {
-      this.#deadlines = setTimeout(() => this.#expire(), this.#limit);
-    } else if (this.#pending.size === 1) {
-      // the timer fires at or before this deadline: an older one's
-      holdOpen(this.#deadlines, true);
-    }
-  }
-
   #answered(pending: Pending): void {
-    if (
-      this.#pending.delete(pending) && this.#pending.size === 0 &&
-      this.#deadlines !== undefined
-    ) {
-      holdOpen(this.#deadlines, false);
+    pending.answered = true;
+    if (this.#pending.delete(pending) && this.#pending.size === 0) {
+      clearTimeout(this.#deadlines);
+      this.#deadlines = undefined;
     }
   }
 
-  /** Fails the calls whose deadline passed; waits for the next deadline. */
+  /**
+   * Fails the calls whose deadline passed, `GRACE_MS` later: an answer that
+   * came while this process was too busy to read it (a long synchronous
+   * task, a paused VM) is read first, and wins. Then waits for the next
+   * deadline.
+   */
   #expire(): void {
     this.#deadlines = undefined;
-    const now = Date.now();
+    const now = performance.now();
+    const expired: Pending[] = [];
     for (const pending of this.#pending) {
       if (pending.deadline > now) {
         this.#deadlines = setTimeout(
           () => this.#expire(),
           pending.deadline - now,
         );
-        return;
+        break;
       }
       this.#pending.delete(pending);
-      pending.reject(
-        new Error(
-          `no answer within ${this.#limit} ms; Redis may still run the call`,
-        ),
-      );
+      expired.push(pending);
     }
+    if (expired.length === 0) return;
+    // not setImmediate: Deno and Bun run it before they read the sockets
+    setTimeout(() => {
+      for (const pending of expired) {
+        if (pending.answered) continue;
+        pending.reject(
+          new Error(
+            `no answer within ${this.#limit} ms; Redis may still run the call`,
+          ),
+        );
+      }
+    }, GRACE_MS);
   }
 
   async #send(

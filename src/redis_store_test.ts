@@ -143,6 +143,33 @@ describe("RedisStore", { skip: skipRedis }, () => {
     assert.deepEqual(await appended(store, "u"), ["2", "4"]);
   });
 
+  it("takes an answer that came while the process was busy past the deadline", async () => {
+    // the commit is sent, then this process is busy for longer than the
+    // limit (a long synchronous task, a paused VM): Redis answered meanwhile
+    const commit = createHash("sha1").update(COMMIT.source).digest("hex");
+    let stall = 0;
+    const client: RedisLike = {
+      eval: (...args) => redis.eval(...args),
+      evalsha: (...args) => {
+        const sent = redis.evalsha(...args);
+        if (args[0] === commit && stall > 0) {
+          const until = performance.now() + stall;
+          queueMicrotask(() => {
+            while (performance.now() < until) { /* busy */ }
+          });
+        }
+        return sent;
+      },
+    };
+    const prefix = randomPrefix("stall");
+    const store = new RedisStore(client, { prefix, leaseTtl: 500, wait: 500 });
+    const nodes = appendBot(store);
+    await nodes.route({ user: "u", id: "1" });
+    stall = 700;
+    await nodes.route({ user: "u", id: "2" });
+    assert.deepEqual(await appended(store, "u"), ["1", "2"]);
+  });
+
   it("rejects a prefix with braces and a client without eval", () => {
     assert.throws(() => new RedisStore(redis, { prefix: "a{b}" }), TypeError);
     assert.throws(() => new RedisStore({} as RedisLike), TypeError);
@@ -169,6 +196,62 @@ describe("RedisStore", { skip: skipRedis }, () => {
       (e: unknown) => e instanceof StoreError && e.operation === "get",
     );
     down.disconnect();
+  });
+});
+
+describe("RedisStore's deadline for calls", () => {
+  /** Counts the timeouts set and not yet fired or cleared, while `run` runs. */
+  async function pendingTimeouts(run: () => Promise<void>): Promise<number> {
+    const set = globalThis.setTimeout;
+    const clear = globalThis.clearTimeout;
+    const pending = new Set<unknown>();
+    globalThis.setTimeout = ((fn: () => void, ms?: number) => {
+      const id: unknown = set(() => {
+        pending.delete(id);
+        fn();
+      }, ms);
+      pending.add(id);
+      return id;
+    }) as typeof setTimeout;
+    globalThis.clearTimeout = ((id: Parameters<typeof clearTimeout>[0]) => {
+      pending.delete(id);
+      clear(id);
+    }) as typeof clearTimeout;
+    try {
+      await run();
+    } finally {
+      globalThis.setTimeout = set;
+      globalThis.clearTimeout = clear;
+    }
+    const left = pending.size;
+    for (const id of pending) clear(id as Parameters<typeof clearTimeout>[0]);
+    return left;
+  }
+
+  it("leaves no timer behind once every call is answered", async () => {
+    const answering: RedisLike = {
+      eval: () => Promise.resolve(null),
+      evalsha: () => Promise.resolve(null),
+    };
+    const left = await pendingTimeouts(async () => {
+      const store = new RedisStore(answering, { prefix: "deadline" });
+      assert.equal(await store.get("u"), undefined);
+      await Promise.all(["a", "b", "c"].map((user) => store.get(user)));
+    });
+    assert.equal(left, 0);
+  });
+
+  it("sets no deadline on a release nobody waits for", async () => {
+    // BEGIN never answers; the release sent after it fails is not awaited
+    const silent: RedisLike = {
+      eval: () => new Promise(() => {}),
+      evalsha: () => new Promise(() => {}),
+    };
+    const left = await pendingTimeouts(async () => {
+      const store = new RedisStore(silent, { leaseTtl: 50, wait: 50 });
+      await assert.rejects(store.begin("u"), StoreError);
+    });
+    assert.equal(left, 0);
   });
 });
 
