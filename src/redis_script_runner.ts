@@ -81,6 +81,18 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+/**
+ * A script call: the script, its keys and arguments, whether by `EVAL` alone,
+ * and the client when not the runner's own.
+ */
+type Call = [
+  script: Script,
+  keys: readonly string[],
+  args: string[],
+  byEval?: boolean,
+  client?: RedisLike,
+];
+
 /** A script, with its SHA1 once computed. */
 class Script {
   readonly source: string;
@@ -333,17 +345,11 @@ export class ScriptRunner {
    * never settles (a connection that went silent, a request without a
    * timeout) would otherwise hold the user's queue forever.
    */
-  #eval(
-    script: Script,
-    keys: readonly string[],
-    args: string[],
-    byEval = false,
-    client?: RedisLike,
-  ): Promise<unknown> {
-    const call = this.#send(script, keys, args, byEval, client);
+  #eval(...sent: Call): Promise<unknown> {
+    const call = this.#send(...sent);
     // a call by EVAL is one nobody waits for (a release sent after a
     // failure): no deadline
-    if (byEval) return call;
+    if (sent[3] === true) return call;
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         deadline: performance.now() + this.#limit,
@@ -405,12 +411,9 @@ export class ScriptRunner {
     }, GRACE_MS);
   }
 
+  /** Sends a call (see `#eval`), with no deadline. */
   async #send(
-    script: Script,
-    keys: readonly string[],
-    args: string[],
-    byEval = false,
-    client?: RedisLike,
+    ...[script, keys, args, byEval = false, client]: Call
   ): Promise<unknown> {
     // coalescing, the runner sends one call per script per turn: ioredis'
     // pipeline would only add its cost; one call per user gains from it
