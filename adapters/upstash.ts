@@ -53,8 +53,10 @@ export interface UpstashLike {
  *
  * The client must be created with `automaticDeserialization: false`:
  * otherwise it parses every JSON-looking string it receives, and the stored
- * states (JSON text) would come back as objects. A reply that shows this is
- * refused with a `TypeError` that says so.
+ * states (JSON text) would come back as objects. An `@upstash/redis` client
+ * made without it is refused at once with a `TypeError` that says so (read
+ * from the options the client keeps); a reply that shows it (a client that
+ * keeps no options) is refused the same way.
  *
  * `RedisStore.scan` (`nodes.users()`, `nodes.countUsers()`) sends one
  * `EVALSHA` per page, which runs `SCAN` on the database inside the script:
@@ -67,6 +69,8 @@ export interface UpstashLike {
  * @param client An `@upstash/redis` client made with
  * `automaticDeserialization: false`.
  * @returns The client as a `RedisLike`.
+ * @throws {TypeError} When the client's options leave
+ * `automaticDeserialization` on.
  *
  * @example What the adapter sends and refuses, on fake clients
  * ```ts
@@ -94,6 +98,18 @@ export interface UpstashLike {
  * ```
  */
 export function fromUpstash(client: UpstashLike): RedisLike {
+  // `@upstash/redis` keeps its options as `opts`; the option is on unless
+  // set to false
+  const opts = (client as { opts?: unknown }).opts;
+  if (
+    opts !== null && typeof opts === "object" &&
+    (opts as { automaticDeserialization?: unknown })
+        .automaticDeserialization !== false
+  ) {
+    throw new TypeError(
+      "Cannot use the Upstash client: it decodes JSON replies; create it with automaticDeserialization: false",
+    );
+  }
   const checked = async (reply: Promise<unknown>) => {
     const value = await reply;
     const flat = Array.isArray(value) ? value : [value];

@@ -129,8 +129,32 @@ describe("fromUpstash", { skip: skipRedis }, () => {
     await upstash.del(...store.keys("ü"));
   });
 
-  it("refuses a client that decodes JSON, saying how to fix it", async () => {
-    const store = new RedisStore(fromUpstash(client(server.url, true)), {
+  it("refuses at once a client made to decode JSON, saying how to fix it", () => {
+    for (const decoding of [true, undefined]) {
+      const made = new UpstashRedis({
+        url: server.url,
+        token: TOKEN,
+        retry: false,
+        ...(decoding === undefined ? {} : { automaticDeserialization: true }),
+      });
+      assert.throws(
+        () => fromUpstash(made),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          /automaticDeserialization: false/.test(error.message),
+      );
+    }
+    assert.ok(fromUpstash(client(server.url)));
+  });
+
+  it("refuses a reply decoded from JSON, saying how to fix it", async () => {
+    // a client that keeps no options, but decodes
+    const decoding = client(server.url, true);
+    const hidden: UpstashLike = {
+      eval: (...args) => decoding.eval(...args),
+      evalsha: (...args) => decoding.evalsha(...args),
+    };
+    const store = new RedisStore(fromUpstash(hidden), {
       prefix: randomPrefix("upstash"),
     });
     const bot = appendBot(store);
