@@ -98,13 +98,13 @@ export interface UpstashLike {
  * ```
  */
 export function fromUpstash(client: UpstashLike): RedisLike {
-  // `@upstash/redis` keeps its options as `opts`; the option is on unless
-  // set to false
+  // `@upstash/redis` keeps its options as `opts`, this one always among
+  // them (undefined when not given): on unless set to false
   const opts = (client as { opts?: unknown }).opts;
   if (
     opts !== null && typeof opts === "object" &&
-    (opts as { automaticDeserialization?: unknown })
-        .automaticDeserialization !== false
+    "automaticDeserialization" in opts &&
+    opts.automaticDeserialization !== false
   ) {
     throw new TypeError(
       "Cannot use the Upstash client: it decodes JSON replies; create it with automaticDeserialization: false",

@@ -145,6 +145,13 @@ describe("fromUpstash", { skip: skipRedis }, () => {
       );
     }
     assert.ok(fromUpstash(client(server.url)));
+    // another client's options are not taken for Upstash's
+    const other = {
+      opts: { timeout: 5_000 },
+      eval: () => Promise.resolve(null),
+      evalsha: () => Promise.resolve(null),
+    };
+    assert.ok(fromUpstash(other));
   });
 
   it("refuses a reply decoded from JSON, saying how to fix it", async () => {

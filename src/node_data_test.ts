@@ -376,6 +376,35 @@ describe("node data a hostile review found", () => {
     });
   });
 
+  it("checks that output again as a restore reads it: from JSON", async () => {
+    const custom = (
+      validate: (value: unknown) => StandardSchemaV1.Result<unknown>,
+    ): StandardSchemaV1 => ({
+      "~standard": { version: 1, vendor: "test", validate },
+    });
+    // an output key set to undefined (absent once stored) that the schema
+    // refuses when present
+    const { nodes: a, store: storeA } = holder(custom((value) => {
+      const v = value as { a?: unknown; b?: unknown };
+      return "a" in v && v.a === undefined
+        ? { issues: [{ message: "a present but undefined", path: ["a"] }] }
+        : { value: { a: undefined, b: v.b } };
+    }));
+    await a.route({ from: 1, value: { b: 1, extra: 2 } });
+    assert.deepEqual(JSON.parse((await storeA.get("1"))!).data, { b: 1 });
+    // a null-prototype output, which the schema refuses as its input
+    const { nodes: b, store: storeB } = holder(custom((value) => {
+      if (Object.getPrototypeOf(value) === null) {
+        return { issues: [{ message: "no prototype" }] };
+      }
+      const output = Object.create(null);
+      output.a = (value as { a: unknown }).a;
+      return { value: output };
+    }));
+    await b.route({ from: 1, value: { a: 1, extra: 2 } });
+    assert.deepEqual(JSON.parse((await storeB.get("1"))!).data, { a: 1 });
+  });
+
   it("still stores defaults a schema adds", async () => {
     const { nodes, store } = holder(
       z.object({ a: z.number(), b: z.string().default("x") }),

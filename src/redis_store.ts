@@ -6,7 +6,7 @@
  */
 
 import { waitForLease } from "./lease_wait.ts";
-import { MAX_SCAN_COUNT, wholeNumber } from "./options.ts";
+import { MAX_SCAN_COUNT, MAX_TIMER_MS, wholeNumber } from "./options.ts";
 import { LeaseLostError, StoreError, type StoreOperation } from "./errors.ts";
 import { KeyNamer, type UserKeys } from "./redis_keys.ts";
 import {
@@ -155,7 +155,21 @@ export interface RedisStoreOptions extends StoreOptions {
    * per user.
    */
   readonly batch?: boolean | undefined;
+  /**
+   * How long a Redis call may go without an answer, in ms: then it fails
+   * with `StoreError` (Redis may still run it: a commit that failed so may
+   * or may not have been applied), so that a connection gone silent, or an
+   * HTTP request without a timeout, never holds a user's events forever.
+   * Default: the longer of `leaseTtl`, `wait` and 10,000 (35,000 with their
+   * defaults); at most 2^31 - 1; rounded up to a whole ms. Keep it well above
+   * the slowest answer under load: a call answered after it fails all the
+   * same.
+   */
+  readonly commandTimeout?: number | undefined;
 }
+
+/** The shortest default `commandTimeout`, in ms. */
+const MIN_DEFAULT_COMMAND_TIMEOUT = 10_000;
 
 /**
  * A random tag, unique to a store instance: with a counter, it makes lease
@@ -183,9 +197,9 @@ function randomTag(): string {
  *
  * A commit that fails with a `StoreError` because the connection broke may or
  * may not have been applied (Redis ran the script or not, never half of it).
- * So may one that got no answer: a call without an answer fails after the
- * longer of `leaseTtl` and `wait`, so that a connection gone silent never
- * holds a user's later events forever.
+ * So may one that got no answer: a call without an answer fails after
+ * `commandTimeout`, so that a connection gone silent never holds a user's
+ * later events forever.
  *
  * @example With ioredis
  * ```ts
@@ -269,9 +283,25 @@ export class RedisStore implements StateStore {
     this.#names = new KeyNamer(prefix);
     this.#options = resolveStoreOptions(options);
     const { leaseTtl, ttl, seenEvents, wait } = this.#options;
-    // a call without an answer fails after the longer of these: no event
-    // waits longer, and no lease it took outlives it
-    this.#limit = Math.max(leaseTtl, wait);
+    const { commandTimeout } = options;
+    if (
+      commandTimeout !== undefined &&
+      !(typeof commandTimeout === "number" && commandTimeout > 0 &&
+        commandTimeout <= MAX_TIMER_MS)
+    ) {
+      throw new RangeError(
+        `Cannot create RedisStore: option "commandTimeout" must be a positive number of milliseconds up to ${MAX_TIMER_MS}, got ${
+          typeof commandTimeout === "string"
+            ? JSON.stringify(commandTimeout)
+            : String(commandTimeout)
+        }`,
+      );
+    }
+    // by default no event waits longer, no lease it took outlives it, and
+    // a slow answer under load is not taken for none
+    this.#limit = commandTimeout === undefined
+      ? Math.max(leaseTtl, wait, MIN_DEFAULT_COMMAND_TIMEOUT)
+      : Math.ceil(commandTimeout);
     this.#scripts = new ScriptRunner(redis, batch, this.#limit);
     this.#indexScripts = new ScriptRunner(redis, true, this.#limit);
     this.#beginHead = beginHead(leaseTtl);

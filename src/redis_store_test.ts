@@ -125,7 +125,11 @@ describe("RedisStore", { skip: skipRedis }, () => {
       },
     };
     const prefix = randomPrefix("silent");
-    const store = new RedisStore(client, { prefix, leaseTtl: 300, wait: 1000 });
+    const store = new RedisStore(client, {
+      prefix,
+      leaseTtl: 300,
+      commandTimeout: 1000,
+    });
     const nodes = appendBot(store);
     const silent = (operation: string) => (error: unknown) => {
       assert.ok(error instanceof StoreError);
@@ -162,7 +166,11 @@ describe("RedisStore", { skip: skipRedis }, () => {
       },
     };
     const prefix = randomPrefix("stall");
-    const store = new RedisStore(client, { prefix, leaseTtl: 500, wait: 500 });
+    const store = new RedisStore(client, {
+      prefix,
+      leaseTtl: 500,
+      commandTimeout: 500,
+    });
     const nodes = appendBot(store);
     await nodes.route({ user: "u", id: "1" });
     stall = 700;
@@ -241,6 +249,32 @@ describe("RedisStore's deadline for calls", () => {
     assert.equal(left, 0);
   });
 
+  it("takes a slow answer for one, whatever the lease time, by default", async () => {
+    // tiny lease and wait times (a test's): the default deadline is 10 s,
+    // not theirs, so that an answer slowed by load is not taken for none
+    const slow: RedisLike = {
+      eval: () => Promise.resolve(null),
+      evalsha: () =>
+        new Promise((resolve) => setTimeout(() => resolve(null), 100)),
+    };
+    const store = new RedisStore(slow, { leaseTtl: 20, wait: 20 });
+    assert.equal(await store.get("u"), undefined);
+  });
+
+  it("refuses a commandTimeout that is no positive number of ms", () => {
+    for (const commandTimeout of [0, -1, NaN, Infinity, 2 ** 31, "5"]) {
+      assert.throws(
+        () =>
+          new RedisStore(
+            { eval: async () => null, evalsha: async () => null },
+            { commandTimeout: commandTimeout as number },
+          ),
+        (error: unknown) =>
+          error instanceof RangeError && /"commandTimeout"/.test(error.message),
+      );
+    }
+  });
+
   it("sets no deadline on a release nobody waits for", async () => {
     // BEGIN never answers; the release sent after it fails is not awaited
     const silent: RedisLike = {
@@ -248,7 +282,7 @@ describe("RedisStore's deadline for calls", () => {
       evalsha: () => new Promise(() => {}),
     };
     const left = await pendingTimeouts(async () => {
-      const store = new RedisStore(silent, { leaseTtl: 50, wait: 50 });
+      const store = new RedisStore(silent, { commandTimeout: 50 });
       await assert.rejects(store.begin("u"), StoreError);
     });
     assert.equal(left, 0);

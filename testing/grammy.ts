@@ -765,11 +765,19 @@ class TestBot<C extends Context = Context> {
       if (current === undefined) {
         return badRequest("message to edit not found");
       }
-      // a text message has no caption, a media message no text
-      if (method === "editMessageCaption" && typeof current.text === "string") {
+      // a text message has no caption, a media message no text (a copy or
+      // forward, whose content the kit does not keep, is refused neither)
+      const kind = contentKind(current);
+      if (
+        method === "editMessageCaption" &&
+        (kind === "text" || kind === "uncaptioned")
+      ) {
         return badRequest("there is no caption in the message to edit");
       }
-      if (method === "editMessageText" && typeof current.text !== "string") {
+      if (
+        method === "editMessageText" &&
+        (kind === "captioned" || kind === "uncaptioned")
+      ) {
         return badRequest("there is no text in the message to edit");
       }
       if (unchanged(method, body, current)) {
@@ -1062,6 +1070,34 @@ function unchanged(
     default:
       return false;
   }
+}
+
+/** The kinds of message that may have a caption. */
+const CAPTIONED = ["photo", "video", "document", "audio", "animation", "voice"];
+/** The kinds of message that have neither text nor caption. */
+const UNCAPTIONED = [
+  "sticker",
+  "location",
+  "venue",
+  "contact",
+  "dice",
+  "poll",
+  "video_note",
+  "game",
+];
+
+/**
+ * What a message holds, for the edits Telegram allows: text, media that may
+ * have a caption, or neither; `undefined` when the kit does not know (a
+ * copy or a forward).
+ */
+function contentKind(
+  message: Message,
+): "text" | "captioned" | "uncaptioned" | undefined {
+  if (typeof message.text === "string") return "text";
+  if (CAPTIONED.some((kind) => kind in message)) return "captioned";
+  if (UNCAPTIONED.some((kind) => kind in message)) return "uncaptioned";
+  return undefined;
 }
 
 /** The users' messages an update carries (the bot may delete them). */

@@ -691,6 +691,14 @@ describe("outside attacker b: the grammY kit", () => {
       refused("there is no text in the message to edit"),
     );
     await tg.bot.api.editMessageCaption(1, photo.message_id, { caption: "c" });
+    const sticker = await tg.bot.api.sendSticker(1, "sticker-id");
+    await assert.rejects(
+      tg.bot.api.editMessageCaption(1, sticker.message_id, { caption: "c" }),
+      refused("there is no caption in the message to edit"),
+    );
+    // a copy's content is not kept: its edits are not refused
+    const copy = await tg.bot.api.copyMessage(1, 1, sent.message_id);
+    await tg.bot.api.editMessageText(1, copy.message_id, "copied, edited");
     await assert.rejects(
       tg.bot.api.editMessageText(2, sent.message_id, "x"),
       refused("message to edit not found"),
@@ -720,7 +728,7 @@ describe("outside attacker b: the grammY kit", () => {
     );
     assert.deepEqual(
       tg.calls.filter((call) => call.failed !== undefined).length,
-      15,
+      16,
     );
     assert.deepEqual(tg.outbox.take().map((m) => m.text), [
       "x".repeat(4096),
@@ -729,6 +737,9 @@ describe("outside attacker b: the grammY kit", () => {
       "other",
       "", // the photo
       "c",
+      "", // the sticker
+      "", // the copy
+      "copied, edited",
     ]);
     tg.outbox.takeCalls();
   });
