@@ -266,7 +266,10 @@ describe("RedisStore's deadline for calls", () => {
       assert.throws(
         () =>
           new RedisStore(
-            { eval: async () => null, evalsha: async () => null },
+            {
+              eval: () => Promise.resolve(null),
+              evalsha: () => Promise.resolve(null),
+            },
             { commandTimeout: commandTimeout as number },
           ),
         (error: unknown) =>
