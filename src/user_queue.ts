@@ -5,7 +5,7 @@
  * @module
  */
 
-import { LeaseTimeoutError } from "./errors.ts";
+import { LeaseTimeoutError, StoreError } from "./errors.ts";
 import { holdOpen } from "./hold_open.ts";
 import { MAX_TIMER_MS } from "./options.ts";
 import type { Logger } from "./nodes.ts";
@@ -153,6 +153,7 @@ export class UserQueue {
       else renewal.committing = false;
     }, (error: unknown) => {
       renewal.committing = false;
+      renewal.storeFailed = error instanceof StoreError;
       throw error;
     });
   }
@@ -187,12 +188,15 @@ export class UserQueue {
       inside.active = false;
       this.#unhold(lease);
       if (!renewal.committed) {
-        await this.#store.release(lease).catch((error: unknown) =>
+        const released = this.#store.release(lease).catch((error: unknown) =>
           this.#logger.warn(
             `Cannot release the lease of user "${id}"; it expires on its own`,
             error,
           )
         );
+        // after a commit the store failed (no answer, a broken connection),
+        // the release is sent but not waited for: it would wait as long
+        if (!renewal.storeFailed) await released;
       }
     }
   }
@@ -293,6 +297,8 @@ interface Renewal {
   committing: boolean;
   /** The commit succeeded, releasing the lease (so it needs no release). */
   committed: boolean;
+  /** The commit failed in the store (`StoreError`). */
+  storeFailed: boolean;
 }
 
 /** A new lease's renewal. */
@@ -301,6 +307,7 @@ const IDLE: Readonly<Renewal> = {
   reported: false,
   committing: false,
   committed: false,
+  storeFailed: false,
 };
 
 /** The call the running code is inside of, and the ones around it. */
