@@ -72,6 +72,13 @@ const NO_FLAGS = /shebang|compiling script|flags/i;
  */
 const GRACE_MS = 50;
 
+/** The error of a call that got no answer in time. */
+class NoAnswer extends Error {
+  constructor(limit: number) {
+    super(`no answer within ${limit} ms; Redis may still run the call`);
+  }
+}
+
 /** A call on its way, failed when its deadline passes without an answer. */
 interface Pending {
   /** When it fails, in ms of `performance.now()` (monotonic). */
@@ -277,7 +284,8 @@ export class ScriptRunner {
    * again alone, keyed, through the Cluster client when its keys were not
    * on that master, and every part when the call failed as a whole (a
    * redirection of the first key, a connection gone): BEGIN and COMMIT sent
-   * again with the same token find their own work done.
+   * again with the same token find their own work done. A call that got no
+   * answer fails every part: sent again, each would wait as long once more.
    */
   #spreadCall(
     script: Script,
@@ -290,6 +298,11 @@ export class ScriptRunner {
     this.#eval(script.spread!, call.keys, call.args, false, master).then(
       (reply) => this.#settle(script, parts, reply, resend),
       (error) => {
+        // no answer: sent again, each part would wait as long once more
+        if (error instanceof NoAnswer) {
+          for (const part of parts) part.reject(error);
+          return;
+        }
         // a server that cannot run the script: one call per user from now
         if (NO_FLAGS.test(String(error?.message ?? error))) {
           this.#masterOf = undefined;
@@ -402,11 +415,7 @@ export class ScriptRunner {
     setTimeout(() => {
       for (const pending of expired) {
         if (pending.answered) continue;
-        pending.reject(
-          new Error(
-            `no answer within ${this.#limit} ms; Redis may still run the call`,
-          ),
-        );
+        pending.reject(new NoAnswer(this.#limit));
       }
     }, GRACE_MS);
   }

@@ -283,6 +283,31 @@ describe("RedisStore's deadline for calls", () => {
     }
   });
 
+  it("fails the users of a silent call on a Cluster master at its deadline, not again", async () => {
+    const silent: RedisLike = {
+      eval: () => new Promise(() => {}),
+      evalsha: () => new Promise(() => {}),
+    };
+    const cluster: RedisLike = {
+      ...silent,
+      isCluster: true,
+      masterOf: () => silent, // both users' slots on one master
+    };
+    const store = new RedisStore(cluster, { commandTimeout: 500 });
+    const started = performance.now();
+    const results = await Promise.allSettled([
+      store.begin("a"),
+      store.begin("b"),
+    ]);
+    // sent again alone, each would wait another 500 ms
+    assert.ok(performance.now() - started < 900);
+    for (const result of results) {
+      assert.equal(result.status, "rejected");
+      assert.ok(result.reason instanceof StoreError);
+      assert.match(result.reason.message, /no answer within 500 ms/);
+    }
+  });
+
   it("sets no deadline on a release nobody waits for", async () => {
     // BEGIN never answers; the release sent after it fails is not awaited
     const silent: RedisLike = {
