@@ -46,6 +46,16 @@ if (!skipRedis) {
   );
 }
 
+/** A store on `client` with these lease and command times, and a bot on it. */
+function timedBot(client: RedisLike, leaseTtl: number, commandTimeout: number) {
+  const store = new RedisStore(client, {
+    prefix: randomPrefix("timed"),
+    leaseTtl,
+    commandTimeout,
+  });
+  return { store, nodes: appendBot(store) };
+}
+
 describe("RedisStore", { skip: skipRedis }, () => {
   let redis: Redis;
   before(() => {
@@ -124,13 +134,7 @@ describe("RedisStore", { skip: skipRedis }, () => {
         return new Promise(() => {});
       },
     };
-    const prefix = randomPrefix("silent");
-    const store = new RedisStore(client, {
-      prefix,
-      leaseTtl: 300,
-      commandTimeout: 1000,
-    });
-    const nodes = appendBot(store);
+    const { store, nodes } = timedBot(client, 300, 1000);
     const silent = (operation: string) => (error: unknown) => {
       assert.ok(error instanceof StoreError);
       assert.equal(error.operation, operation);
@@ -170,13 +174,7 @@ describe("RedisStore", { skip: skipRedis }, () => {
         return sent;
       },
     };
-    const prefix = randomPrefix("stall");
-    const store = new RedisStore(client, {
-      prefix,
-      leaseTtl: 500,
-      commandTimeout: 500,
-    });
-    const nodes = appendBot(store);
+    const { store, nodes } = timedBot(client, 500, 500);
     await nodes.route({ user: "u", id: "1" });
     stall = 700;
     await nodes.route({ user: "u", id: "2" });
