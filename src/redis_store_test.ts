@@ -154,6 +154,7 @@ describe("RedisStore", { skip: skipRedis }, () => {
     // the lost commit's lease expires; the next event takes the user
     await nodes.route({ user: "u", id: "4" });
     assert.deepEqual(await appended(store, "u"), ["2", "4"]);
+    await redis.del(...store.keys("u"));
   });
 
   it("takes an answer that came while the process was busy past the deadline", async () => {
@@ -179,6 +180,7 @@ describe("RedisStore", { skip: skipRedis }, () => {
     stall = 700;
     await nodes.route({ user: "u", id: "2" });
     assert.deepEqual(await appended(store, "u"), ["1", "2"]);
+    await redis.del(...store.keys("u"));
   });
 
   it("rejects a prefix with braces and a client without eval", () => {
