@@ -46,6 +46,7 @@ import {
   type StoredUser,
   type StoreOptions,
   type StoreTiming,
+  timeOption,
 } from "./store.ts";
 
 /**
@@ -284,24 +285,11 @@ export class RedisStore implements StateStore {
     this.#options = resolveStoreOptions(options);
     const { leaseTtl, ttl, seenEvents, wait } = this.#options;
     const { commandTimeout } = options;
-    if (
-      commandTimeout !== undefined &&
-      !(typeof commandTimeout === "number" && commandTimeout > 0 &&
-        commandTimeout <= MAX_TIMER_MS)
-    ) {
-      throw new RangeError(
-        `Cannot create RedisStore: option "commandTimeout" must be a positive number of milliseconds up to ${MAX_TIMER_MS}, got ${
-          typeof commandTimeout === "string"
-            ? JSON.stringify(commandTimeout)
-            : String(commandTimeout)
-        }`,
-      );
-    }
     // by default no event waits longer, no lease it took outlives it, and
     // a slow answer under load is not taken for none
     this.#limit = commandTimeout === undefined
       ? Math.max(leaseTtl, wait, MIN_DEFAULT_COMMAND_TIMEOUT)
-      : Math.ceil(commandTimeout);
+      : timeOption("commandTimeout", commandTimeout, MAX_TIMER_MS);
     this.#scripts = new ScriptRunner(redis, batch, this.#limit);
     this.#indexScripts = new ScriptRunner(redis, true, this.#limit);
     this.#beginHead = beginHead(leaseTtl);

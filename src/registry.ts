@@ -134,13 +134,13 @@ export class Registry<Shared, Event, UserId extends string | number> {
     if (isPromise(result)) {
       return result.then((settled) => {
         const output = checkedOutput(key, data, settled);
-        return added || dropped
+        return reshaped
           ? stableEncoding(schema, key, output, armed)
           : encodeNode(key, output, armed);
       });
     }
     const output = checkedOutput(key, data, result);
-    return added || dropped
+    return reshaped
       ? stableEncoding(schema, key, output, armed)
       : encodeNode(key, output, armed);
   }
@@ -289,16 +289,12 @@ function depthOver(value: unknown, max: number): boolean {
 }
 
 /**
- * Whether the last walk saw the output add object keys (set by the walk:
+ * Whether the last walk saw the output add object keys the input lacks
+ * (defaults) or drop keys it has (stripped unknown keys): such an output is
+ * checked against the schema again before it is stored (set by the walk:
  * encoding is synchronous between the walk and its reading).
  */
-let added = false;
-
-/**
- * Whether the last walk saw the output drop object keys the input has (set
- * by the walk, like `added`).
- */
-let dropped = false;
+let reshaped = false;
 
 /** Why a value may not be stored, and where. */
 interface Flaw {
@@ -327,8 +323,7 @@ export function faithfulness(
   output: unknown,
   input: unknown,
 ): Flaw | undefined {
-  added = false;
-  dropped = false;
+  reshaped = false;
   return walk(output, output === input ? NONE : input, [], []);
 }
 
@@ -437,7 +432,7 @@ function walkObject(
         : fields[key] === undefined
         ? NONE
         : fields[key];
-      if (before === NONE && fields !== NONE) added = true;
+      if (before === NONE && fields !== NONE) reshaped = true;
       flaw = walk(value, before, path, ancestors);
       if (flaw) break;
       path.pop();
@@ -448,7 +443,7 @@ function walkObject(
       for (const key of Object.keys(fields)) {
         if (fields[key] === undefined) continue;
         if (!Object.hasOwn(out, key)) {
-          dropped = true;
+          reshaped = true;
         } else if ((out as Record<string, unknown>)[key] === undefined) {
           path.push(key);
           flaw = changed(path, fields[key], undefined);

@@ -497,16 +497,6 @@ const MAX_SEEN_EVENTS = 10_000;
 export function resolveStoreOptions(
   options: StoreOptions = {},
 ): ResolvedStoreOptions {
-  const time = (name: string, value: number, max: number): number => {
-    if (typeof value === "number" && value > 0 && value <= max) {
-      return Math.ceil(value);
-    }
-    throw new RangeError(
-      `Cannot create the store: option "${name}" must be a positive number of milliseconds up to ${max}, got ${
-        shown(value)
-      }`,
-    );
-  };
   const seenEvents = options.seenEvents ?? 64;
   if (
     !(Number.isInteger(seenEvents) && seenEvents > 0 &&
@@ -528,14 +518,29 @@ export function resolveStoreOptions(
     );
   }
   return {
-    leaseTtl: time("leaseTtl", options.leaseTtl ?? 30_000, MAX_TIMER_MS),
-    wait: time("wait", options.wait ?? 35_000, MAX_TIMER_MS),
+    leaseTtl: timeOption("leaseTtl", options.leaseTtl ?? 30_000, MAX_TIMER_MS),
+    wait: timeOption("wait", options.wait ?? 35_000, MAX_TIMER_MS),
     ttl: options.ttl === undefined
       ? undefined
-      : time("ttl", options.ttl, MAX_TTL_MS),
+      : timeOption("ttl", options.ttl, MAX_TTL_MS),
     clock,
     seenEvents,
   };
+}
+
+/**
+ * A time option of a store, in whole ms (rounded up): a positive number up
+ * to `max`, else a `RangeError` naming the option.
+ */
+export function timeOption(name: string, value: unknown, max: number): number {
+  if (typeof value === "number" && value > 0 && value <= max) {
+    return Math.ceil(value);
+  }
+  throw new RangeError(
+    `Cannot create the store: option "${name}" must be a positive number of milliseconds up to ${max}, got ${
+      shown(value)
+    }`,
+  );
 }
 
 /** An option's value in an error: a string quoted, so "5" is not 5. */

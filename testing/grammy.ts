@@ -1485,7 +1485,8 @@ function commandEntities(text: string): MessageEntity[] {
  * `GrammyError`). Calls Telegram refuses fail as there, with a 400 and
  * Telegram's description: an empty or blank text, a text over 4096 UTF-16
  * units (without `parse_mode`), `callback_data` empty or over 64 bytes, an
- * edit of a message the bot did not send or that changes nothing, deleting a
+ * edit of a message the bot did not send or that changes nothing, of a
+ * caption a message cannot have or of a media message's text, deleting a
  * message the bot neither sent nor received, answering a callback query it
  * did not receive or answered already.
  *
