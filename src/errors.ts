@@ -108,13 +108,16 @@ export type NodeDataReason = "schema" | "not-json" | "unstable";
 export interface NodeDataErrorOptions {
   /** Why the data may not be stored. Default `"schema"`. */
   readonly reason?: NodeDataReason | undefined;
+  /** What the schema threw, when it threw instead of returning issues. */
+  readonly cause?: unknown;
 }
 
 /**
  * A node's `data` that may not be stored: its class's schema rejects it, it
  * would not come back equal from the store (JSON), or the schema does not
- * give back its own output. Thrown before anything is written: the user
- * stays where they were. `issues` names each field (its `path`) and why.
+ * give back its own output; a schema that throws instead of returning issues
+ * gives this error too, with what it threw as `cause`. Thrown before anything
+ * is written: the user stays where they were. `issues` names each field (its `path`) and why.
  *
  * @example Reading the schema's issues
  * ```ts
@@ -153,7 +156,10 @@ export class NodeDataError extends BotnodesError {
       : reason === "not-json"
       ? "its data would not come back equal from JSON"
       : "its schema does not give back its own output";
-    super(`Cannot store node "${node}": ${what} (${formatIssues(issues)})`);
+    super(
+      `Cannot store node "${node}": ${what} (${formatIssues(issues)})`,
+      "cause" in options ? { cause: options.cause } : undefined,
+    );
     this.node = node;
     this.reason = reason;
     this.issues = issues;

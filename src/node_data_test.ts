@@ -428,6 +428,76 @@ describe("node data a hostile review found", () => {
   });
 });
 
+describe("a schema that throws", () => {
+  const throwing = (
+    validate: (value: unknown) => unknown,
+  ): StandardSchemaV1 => ({
+    "~standard": {
+      version: 1,
+      vendor: "test",
+      validate: validate as StandardSchemaV1["~standard"]["validate"],
+    },
+  });
+  /** A thrown value whose every conversion to a string throws. */
+  const unprintable = Object.create(null, {
+    [Symbol.toPrimitive]: {
+      value: () => {
+        throw new Error("no");
+      },
+    },
+  });
+
+  it("refuses the data with NodeDataError, caused by what it threw, writing nothing", async () => {
+    const boom = new Error("boom");
+    for (
+      const [schema, cause, message] of [
+        [
+          throwing(() => {
+            throw boom;
+          }),
+          boom,
+          /the schema threw: boom/,
+        ],
+        [throwing(() => Promise.reject(boom)), boom, /the schema threw: boom/],
+        [
+          throwing(() => {
+            throw unprintable;
+          }),
+          unprintable,
+          /the schema threw: an object/,
+        ],
+      ] as const
+    ) {
+      const { nodes, store } = holder(schema);
+      await assert.rejects(nodes.route({ from: 1, value: 1 }), (error) => {
+        assert.ok(error instanceof NodeDataError, String(error));
+        assert.equal(error.reason, "schema");
+        assert.equal(error.cause, cause);
+        assert.match(error.message, message);
+        return true;
+      });
+      assert.equal(await store.get("1"), undefined, "nothing is written");
+    }
+  });
+
+  it("makes a stored state invalid, not a crash, even when what it threw cannot be shown", async () => {
+    let refuse = false;
+    const { nodes, store, warnings } = holder(throwing((value) => {
+      if (refuse) throw unprintable;
+      return { value };
+    }));
+    await nodes.route({ from: 1, value: 1 });
+    refuse = true;
+    // the restore finds the state invalid (a warning, not a crash) and the
+    // user starts over; storing the start node throws too: NodeDataError
+    await assert.rejects(nodes.route({ from: 1, value: 2 }), NodeDataError);
+    assert.match(warnings.join("\n"), /the schema threw: an object/);
+    refuse = false;
+    await nodes.route({ from: 1, value: 3 });
+    assert.deepEqual(JSON.parse((await store.get("1"))!).data, 3);
+  });
+});
+
 describe("event ids", () => {
   const bot = (eventId: (event: Event) => unknown) =>
     new Nodes<unknown, Event, number>({

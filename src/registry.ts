@@ -130,7 +130,7 @@ export class Registry<Shared, Event, UserId extends string | number> {
     if (!schema) {
       return encodeNode(key, checkedOutput(key, data, { value: data }), armed);
     }
-    const result = schema["~standard"].validate(data);
+    const result = validateOutput(schema, key, data);
     if (isPromise(result)) {
       return result.then((settled) => {
         const output = checkedOutput(key, data, settled);
@@ -251,7 +251,9 @@ function stableEncoding(
   const encoded = encodeNode(key, output, armed);
   // what a restore will validate: the stored JSON, not the output itself
   // (a key set to undefined is absent there, every object plain)
-  const again = schema["~standard"].validate(
+  const again = validateOutput(
+    schema,
+    key,
     (JSON.parse(encoded) as Stored).data,
   );
   const compare = (result: StandardSchemaV1.Result<unknown>): string => {
@@ -271,6 +273,47 @@ function stableEncoding(
     }], { reason: "unstable" });
   };
   return isPromise(again) ? again.then(compare) : compare(again);
+}
+
+/**
+ * A schema's validation of data about to be stored; a schema that throws (or
+ * whose promise rejects) makes a `NodeDataError` whose cause is what it threw.
+ */
+function validateOutput(
+  schema: StandardSchemaV1,
+  key: string,
+  data: unknown,
+):
+  | StandardSchemaV1.Result<unknown>
+  | Promise<StandardSchemaV1.Result<unknown>> {
+  let result;
+  try {
+    result = schema["~standard"].validate(data);
+  } catch (cause) {
+    throw schemaThrew(key, cause);
+  }
+  return isPromise(result)
+    ? result.then(undefined, (cause) => {
+      throw schemaThrew(key, cause);
+    })
+    : result;
+}
+
+function schemaThrew(key: string, cause: unknown): NodeDataError {
+  return new NodeDataError(key, [{ message: thrownMessage(cause) }], {
+    cause,
+  });
+}
+
+/** What a schema threw, said without trusting it (it may throw again). */
+function thrownMessage(cause: unknown): string {
+  try {
+    return `the schema threw: ${
+      cause instanceof Error ? String(cause.message) : describeValue(cause)
+    }`;
+  } catch {
+    return "the schema threw a value that cannot be shown";
+  }
 }
 
 /** How deep node data may nest. */
@@ -549,6 +592,6 @@ function validationFailed(
   return new InvalidStateError("invalid-data", userId, raw, {
     node: key,
     cause,
-    issues: [{ message: String(cause) }],
+    issues: [{ message: thrownMessage(cause) }],
   });
 }
