@@ -10,6 +10,8 @@ import type { Transition, TransitionKind } from "../mod.ts";
 /**
  * Where a conversation starts and ends in a map: a user without state
  * (Mermaid's `[*]`). Use it in {@linkcode ConversationMapOptions.expected}.
+ * A node registered under this key cannot be mapped: the map refuses it
+ * with a `TypeError`.
  *
  * @example
  * ```ts
@@ -193,6 +195,7 @@ export class ConversationMap {
   constructor(options: ConversationMapOptions = {}) {
     const nodes = options.nodes ?? [];
     this.#nodes = Array.isArray(nodes) ? [...nodes] : Object.keys(nodes);
+    if (this.#nodes.includes(NO_STATE)) refuseNoStateKey("nodes");
     this.#expected = options.expected === undefined
       ? undefined
       : new Map(Object.entries(options.expected));
@@ -206,6 +209,9 @@ export class ConversationMap {
    * @param transition A transition, as `nodes.observe` reports it.
    */
   record(transition: Transition<unknown, string | number>): void {
+    if (transition.from === NO_STATE || transition.to === NO_STATE) {
+      refuseNoStateKey("a transition");
+    }
     if (transition.outcome === "failed") {
       const from = transition.from ?? NO_STATE;
       this.#failed.set(from, (this.#failed.get(from) ?? 0) + 1);
@@ -409,4 +415,11 @@ function byPair(
   b: readonly [string, string],
 ): number {
   return compare(a[0], b[0]) || compare(a[1], b[1]);
+}
+
+/** A node key that is the map's own name for no state cannot be drawn. */
+function refuseNoStateKey(where: string): never {
+  throw new TypeError(
+    `Cannot map ${where} with a node key "${NO_STATE}": the map uses it for no state (the start and the end); register that node under another key`,
+  );
 }

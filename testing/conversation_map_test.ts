@@ -148,3 +148,30 @@ describe("ConversationMap.mermaid, keys that are not free ids", () => {
     ]);
   });
 });
+
+describe("ConversationMap, a node key that is the map's no-state", () => {
+  it("is refused among the nodes and in a transition, not drawn as the start", () => {
+    assert.throws(
+      () => new ConversationMap({ nodes: ["menu", NO_STATE] }),
+      /Cannot map nodes with a node key "\[\*\]"/,
+    );
+    const map = new ConversationMap({ nodes: ["menu"] });
+    for (const [from, to] of [[NO_STATE, "menu"], ["menu", NO_STATE]]) {
+      assert.throws(
+        () =>
+          map.record(
+            {
+              outcome: "committed",
+              kind: "event",
+              from,
+              to,
+            } as unknown as Parameters<ConversationMap["record"]>[0],
+          ),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          /a transition with a node key "\[\*\]"/.test(error.message),
+      );
+    }
+    assert.deepEqual(map.edges, []);
+  });
+});
