@@ -1087,6 +1087,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * 100,000; default 100).
    * @throws {RangeError} At once, when `interval` or `limit` is out of
    * range (`TypeError` when not a number).
+   * @throws {TypeError} At once, when `signal` is not an `AbortSignal`.
    *
    * @example Beside a long-polling bot
    * ```ts ignore
@@ -1099,6 +1100,18 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    */
   async runTimers(options: RunTimersOptions = {}): Promise<void> {
     const { signal } = options;
+    if (
+      signal !== undefined &&
+      (signal === null || typeof signal !== "object" ||
+        typeof signal.aborted !== "boolean" ||
+        typeof signal.addEventListener !== "function")
+    ) {
+      throw new TypeError(
+        `runTimers: signal must be an AbortSignal, got ${
+          describeValue(signal)
+        }`,
+      );
+    }
     const limit = roundLimit("runTimers", options.limit);
     const interval = finiteNumber(
       "runTimers: interval",
@@ -1110,6 +1123,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     // a window of up to `limit` timers in flight: more are claimed once half
     // of it is free, so that one slow timer does not hold up the others
     const firing = new Set<Promise<void>>();
+    // rounds in a row that waited for no timer or socket of the event loop
+    let busy = 0;
     while (!signal?.aborted) {
       let wait = interval;
       const room = limit - firing.size;
@@ -1140,7 +1155,19 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       // wait for room in the window (a firing always ends), or for the next
       // due timer
       if (firing.size * 2 > limit) await Promise.race(firing);
-      else if (wait > 0) await pause(wait, signal);
+      else if (wait > 0) {
+        await pause(wait, signal);
+        busy = 0;
+        continue;
+      }
+      // a store that answers at once and timers due again at once (a
+      // timeout() of 0 that enters its own node) would keep the loop in
+      // promises alone, and the event loop (the signal's abort among its
+      // work) would never run: it gets a turn every few rounds
+      if (++busy === BUSY_ROUNDS) {
+        busy = 0;
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
     }
     await Promise.all(firing);
   }
@@ -1405,7 +1432,12 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         return raw === undefined ? undefined : this.#registry.decode(id, raw);
       },
       to: (node, options) => {
-        const from = nodeKeys("user(id).to(node, { from })", options?.from);
+        let from: Set<string> | undefined;
+        try {
+          from = nodeKeys("user(id).to(node, { from })", options?.from);
+        } catch (error) {
+          return Promise.reject(error); // as every failure of to: a rejection
+        }
         const trace = this.#trace("to", userId);
         const run = this.#queue.run(id, async (lease) => {
           if (trace) trace.held = this.#now();
@@ -1814,6 +1846,9 @@ function idKey(what: "user id" | "event id", id: unknown): string {
 const MAX_TIMEOUT = 10 * 366 * 86_400_000;
 /** How long a timer whose user was busy waits before it is looked at again. */
 const BUSY_RETRY = 1_000;
+
+/** How many rounds of `runTimers` may run without giving the event loop a turn. */
+const BUSY_ROUNDS = 16;
 
 /** Resolves after `ms` real ms, or at once when `signal` aborts. */
 function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -434,6 +434,15 @@ describe("Nodes options", () => {
         option,
       );
     }
+    // an array registers its classes under "0", "1": the key each stored
+    // state names, which any reordering would change
+    assert.throws(
+      () => new Nodes({ ...base, nodes: [Menu] as never }),
+      (e: unknown) =>
+        e instanceof TypeError &&
+        /option "nodes" must be an object of node classes by key \(\{ menu: Menu \}\), not an array$/
+          .test(e.message),
+    );
     assert.throws(
       () => new Nodes({ ...base, nodes: { menu: () => new Menu() } as never }),
       (e: unknown) =>
@@ -669,12 +678,16 @@ describe("user(id).to(node, { from })", () => {
     }
   });
 
-  it("refuses a from that is not an array of keys, before anything runs", () => {
+  it("refuses a from that is not an array of keys, by a rejection, before anything runs", async () => {
     const { nodes, shared } = makeBot();
     // deno-lint-ignore no-sparse-arrays
     for (const from of ["cart", [1], [null], {}, [, "cart"]] as unknown[]) {
-      assert.throws(
-        () => nodes.user(1).to(new Menu(1), { from } as { from: string[] }),
+      // a promise that rejects, as every failure of to(): not a throw
+      const moved = nodes.user(1).to(new Menu(1), { from } as {
+        from: string[];
+      });
+      await assert.rejects(
+        moved,
         (error: unknown) =>
           error instanceof TypeError &&
           /\{ from \}\): must be an array/.test(error.message),

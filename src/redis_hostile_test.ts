@@ -11,6 +11,7 @@ import type { RedisLike } from "./redis_store.ts";
 import { Nodes } from "./nodes.ts";
 import { LeaseTimeoutError } from "./errors.ts";
 import type { Clock } from "./store.ts";
+import { MemoryStore } from "../testing/memory_store.ts";
 import {
   appended,
   type AppendEvent,
@@ -471,6 +472,21 @@ describe("RedisStore options", () => {
           error instanceof TypeError && error.message.includes(`"${name}"`),
         `${name}: ${value}`,
       );
+    }
+    // options that are no object, each store alike (not ignored: "x" would
+    // have run on the defaults; null was a raw destructuring error)
+    for (const options of ["x", null, 5]) {
+      for (
+        const make of [
+          () => new RedisStore(fake, options as never),
+          () => new MemoryStore(options as never),
+        ]
+      ) {
+        assert.throws(make, (error: unknown) =>
+          error instanceof TypeError &&
+          /^Cannot create the store: its options must be an object, got /
+            .test(error.message), String(options));
+      }
     }
   });
 

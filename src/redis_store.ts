@@ -269,6 +269,7 @@ export class RedisStore implements StateStore {
         "Cannot create RedisStore: the client must have eval and evalsha methods",
       );
     }
+    this.#options = resolveStoreOptions(options); // first: options is an object
     const { prefix = "botnodes", batch = true } = options;
     if (typeof prefix !== "string") {
       throw new TypeError(
@@ -282,7 +283,6 @@ export class RedisStore implements StateStore {
     }
     this.#redis = redis;
     this.#names = new KeyNamer(prefix);
-    this.#options = resolveStoreOptions(options);
     const { leaseTtl, ttl, seenEvents, wait } = this.#options;
     const { commandTimeout } = options;
     // by default no event waits longer, no lease it took outlives it, and

@@ -47,9 +47,10 @@ export class Registry<Shared, Event, UserId extends string | number> {
   readonly #keys = new Map<unknown, string>();
 
   constructor(nodes: Record<string, NodeClass<Shared, Event, UserId>>) {
-    if (nodes === null || typeof nodes !== "object") {
+    if (nodes === null || typeof nodes !== "object" || Array.isArray(nodes)) {
       throw new TypeError(
-        'Cannot create Nodes: option "nodes" must be an object of node classes',
+        'Cannot create Nodes: option "nodes" must be an object of node classes by key ({ menu: Menu }), not ' +
+          (Array.isArray(nodes) ? "an array" : describeValue(nodes)),
       );
     }
     for (const [key, cls] of Object.entries(nodes)) {

@@ -497,6 +497,13 @@ const MAX_SEEN_EVENTS = 10_000;
 export function resolveStoreOptions(
   options: StoreOptions = {},
 ): ResolvedStoreOptions {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      `Cannot create the store: its options must be an object, got ${
+        shown(options)
+      }`,
+    );
+  }
   const seenEvents = options.seenEvents ?? 64;
   if (
     !(Number.isInteger(seenEvents) && seenEvents > 0 &&

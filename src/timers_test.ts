@@ -483,6 +483,17 @@ describe("timer loop options", () => {
       nodes.runDue({ limit: "10" as unknown as number }),
       TypeError,
     );
+    for (const signal of ["x", {}, null, { aborted: false }]) {
+      await assert.rejects(
+        nodes.runTimers({ signal: signal as unknown as AbortSignal }),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          /^runTimers: signal must be an AbortSignal, got /.test(
+            error.message,
+          ),
+        `signal ${JSON.stringify(signal)}`,
+      );
+    }
     for (const interval of [0, -1, NaN, Infinity, 2 ** 31]) {
       await assert.rejects(
         nodes.runTimers({ interval }),
@@ -494,6 +505,40 @@ describe("timer loop options", () => {
         `interval ${interval}`,
       );
     }
+  });
+});
+
+describe("runTimers and a store that answers at once", () => {
+  it("gives the event loop a turn, so a signal aborted from a timer stops a timer due again at once", async () => {
+    const stop = new AbortController();
+    // the backstop: aborted from inside, where it is seen without the event
+    // loop, should the loop never give the event loop a turn
+    const most = 100_000;
+    let fired = 0;
+    class Again extends Node<null, Event, number, null> {
+      override timeout() {
+        return 0;
+      }
+      override onTimeout(): Again {
+        if (++fired === most) stop.abort("backstop");
+        return new Again(null);
+      }
+      onEvent(): Again {
+        return new Again(null);
+      }
+    }
+    const nodes = new Nodes<null, Event, number>({
+      store: new MemoryStore({ clock: new FakeClock() }),
+      nodes: { again: Again },
+      start: () => new Again(null),
+      shared: null,
+      userId: (event) => event.from,
+    });
+    await nodes.route({ from: 1, text: "hi" });
+    setTimeout(() => stop.abort("timer"), 0);
+    await nodes.runTimers({ signal: stop.signal, limit: 1 });
+    assert.equal(stop.signal.reason, "timer");
+    assert.ok(fired >= 1 && fired < most, `fired ${fired} times`);
   });
 });
 
