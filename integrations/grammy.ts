@@ -90,12 +90,21 @@ export interface GrammyContextLike {
   readonly chatId?: number | undefined;
   /** The update itself. */
   readonly update?: { readonly update_id: number } | undefined;
+  /**
+   * grammY's `ctx.pollAnswer`: a vote in a poll, whose user `from` does not
+   * give (it has no chat either).
+   */
+  readonly pollAnswer?:
+    | { readonly user?: { readonly id: number } | undefined }
+    | undefined;
 }
 
 /**
  * The id of the user an update is from, in any chat, or `undefined` for
- * updates without a user (channel posts): the `userId` option of `Nodes`
- * for one state per user, whatever chat they write in.
+ * updates without a user (channel posts, a vote of a chat in a poll): the
+ * `userId` option of `Nodes` for one state per user, whatever chat they
+ * write in. A user's vote in a poll (`poll_answer`, which grammY's
+ * `ctx.from` leaves out) is theirs too.
  *
  * @param ctx A grammY context.
  * @returns The user id, or `undefined`.
@@ -110,7 +119,7 @@ export interface GrammyContextLike {
  * ```
  */
 export function userId(ctx: GrammyContextLike): number | undefined {
-  return ctx.from?.id;
+  return ctx.from?.id ?? ctx.pollAnswer?.user?.id;
 }
 
 /**

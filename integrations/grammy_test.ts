@@ -134,6 +134,29 @@ describe("nodesMiddleware", () => {
       },
     });
     assert.deepEqual(later, ["later"]);
+    // a vote in a poll: its user, whom ctx.from leaves out, is the user
+    const vote = {
+      update_id: press.update_id + 2_000_000,
+      poll_answer: {
+        poll_id: "5000000000000000001",
+        user: tg.user(3),
+        option_ids: [0],
+        option_persistent_ids: ["0"],
+      },
+    };
+    await tg.bot.handleUpdate(vote);
+    assert.deepEqual(seen, [press.update_id, vote.update_id]);
+    // a vote of a chat (an anonymous admin) has no user: it goes on
+    await tg.bot.handleUpdate({
+      update_id: press.update_id + 3_000_000,
+      poll_answer: {
+        poll_id: "5000000000000000001",
+        voter_chat: { id: -300, type: "supergroup", title: "Club" },
+        option_ids: [1],
+        option_persistent_ids: ["1"],
+      },
+    });
+    assert.deepEqual(later, ["later", "later"]);
   });
 });
 

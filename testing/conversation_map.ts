@@ -289,7 +289,8 @@ export class ConversationMap {
    * The map as a Mermaid `stateDiagram-v2`: the nodes never entered, then
    * each transition walked with its count (and what made it, when not an
    * event). Keys that are not plain identifiers are declared with
-   * `state "key" as sN`.
+   * `state "key" as sN`, a `"`, `#` or control character in them as
+   * Mermaid's entity code (`#34;`).
    */
   mermaid(): string {
     const ids = new Map<string, string>([[NO_STATE, NO_STATE]]);
@@ -300,7 +301,7 @@ export class ConversationMap {
         name = bare(key) ? key : `s${ids.size}`;
         ids.set(key, name);
         if (name !== key) {
-          lines.push(`  state ${JSON.stringify(key)} as ${name}`);
+          lines.push(`  state "${mermaidText(key)}" as ${name}`);
         }
       }
       return name;
@@ -381,6 +382,19 @@ function bare(key: string): boolean {
     !MERMAID_WORDS.has(key.toLowerCase());
 }
 
+/**
+ * A key as the text of a Mermaid string, which has no escapes: `"`, `#` and
+ * control characters as Mermaid's entity codes (`#34;`), which it shows as
+ * the characters; an empty key as one space (an empty string does not parse).
+ */
+function mermaidText(key: string): string {
+  return key === "" ? " " : key.replace(
+    // deno-lint-ignore no-control-regex
+    /["#\u0000-\u001f\u007f]/g,
+    (char) => `#${char.charCodeAt(0)};`,
+  );
+}
+
 /** Words of a Mermaid state diagram that a state id must not be. */
 const MERMAID_WORDS = new Set([
   "state",
@@ -400,6 +414,11 @@ const MERMAID_WORDS = new Set([
   "of",
   "over",
   "statediagram",
+  "default",
+  "scale",
+  "acctitle",
+  "accdescr",
+  "href",
 ]);
 
 /** Orders keys with `[*]` first. */

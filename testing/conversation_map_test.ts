@@ -149,6 +149,29 @@ describe("ConversationMap.mermaid, keys that are not free ids", () => {
   });
 });
 
+describe("ConversationMap.mermaid, keys Mermaid's parser refuses bare or quoted", () => {
+  it("declares lexer words and keys with quotes, #, control characters or nothing, as entity codes", () => {
+    const keys = ["default", "Scale", 'say "hi"', "a#b", "two\nlines", ""];
+    const map = new ConversationMap({ nodes: keys });
+    assert.deepEqual(map.mermaid().split("\n"), [
+      "stateDiagram-v2",
+      '  state "default" as s1',
+      "  s1",
+      '  state "Scale" as s2',
+      "  s2",
+      '  state "say #34;hi#34;" as s3',
+      "  s3",
+      '  state "a#35;b" as s4',
+      "  s4",
+      '  state "two#10;lines" as s5',
+      "  s5",
+      '  state " " as s6',
+      "  s6",
+      "",
+    ]);
+  });
+});
+
 describe("ConversationMap, a node key that is the map's no-state", () => {
   it("is refused among the nodes and in a transition, not drawn as the start", () => {
     assert.throws(

@@ -723,6 +723,13 @@ class TestBot<C extends Context = Context> {
     method: string,
     body: Record<string, unknown>,
   ): ApiFailure | undefined {
+    if (
+      (body.chat_id !== undefined || SENDS.has(method) ||
+        (EDITS.has(method) && body.inline_message_id === undefined)) &&
+      !this.#chatExists(body.chat_id)
+    ) {
+      return badRequest("chat not found");
+    }
     if (method === "answerCallbackQuery") {
       const id = String(body.callback_query_id);
       // answered twice, or never received
@@ -827,6 +834,16 @@ class TestBot<C extends Context = Context> {
   }
 
   /** The chat a `chat_id` names. */
+  /** Whether a chat id names a chat {@linkcode #chatFor} can give. */
+  #chatExists(chatId: unknown): boolean {
+    if (this.#chats.has(String(chatId))) return true;
+    if (typeof chatId === "string" && chatId.startsWith("@")) return true;
+    const id = typeof chatId === "string" && chatId.trim() !== ""
+      ? Number(chatId)
+      : chatId;
+    return typeof id === "number" && Number.isSafeInteger(id) && id !== 0;
+  }
+
   #chatFor(chatId: unknown): Chat {
     const known = this.#chats.get(String(chatId));
     if (known) return known;
@@ -904,7 +921,10 @@ class TestBot<C extends Context = Context> {
       );
     }
     if (SENDS.has(method)) {
-      return this.#newMessage(payload, sentContent(method, payload));
+      return this.#newMessage(
+        payload,
+        sentContent(method, payload, this.#messageId + 1),
+      );
     }
     if (method === "copyMessage") {
       return { message_id: this.#newMessage(payload, {}).message_id };
@@ -1122,6 +1142,7 @@ function receivedMessages(update: Update): Message[] {
 function sentContent(
   method: string,
   payload: Record<string, unknown>,
+  messageId: number,
 ): Record<string, unknown> {
   const caption = typeof payload.caption === "string"
     ? { caption: payload.caption }
@@ -1152,6 +1173,41 @@ function sentContent(
       };
     case "sendDice":
       return { dice: { emoji: payload.emoji ?? "🎲", value: 1 } };
+    case "sendPoll":
+      return { poll: sentPoll(payload, messageId) };
+    case "sendVenue": {
+      const location = {
+        latitude: payload.latitude,
+        longitude: payload.longitude,
+      };
+      return {
+        venue: { location, title: payload.title, address: payload.address },
+        location,
+      };
+    }
+    case "sendInvoice":
+      return {
+        invoice: {
+          title: payload.title,
+          description: payload.description,
+          start_parameter: payload.start_parameter ?? "",
+          currency: payload.currency,
+          total_amount: Array.isArray(payload.prices)
+            ? (payload.prices as { amount?: unknown }[]).reduce(
+              (sum, price) => sum + (Number(price?.amount) || 0),
+              0,
+            )
+            : 0,
+        },
+      };
+    case "sendGame":
+      return {
+        game: {
+          title: String(payload.game_short_name),
+          description: "",
+          photo: [],
+        },
+      };
     case "forwardMessage":
       return {
         forward_origin: {
@@ -1161,11 +1217,69 @@ function sentContent(
         },
       };
     default: {
+      // a file: sendAudio, sendDocument, sendVideo, sendAnimation,
+      // sendVoice, sendVideoNote, sendSticker
       const kind = method.slice(4).replace(/^[A-Z]/, (c) => c.toLowerCase())
         .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-      return { [kind]: { file_id: kind, file_unique_id: kind }, ...caption };
+      return {
+        [kind]: { file_id: kind, file_unique_id: kind, ...FILE_FIELDS[kind] },
+        ...caption,
+      };
     }
   }
+}
+
+/** The fields besides the file's ids that Telegram gives each kind of file. */
+const FILE_FIELDS: Record<string, Record<string, unknown>> = {
+  audio: { duration: 1 },
+  video: { width: 1, height: 1, duration: 1 },
+  animation: { width: 1, height: 1, duration: 1 },
+  voice: { duration: 1 },
+  video_note: { length: 1, duration: 1 },
+  sticker: {
+    type: "regular",
+    width: 1,
+    height: 1,
+    is_animated: false,
+    is_video: false,
+  },
+};
+
+/**
+ * The poll a `sendPoll` makes: no votes yet, its options as given, and an id
+ * of its own (Telegram's are unique: here, from the message's id).
+ */
+function sentPoll(
+  payload: Record<string, unknown>,
+  messageId: number,
+): Record<string, unknown> {
+  const options = Array.isArray(payload.options) ? payload.options : [];
+  const quiz = payload.type === "quiz";
+  // correct_option_id before Bot API 9.6, correct_option_ids since
+  const correct = Array.isArray(payload.correct_option_ids)
+    ? payload.correct_option_ids
+    : typeof payload.correct_option_id === "number"
+    ? [payload.correct_option_id]
+    : undefined;
+  return {
+    id: String(5_000_000_000_000_000_000n + BigInt(messageId)),
+    question: payload.question,
+    options: options.map((option, i) => ({
+      persistent_id: String(i),
+      text: typeof option === "string"
+        ? option
+        : (option as { text?: unknown } | null)?.text,
+      voter_count: 0,
+    })),
+    total_voter_count: 0,
+    is_closed: payload.is_closed === true,
+    is_anonymous: payload.is_anonymous !== false,
+    type: quiz ? "quiz" : "regular",
+    allows_multiple_answers: payload.allows_multiple_answers === true,
+    allows_revoting: payload.allows_revoting === true,
+    members_only: payload.members_only === true,
+    ...(quiz && correct !== undefined ? { correct_option_ids: correct } : {}),
+  };
 }
 
 /** A payload as it would go over the wire. */

@@ -745,6 +745,85 @@ describe("outside attacker b: the grammY kit", () => {
   });
 });
 
+describe("outside attacker f: what the kit's sends answer", () => {
+  it("answers a poll with its id, question and options, each poll an id of its own", async () => {
+    const tg = createTestBot();
+    const quiz = await tg.bot.api.sendPoll(1, "2 + 2?", [
+      { text: "3" },
+      { text: "4" },
+    ], { type: "quiz", correct_option_ids: [1], is_anonymous: false });
+    assert.deepEqual(
+      { ...quiz.poll, id: typeof quiz.poll.id },
+      {
+        id: "string",
+        question: "2 + 2?",
+        options: [
+          { persistent_id: "0", text: "3", voter_count: 0 },
+          { persistent_id: "1", text: "4", voter_count: 0 },
+        ],
+        total_voter_count: 0,
+        is_closed: false,
+        is_anonymous: false,
+        type: "quiz",
+        allows_multiple_answers: false,
+        allows_revoting: false,
+        members_only: false,
+        correct_option_ids: [1],
+      },
+    );
+    const other = await tg.bot.api.sendPoll(
+      1,
+      "Lunch?",
+      ["Yes", "No"] as never,
+    );
+    assert.notEqual(other.poll.id, quiz.poll.id);
+    assert.deepEqual(other.poll.options.map((o) => o.text), ["Yes", "No"]);
+    assert.equal(other.poll.is_anonymous, true);
+  });
+
+  it("answers a venue with its location, title and address, and a file with its kind's fields", async () => {
+    const tg = createTestBot();
+    const venue = await tg.bot.api.sendVenue(1, 52.5, 13.4, "Cafe", "Main St");
+    assert.deepEqual(venue.venue, {
+      location: { latitude: 52.5, longitude: 13.4 },
+      title: "Cafe",
+      address: "Main St",
+    });
+    assert.deepEqual(venue.location, { latitude: 52.5, longitude: 13.4 });
+    const audio = await tg.bot.api.sendAudio(1, "audio-id");
+    assert.equal(typeof audio.audio.duration, "number");
+    const note = await tg.bot.api.sendVideoNote(1, "note-id");
+    assert.equal(typeof note.video_note.length, "number");
+    const sticker = await tg.bot.api.sendSticker(1, "sticker-id");
+    assert.equal(sticker.sticker.type, "regular");
+    const invoice = await tg.bot.api.sendInvoice(
+      1,
+      "Pizza",
+      "Large",
+      "order-1",
+      "EUR",
+      [{ label: "Pizza", amount: 900 }, { label: "Delivery", amount: 200 }],
+    );
+    assert.equal(invoice.invoice.total_amount, 1_100);
+    assert.equal(invoice.invoice.title, "Pizza");
+  });
+
+  it("refuses a chat id that names no chat with Telegram's 400, not a TypeError", async () => {
+    const tg = createTestBot();
+    for (const chat of [0, "", "abc", 1.5]) {
+      await assert.rejects(
+        tg.bot.api.sendMessage(chat as number, "hi"),
+        (error: unknown) =>
+          error instanceof GrammyError && error.error_code === 400 &&
+          error.description === "Bad Request: chat not found",
+        String(chat),
+      );
+    }
+    await tg.bot.api.sendMessage("@news", "hi");
+    await tg.bot.api.sendMessage("7", "hi");
+  });
+});
+
 describe("outside attacker c: the grammY simulator", () => {
   type C = Context & { tenant?: string };
   class Desk extends Node<null, C, string, { n: number }> {

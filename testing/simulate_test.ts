@@ -927,3 +927,31 @@ describe("outside attacker f: engine errors inside other errors, in a transcript
     );
   });
 });
+
+describe("outside attacker g: node keys in a transcript", () => {
+  it("quotes a key that is not one plain line, so a golden transcript passes against its own text", async () => {
+    type E = { from: number; text: string };
+    for (const key of ["a\n2. 1 > x", "(none)", " padded"]) {
+      class A extends Node<null, E, number, null> {
+        onEvent(): A {
+          return new A(null);
+        }
+      }
+      const simulator = () =>
+        createSimulator({
+          nodes: new Nodes<null, E, number>({
+            store: new MemoryStore(),
+            nodes: { [key]: A },
+            start: () => new A(null),
+            shared: null,
+            userId: (e) => e.from,
+          }),
+          outbox: new Outbox(),
+          event: (from: number, text: string): E => ({ from, text }),
+        });
+      const golden = (await simulator().simulate(1, ["hi"])).text();
+      assert.equal(golden, `1. 1 > hi\n   = ${JSON.stringify(key)} null\n`);
+      await simulator().simulate(1, ["hi"], { transcript: golden });
+    }
+  });
+});

@@ -204,9 +204,9 @@ function renderStep(step: TranscriptStep<unknown, unknown>): string {
     lines.push(`   = ${of}(invalid: ${step.invalid})`);
   } else {
     lines.push(
-      `   = ${of}${step.node ?? "(none)"}${
-        step.data === undefined ? "" : ` ${JSON.stringify(step.data)}`
-      }`,
+      `   = ${of}${
+        typeof step.node === "string" ? quote(step.node) : "(none)"
+      }${step.data === undefined ? "" : ` ${JSON.stringify(step.data)}`}`,
     );
   }
   return lines.join("\n") + "\n";
