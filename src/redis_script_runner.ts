@@ -85,6 +85,11 @@ interface Pending {
   readonly deadline: number;
   /** Its answer came (or its error). */
   answered: boolean;
+  /**
+   * Its deadline passed: it is failed (or about to be), and its caller acts
+   * on that (a BEGIN sends a release), so it is not sent again.
+   */
+  expired: boolean;
   reject(error: unknown): void;
 }
 
@@ -359,16 +364,17 @@ export class ScriptRunner {
    * timeout) would otherwise hold the user's queue forever.
    */
   #eval(...sent: Call): Promise<unknown> {
-    const call = this.#send(...sent);
     // a call by EVAL is one nobody waits for (a release sent after a
     // failure): no deadline
-    if (sent[3] === true) return call;
+    if (sent[3] === true) return this.#send(sent);
     return new Promise((resolve, reject) => {
       const pending: Pending = {
         deadline: performance.now() + this.#limit,
         answered: false,
+        expired: false,
         reject,
       };
+      const call = this.#send(sent, pending);
       this.#pending.add(pending);
       this.#deadlines ??= setTimeout(() => this.#expire(), this.#limit);
       call.then((reply) => {
@@ -408,6 +414,7 @@ export class ScriptRunner {
         break;
       }
       this.#pending.delete(pending);
+      pending.expired = true;
       expired.push(pending);
     }
     if (expired.length === 0) return;
@@ -420,9 +427,16 @@ export class ScriptRunner {
     }, GRACE_MS);
   }
 
-  /** Sends a call (see `#eval`), with no deadline. */
+  /**
+   * Sends a call (see `#eval`), with no deadline of its own; by `EVAL` after
+   * a `NOSCRIPT` answer (a restarted Redis has no scripts), unless `pending`
+   * expired meanwhile: a client that queued the call while Redis was down
+   * sends it when Redis is back, after the release its caller sent on
+   * failing, and the `EVAL` would take a lease nobody releases.
+   */
   async #send(
-    ...[script, keys, args, byEval = false, client]: Call
+    [script, keys, args, byEval = false, client]: Call,
+    pending?: Pending,
   ): Promise<unknown> {
     // coalescing, the runner sends one call per script per turn: ioredis'
     // pipeline would only add its cost; one call per user gains from it
@@ -441,7 +455,10 @@ export class ScriptRunner {
       if (typeof sha !== "string") sha = await sha;
       return await redis.evalsha(sha, keys.length, ...keys, ...args);
     } catch (error) {
-      if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) {
+      if (
+        pending?.expired === true ||
+        !String((error as Error)?.message ?? error).includes("NOSCRIPT")
+      ) {
         throw error;
       }
       return await redis.eval(

@@ -157,6 +157,51 @@ describe("RedisStore", { skip: skipRedis }, () => {
     await redis.del(...store.keys("u"));
   });
 
+  it("does not send again by EVAL a BEGIN whose deadline passed, when a restarted Redis answers NOSCRIPT", async () => {
+    // a client that queued the BEGIN while Redis was down sends it once
+    // Redis is back, after the release the store sent on failing; a restarted
+    // Redis has no scripts: NOSCRIPT. Sent again by EVAL then, the BEGIN took
+    // a lease nobody released: the user waited a whole leaseTtl.
+    const begin = createHash("sha1").update(BEGIN.source).digest("hex");
+    let replay: ((error: Error) => void) | undefined;
+    const evals: string[] = [];
+    const client: RedisLike = {
+      eval: (...args) => {
+        evals.push(String(args[0]) === BEGIN.source ? "begin" : "other");
+        return redis.eval(...args);
+      },
+      evalsha: (...args) => {
+        if (args[0] !== begin || replay !== undefined) {
+          return redis.evalsha(...args);
+        }
+        return new Promise((_resolve, reject) => replay = reject);
+      },
+    };
+    const store = new RedisStore(client, {
+      prefix: randomPrefix("noscript"),
+      leaseTtl: 30_000,
+      wait: 2_000,
+      commandTimeout: 200,
+    });
+    const nodes = appendBot(store);
+    await assert.rejects(
+      nodes.route({ user: "u", id: "1" }),
+      (error: unknown) =>
+        error instanceof StoreError && /no answer within 200 ms/.test(
+          error.message,
+        ),
+    );
+    replay!(new Error("NOSCRIPT No matching script. Please use EVAL."));
+    // what the runner does on that answer, it does in the promise jobs it
+    // runs at once: all of them have run when a timer fires
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    assert.ok(!evals.includes("begin"), `sent by EVAL: ${evals.join(", ")}`);
+    assert.equal(await redis.exists(store.keys("u")[1]), 0, "no lease held");
+    await nodes.route({ user: "u", id: "2" });
+    assert.deepEqual(await appended(store, "u"), ["2"]);
+    await redis.del(...store.keys("u"));
+  });
+
   it("takes an answer that came while the process was busy past the deadline", async () => {
     // the commit is sent, then this process is busy for longer than the
     // limit (a long synchronous task, a paused VM): Redis answered meanwhile
