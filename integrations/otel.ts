@@ -106,8 +106,11 @@ export interface InstrumentOptions {
   readonly meterProvider?: MeterSource | undefined;
   /**
    * Put the user id in each span (`enduser.id`). A user id is personal
-   * data: off by default. Metrics never carry it (it would make one series
-   * per user).
+   * data: off by default, and then the messages of botnodes' errors in a
+   * span (its status and the exception recorded: `user "42"`) say
+   * `user "(user id)"` instead; an error your handler throws is recorded as
+   * it is, so keep user ids out of its message. Metrics never carry it (it
+   * would make one series per user).
    */
   readonly recordUserId?: boolean | undefined;
 }
@@ -250,12 +253,28 @@ export function instrument<Event, UserId extends string | number>(
       context.active(),
     );
     if (t.outcome === "failed") {
+      // botnodes' own messages name the user (`user "42"`): without
+      // recordUserId, not in the span either
+      const hide = recordUserId || t.userId === undefined
+        ? (text: string) => text
+        : (text: string) => text.split(`"${t.userId}"`).join(HIDDEN_USER);
       span.setStatus({
         code: SpanStatusCode.ERROR,
-        message: error instanceof Error ? error.message : String(error),
+        message: hide(error instanceof Error ? error.message : String(error)),
       });
-      if (error instanceof Error) span.recordException(error, end);
+      if (error instanceof Error) {
+        span.recordException({
+          name: error.name,
+          message: hide(error.message),
+          ...(typeof error.stack === "string"
+            ? { stack: hide(error.stack) }
+            : {}),
+        }, end);
+      }
     }
     span.end(end);
   });
 }
+
+/** What stands for a user id in a span's error, without `recordUserId`. */
+const HIDDEN_USER = '"(user id)"';

@@ -255,6 +255,39 @@ describe("@botnodes/core/otel", () => {
     await meterProvider.shutdown();
   });
 
+  it("keeps the user id out of a failed span's status and exception, unless asked", async () => {
+    for (const recordUserId of [false, true]) {
+      const { spans, tracerProvider, meterProvider } = providers();
+      const down: RedisLike = {
+        eval: () => Promise.reject(new Error("ECONNREFUSED")),
+        evalsha: () => Promise.reject(new Error("ECONNREFUSED")),
+      };
+      const nodes = new Nodes<Shared, Event, number>({
+        store: new RedisStore(down),
+        nodes: registry,
+        start: () => new Menu(),
+        shared: { clock: new FakeClock() },
+        userId: (event) => event.from,
+      });
+      instrument(nodes, { tracerProvider, meterProvider, recordUserId });
+      await assert.rejects(
+        nodes.route({ from: 98765, id: 1, text: "hi" }),
+        /user "98765"/,
+      );
+      const [span] = spans.getFinishedSpans();
+      const written = JSON.stringify([span?.status, span?.events]);
+      assert.match(written, /Cannot begin the state of user/);
+      assert.equal(written.includes("98765"), recordUserId, written);
+      assert.equal(
+        written.includes(String.raw`user \"(user id)\"`),
+        !recordUserId,
+        written,
+      );
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+    }
+  });
+
   it("parents the span on the active one, and records the user id only when asked", async () => {
     const manager = new LocalContextManager();
     context.setGlobalContextManager(manager);
