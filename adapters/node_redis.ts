@@ -72,6 +72,10 @@ export interface NodeRedisLike {
  * (through its `nodeClient`), so that `RedisStore.scan` visits every master
  * as it does on an ioredis `Cluster`.
  *
+ * Give it a client that answers strings: one from `withTypeMapping` that maps
+ * bulk strings to `Buffer`s makes `RedisStore` fail each call with a
+ * `StoreError` saying so (the state stays as it was).
+ *
  * @param client A connected node-redis client.
  * @returns The client as a `RedisLike`.
  *

@@ -321,6 +321,7 @@ export class RedisStore implements StateStore {
   /** {@inheritDoc StateStore.get} */
   async get(userId: string): Promise<string | undefined> {
     const reply = await this.#run("get", userId, READ, ["state"]);
+    if (!isText(reply)) throw this.#unexpected("get", userId, reply);
     return typeof reply === "string" ? reply : undefined;
   }
 
@@ -366,13 +367,17 @@ export class RedisStore implements StateStore {
     const code = reply[0];
     const state = reply[1];
     if (code === 0) return typeof state === "number" && state > 0 ? state : 1;
-    if (code !== 1 && code !== 2) {
+    const version = reply[2];
+    // a client that answers Buffers (a type mapping) would make every state
+    // look absent: each user would start over at every event
+    if (
+      (code !== 1 && code !== 2) || !isText(state) || !isText(version)
+    ) {
       this.#scripts.run(RELEASE, keys, [token], true).catch(() => {});
       throw code === 3
         ? new StoreError("begin", userId, new Error(String(state)))
         : this.#unexpected("begin", userId, reply);
     }
-    const version = reply[2];
     const lease: {
       userId: string;
       token: string;
@@ -568,6 +573,7 @@ export class RedisStore implements StateStore {
         for (let i = 1; i + 1 < reply.length; i += 2) {
           const userId = this.#names.userOf(String(reply[i]));
           const state = reply[i + 1];
+          if (!isText(state)) throw this.#unexpected("scan", "", reply);
           if (userId !== undefined && typeof state === "string") {
             yield { userId, state };
           }
@@ -617,6 +623,7 @@ export class RedisStore implements StateStore {
   /** {@inheritDoc StateStore.aside} */
   async aside(userId: string): Promise<string[]> {
     const reply = await this.#run("aside", userId, READ, ["aside"]);
+    if (!isText(reply)) throw this.#unexpected("aside", userId, reply);
     if (typeof reply !== "string") return [];
     try {
       const kept: unknown = JSON.parse(reply);
@@ -649,7 +656,34 @@ export class RedisStore implements StateStore {
     return new StoreError(
       operation,
       userId,
-      new TypeError(`unexpected reply ${JSON.stringify(reply)}`),
+      new TypeError(`unexpected reply ${shownReply(reply)}`),
     );
+  }
+}
+
+/**
+ * Whether a reply is a string or none (`null`; `false` from Lua; absent):
+ * what RedisStore reads a state, a version or a kept value as.
+ */
+function isText(reply: unknown): reply is string | null | false | undefined {
+  return typeof reply === "string" || reply === null || reply === false ||
+    reply === undefined;
+}
+
+/** A reply as an error shows it: a Buffer by its size, never its bytes. */
+function shownReply(reply: unknown): string {
+  try {
+    return JSON.stringify(reply, (_key, value: unknown) => {
+      if (typeof value === "bigint") return `${value}n`;
+      const buffer = value as { type?: unknown; data?: unknown } | null;
+      return typeof buffer === "object" && buffer !== null &&
+          buffer.type === "Buffer" && Array.isArray(buffer.data)
+        ? `<a Buffer of ${buffer.data.length} bytes: the client must answer strings, not Buffers>`
+        : ArrayBuffer.isView(value)
+        ? `<${value.constructor.name} of ${value.byteLength} bytes: the client must answer strings>`
+        : value;
+    }) ?? String(reply);
+  } catch {
+    return "that cannot be shown";
   }
 }

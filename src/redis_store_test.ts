@@ -202,6 +202,43 @@ describe("RedisStore", { skip: skipRedis }, () => {
     await redis.del(...store.keys("u"));
   });
 
+  it("fails loudly, keeping the state, on a client that answers Buffers", async () => {
+    // node-redis with withTypeMapping({ [BLOB_STRING]: Buffer }): every
+    // state looked absent, and each user started over at every event
+    const buffers = (reply: unknown): unknown =>
+      typeof reply === "string"
+        ? Buffer.from(reply)
+        : Array.isArray(reply)
+        ? reply.map(buffers)
+        : reply;
+    let mapped = false;
+    const client: RedisLike = {
+      eval: async (...args) => {
+        const reply = await redis.eval(...args);
+        return mapped ? buffers(reply) : reply;
+      },
+      evalsha: async (...args) => {
+        const reply = await redis.evalsha(...args);
+        return mapped ? buffers(reply) : reply;
+      },
+    };
+    const store = new RedisStore(client, { prefix: randomPrefix("buffers") });
+    const nodes = appendBot(store);
+    await nodes.route({ user: "u", id: "1" });
+    mapped = true;
+    const loud = (operation: string) => (error: unknown) =>
+      error instanceof StoreError && error.operation === operation &&
+      /unexpected reply .*<a Buffer of \d+ bytes: the client must answer strings/
+        .test(error.message);
+    await assert.rejects(nodes.route({ user: "u", id: "2" }), loud("begin"));
+    await assert.rejects(store.get("u"), loud("get"));
+    await assert.rejects(nodes.users().next(), loud("scan"));
+    mapped = false;
+    assert.deepEqual(await appended(store, "u"), ["1"]);
+    assert.equal(await redis.exists(store.keys("u")[1]), 0, "released");
+    await redis.del(...store.keys("u"));
+  });
+
   it("takes an answer that came while the process was busy past the deadline", async () => {
     // the commit is sent, then this process is busy for longer than the
     // limit (a long synchronous task, a paused VM): Redis answered meanwhile
