@@ -34,6 +34,10 @@ import type { RedisLike } from "../mod.ts";
 export interface BunRedisLike {
   /** Sends any command with its arguments; resolves to the decoded reply. */
   send(command: string, args: string[]): Promise<unknown>;
+  /** Whether the client is connected now. */
+  readonly connected?: boolean | undefined;
+  /** Connects the client (again, once it gave up reconnecting). */
+  connect?(): Promise<unknown>;
 }
 
 /**
@@ -44,6 +48,11 @@ export interface BunRedisLike {
  * as on any standalone client: one script call per page, `SCAN` run inside
  * it; the adapter has no `nodes()`, which only a Cluster needs.
  *
+ * Bun's client gives up reconnecting after `maxRetries` attempts (about half
+ * a minute of outage with its defaults) and stays closed; a call that fails
+ * on a closed client makes the adapter call its `connect()` again, so the
+ * bot recovers by itself once Redis is back, as with ioredis.
+ *
  * @param client A Bun `RedisClient`; it connects on its first command.
  * @returns The client as a `RedisLike`.
  *
@@ -53,12 +62,32 @@ export interface BunRedisLike {
  * ```
  */
 export function fromBunRedis(client: BunRedisLike): RedisLike {
+  let connecting: Promise<unknown> | undefined;
+  // Bun's client stops reconnecting after `maxRetries` (an outage of about
+  // half a minute with its defaults) and then fails every command: a call
+  // that fails on a client left unconnected connects it again, so that the
+  // calls after it work once Redis is back
+  const reconnect = (error: unknown) => {
+    if (
+      client.connected === false && connecting === undefined &&
+      typeof client.connect === "function"
+    ) {
+      connecting = client.connect().then(
+        () => connecting = undefined,
+        () => connecting = undefined,
+      );
+    }
+    throw error;
+  };
   const command = (
     name: string,
     scriptOrSha: string,
     numkeys: number,
     keysAndArgs: string[],
-  ) => client.send(name, [scriptOrSha, String(numkeys), ...keysAndArgs]);
+  ) =>
+    client.send(name, [scriptOrSha, String(numkeys), ...keysAndArgs]).catch(
+      reconnect,
+    );
   return {
     isCluster: false,
     eval: (script, numkeys, ...keysAndArgs) =>
