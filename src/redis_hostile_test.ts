@@ -473,6 +473,26 @@ describe("RedisStore options", () => {
         `${name}: ${value}`,
       );
     }
+    // ioredis' keyPrefix: scans and a Cluster's coalesced calls (keys in
+    // their arguments) would not follow it
+    const prefixed = new Redis(REDIS_URL, {
+      keyPrefix: "app:",
+      lazyConnect: true,
+    });
+    for (
+      const client of [prefixed, { ...fake, options: { keyPrefix: "app:" } }]
+    ) {
+      assert.throws(
+        () => new RedisStore(client, { prefix: "bot" }),
+        (error: unknown) =>
+          error instanceof TypeError &&
+          error.message.includes('keyPrefix ("app:")') &&
+          error.message.endsWith('prefix: "app:bot" (the same keys)'),
+      );
+    }
+    prefixed.disconnect();
+    const unprefixed = { ...fake, options: { keyPrefix: "" } };
+    assert.ok(new RedisStore(unprefixed));
     // options that are no object, each store alike (not ignored: "x" would
     // have run on the defaults; null was a raw destructuring error)
     for (const options of ["x", null, 5]) {

@@ -271,6 +271,7 @@ export class RedisStore implements StateStore {
     }
     this.#options = resolveStoreOptions(options); // first: options is an object
     const { prefix = "botnodes", batch = true } = options;
+    refuseKeyPrefix(redis, prefix);
     if (typeof prefix !== "string") {
       throw new TypeError(
         `Cannot create RedisStore: option "prefix" must be a string, got ${typeof prefix}`,
@@ -659,6 +660,30 @@ export class RedisStore implements StateStore {
       new TypeError(`unexpected reply ${shownReply(reply)}`),
     );
   }
+}
+
+/**
+ * Refuses an ioredis client with the `keyPrefix` option: ioredis puts it
+ * before the keys a call names, but not before those a scan matches or a
+ * Cluster's coalesced call carries among its arguments, which would name
+ * other keys for the same user.
+ */
+function refuseKeyPrefix(redis: RedisLike, prefix: string): void {
+  const keyPrefix = (redis as { options?: { keyPrefix?: unknown } }).options
+    ?.keyPrefix;
+  const text = typeof keyPrefix === "string"
+    ? keyPrefix
+    : keyPrefix instanceof Uint8Array
+    ? new TextDecoder().decode(keyPrefix)
+    : "";
+  if (text === "") return;
+  throw new TypeError(
+    `Cannot create RedisStore: the client has the ioredis option keyPrefix (${
+      JSON.stringify(text)
+    }), which scans and a Cluster's coalesced calls would not follow; make the client without it and give RedisStore the option prefix: ${
+      JSON.stringify(text + prefix)
+    } (the same keys)`,
+  );
 }
 
 /**
