@@ -11,7 +11,12 @@
  * import { RedisStore } from "@botnodes/core";
  * import { fromNodeRedis } from "@botnodes/core/node-redis";
  *
- * const client = await createClient({ url: process.env.REDIS_URL }).connect();
+ * const client = createClient({ url: process.env.REDIS_URL });
+ * // node-redis emits "error" while Redis is unreachable: without a listener,
+ * // Node ends the process; with one, events fail with StoreError meanwhile
+ * // and the client reconnects by itself
+ * client.on("error", (error) => console.warn("Redis:", error.message));
+ * await client.connect();
  * const store = new RedisStore(fromNodeRedis(client), { prefix: "mybot" });
  * ```
  *
