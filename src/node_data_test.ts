@@ -428,6 +428,28 @@ describe("node data a hostile review found", () => {
   });
 });
 
+describe("node data that cannot be read", () => {
+  it("refuses a revoked Proxy and a getter that throws with NodeDataError, writing nothing", async () => {
+    const { proxy, revoke } = Proxy.revocable({ a: 1 }, {});
+    revoke();
+    const getter = Object.defineProperty({}, "a", {
+      enumerable: true,
+      get() {
+        throw new Error("no reading");
+      },
+    });
+    for (const value of [proxy, { nested: [proxy] }, getter]) {
+      await refused(
+        undefined,
+        value,
+        "not-json",
+        [],
+        /its data would not come back equal from JSON \(a value that cannot be read \(/,
+      );
+    }
+  });
+});
+
 describe("a schema that throws", () => {
   const throwing = (
     validate: (value: unknown) => unknown,

@@ -226,7 +226,17 @@ function checkedOutput(
 ): unknown {
   if (result.issues) throw new NodeDataError(key, result.issues);
   const output = result.value;
-  const flaw = faithfulness(output, data);
+  let flaw;
+  try {
+    flaw = faithfulness(output, data);
+  } catch (cause) {
+    // a revoked Proxy, a getter that throws: what cannot be read cannot be
+    // stored
+    throw new NodeDataError(key, [{
+      message: `a value that cannot be read (${thrownText(cause)})`,
+      path: [],
+    }], { reason: "not-json", cause });
+  }
   if (flaw) {
     throw new NodeDataError(key, [{ message: flaw.message, path: flaw.path }], {
       reason: flaw.reason,
@@ -308,12 +318,17 @@ function schemaThrew(key: string, cause: unknown): NodeDataError {
 
 /** What a schema threw, said without trusting it (it may throw again). */
 function thrownMessage(cause: unknown): string {
+  return `the schema threw: ${thrownText(cause)}`;
+}
+
+/** A thrown value's message, or what it is: it may throw when read. */
+function thrownText(cause: unknown): string {
   try {
-    return `the schema threw: ${
-      cause instanceof Error ? String(cause.message) : describeValue(cause)
-    }`;
+    return cause instanceof Error
+      ? String(cause.message)
+      : describeValue(cause);
   } catch {
-    return "the schema threw a value that cannot be shown";
+    return "a value that cannot be shown";
   }
 }
 
