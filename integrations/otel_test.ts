@@ -155,6 +155,21 @@ function spanOf(t: Transition<Event, number>) {
   };
 }
 
+/** The bot of the script on a Redis that refuses every call. */
+function downBot(): Nodes<Shared, Event, number> {
+  const down: RedisLike = {
+    eval: () => Promise.reject(new Error("ECONNREFUSED")),
+    evalsha: () => Promise.reject(new Error("ECONNREFUSED")),
+  };
+  return new Nodes<Shared, Event, number>({
+    store: new RedisStore(down),
+    nodes: registry,
+    start: () => new Menu(),
+    shared: { clock: new FakeClock() },
+    userId: (event) => event.from,
+  });
+}
+
 describe("@botnodes/core/otel", () => {
   it("makes a span per transition, with node keys, outcome and times", async () => {
     const { spans, tracerProvider, meterProvider } = providers();
@@ -222,17 +237,7 @@ describe("@botnodes/core/otel", () => {
 
   it("counts store errors", async () => {
     const { tracerProvider, meterProvider, points } = providers();
-    const down: RedisLike = {
-      eval: () => Promise.reject(new Error("ECONNREFUSED")),
-      evalsha: () => Promise.reject(new Error("ECONNREFUSED")),
-    };
-    const nodes = new Nodes<Shared, Event, number>({
-      store: new RedisStore(down),
-      nodes: registry,
-      start: () => new Menu(),
-      shared: { clock: new FakeClock() },
-      userId: (event) => event.from,
-    });
+    const nodes = downBot();
     instrument(nodes, { tracerProvider, meterProvider });
     await assert.rejects(nodes.route({ from: 1, id: 1, text: "hi" }), {
       name: "StoreError",
@@ -258,17 +263,7 @@ describe("@botnodes/core/otel", () => {
   it("keeps the user id out of a failed span's status and exception, unless asked", async () => {
     for (const recordUserId of [false, true]) {
       const { spans, tracerProvider, meterProvider } = providers();
-      const down: RedisLike = {
-        eval: () => Promise.reject(new Error("ECONNREFUSED")),
-        evalsha: () => Promise.reject(new Error("ECONNREFUSED")),
-      };
-      const nodes = new Nodes<Shared, Event, number>({
-        store: new RedisStore(down),
-        nodes: registry,
-        start: () => new Menu(),
-        shared: { clock: new FakeClock() },
-        userId: (event) => event.from,
-      });
+      const nodes = downBot();
       instrument(nodes, { tracerProvider, meterProvider, recordUserId });
       await assert.rejects(
         nodes.route({ from: 98765, id: 1, text: "hi" }),

@@ -108,19 +108,25 @@ describe("ConversationMap", () => {
   });
 });
 
+/** Records a committed event from `from` to `to`, as `observe` reports it. */
+function committed(
+  map: ConversationMap,
+  from: string | undefined,
+  to: string | undefined,
+): void {
+  map.record(
+    { outcome: "committed", kind: "event", from, to } as unknown as Parameters<
+      ConversationMap["record"]
+    >[0],
+  );
+}
+
 describe("ConversationMap.mermaid, keys that are not free ids", () => {
   it("gives a key shaped like a made id, or a diagram word, an id of its own", () => {
     const keys = ["my-node", "s1", "end", "note"];
     const map = new ConversationMap({ nodes: keys });
     const walk = (from: string | undefined, to: string) =>
-      map.record(
-        {
-          outcome: "committed",
-          kind: "event",
-          from,
-          to,
-        } as unknown as Parameters<ConversationMap["record"]>[0],
-      );
+      committed(map, from, to);
     walk(undefined, "my-node");
     walk("my-node", "s1");
     walk("s1", "end");
@@ -181,15 +187,7 @@ describe("ConversationMap, a node key that is the map's no-state", () => {
     const map = new ConversationMap({ nodes: ["menu"] });
     for (const [from, to] of [[NO_STATE, "menu"], ["menu", NO_STATE]]) {
       assert.throws(
-        () =>
-          map.record(
-            {
-              outcome: "committed",
-              kind: "event",
-              from,
-              to,
-            } as unknown as Parameters<ConversationMap["record"]>[0],
-          ),
+        () => committed(map, from, to),
         (error: unknown) =>
           error instanceof TypeError &&
           /a transition with a node key "\[\*\]"/.test(error.message),
