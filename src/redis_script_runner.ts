@@ -86,8 +86,8 @@ interface Pending {
   /** Its answer came (or its error). */
   answered: boolean;
   /**
-   * Its deadline passed: it is failed (or about to be), and its caller acts
-   * on that (a BEGIN sends a release), so it is not sent again.
+   * It failed for want of an answer, and its caller acts on that (a BEGIN
+   * sends a release), so it is not sent again.
    */
   expired: boolean;
   reject(error: unknown): void;
@@ -414,7 +414,6 @@ export class ScriptRunner {
         break;
       }
       this.#pending.delete(pending);
-      pending.expired = true;
       expired.push(pending);
     }
     if (expired.length === 0) return;
@@ -422,6 +421,9 @@ export class ScriptRunner {
     setTimeout(() => {
       for (const pending of expired) {
         if (pending.answered) continue;
+        // failed now (not at the deadline: an answer read in the grace,
+        // NOSCRIPT among them, is acted on as any other)
+        pending.expired = true;
         pending.reject(new NoAnswer(this.#limit));
       }
     }, GRACE_MS);

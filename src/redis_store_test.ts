@@ -239,6 +239,28 @@ describe("RedisStore", { skip: skipRedis }, () => {
     await redis.del(...store.keys("u"));
   });
 
+  it("sends again by EVAL a commit answered NOSCRIPT while the process was busy past the deadline", async () => {
+    // Redis lost its scripts (a failover, SCRIPT FLUSH) and the answer was
+    // read in the grace after the deadline: acted on as any answer there
+    const store = new RedisStore(redis, {
+      prefix: randomPrefix("noscript-grace"),
+      commandTimeout: 200,
+    });
+    const lease = await store.begin("u");
+    await redis.script("FLUSH");
+    const committed = store.commit(lease, '{"v":1,"node":"x","data":null}');
+    // the commit is sent in the promise jobs that follow; then this process
+    // is busy for twice the limit
+    await Promise.resolve();
+    const until = performance.now() + 400;
+    queueMicrotask(() => {
+      while (performance.now() < until) { /* busy */ }
+    });
+    await committed;
+    assert.equal(await store.get("u"), '{"v":1,"node":"x","data":null}');
+    await redis.del(...store.keys("u"));
+  });
+
   it("takes an answer that came while the process was busy past the deadline", async () => {
     // the commit is sent, then this process is busy for longer than the
     // limit (a long synchronous task, a paused VM): Redis answered meanwhile
