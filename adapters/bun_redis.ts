@@ -51,7 +51,9 @@ export interface BunRedisLike {
  * Bun's client gives up reconnecting after `maxRetries` attempts (about half
  * a minute of outage with its defaults) and stays closed; a call that fails
  * on a closed client makes the adapter call its `connect()` again, so the
- * bot recovers by itself once Redis is back, as with ioredis.
+ * bot recovers by itself once Redis is back, as with ioredis. The adapter
+ * cannot tell a client you closed from one that gave up: `close()` it after
+ * the store's last call (a later call would connect it again).
  *
  * @param client A Bun `RedisClient`; it connects on its first command.
  * @returns The client as a `RedisLike`.

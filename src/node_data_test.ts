@@ -502,6 +502,45 @@ describe("a schema that throws", () => {
     }
   });
 
+  it("refuses data, or finds a stored state invalid, when the schema's result is no result or its issues cannot be read", async () => {
+    const { proxy: revoked, revoke } = Proxy.revocable([], {});
+    revoke();
+    const cases: [unknown, RegExp][] = [
+      [undefined, /the schema gave undefined where a result/],
+      [Promise.resolve(null), /the schema gave null where a result/],
+      [{ issues: "oops" }, /issues that are "oops", not an array/],
+      [{ issues: [{ message: Symbol("m") }] }, /\(a symbol\)/],
+      [{ issues: [{ message: "bad", path: [{ key: {} }] }] }, /an object: bad/],
+      [{ issues: revoked }, /the schema threw: /],
+      [{
+        then() {
+          throw new Error("then threw");
+        },
+      }, /the schema threw: then threw/],
+    ];
+    for (const [result, message] of cases) {
+      let broken = false;
+      const { nodes, store, warnings } = holder(
+        throwing((value) => broken ? result : { value }),
+      );
+      // storing: refused, nothing written
+      broken = true;
+      await assert.rejects(nodes.route({ from: 1, value: 1 }), (error) => {
+        assert.ok(error instanceof NodeDataError, String(error));
+        assert.match(error.message, message);
+        return true;
+      });
+      assert.equal(await store.get("1"), undefined);
+      // restoring: the state is invalid, the user starts over (the start
+      // node's data is refused too, so the event still fails)
+      broken = false;
+      await nodes.route({ from: 1, value: 1 });
+      broken = true;
+      await assert.rejects(nodes.route({ from: 1, value: 2 }), NodeDataError);
+      assert.match(warnings.join("\n"), message);
+    }
+  });
+
   it("makes a stored state invalid, not a crash, even when what it threw cannot be shown", async () => {
     let refuse = false;
     const { nodes, store, warnings } = holder(throwing((value) => {

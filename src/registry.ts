@@ -131,7 +131,7 @@ export class Registry<Shared, Event, UserId extends string | number> {
     if (!schema) {
       return encodeNode(key, checkedOutput(key, data, { value: data }), armed);
     }
-    const result = validateOutput(schema, key, data);
+    const result = validated(schema, data);
     if (isPromise(result)) {
       return result.then((settled) => {
         const output = checkedOutput(key, data, settled);
@@ -194,16 +194,10 @@ export class Registry<Shared, Event, UserId extends string | number> {
       });
     }
     if (!cls.schema) return restoreNode(cls, data, armed);
-    let result;
-    try {
-      result = cls.schema["~standard"].validate(data);
-    } catch (cause) {
-      return validationFailed(userId, raw, key, cause);
-    }
+    const result = validated(cls.schema, data);
     return isPromise(result)
-      ? result.then(
-        (settled) => checkedNode(cls, userId, raw, key, settled, armed),
-        (cause) => validationFailed(userId, raw, key, cause),
+      ? result.then((settled) =>
+        checkedNode(cls, userId, raw, key, settled, armed)
       )
       : checkedNode(cls, userId, raw, key, result, armed);
   }
@@ -222,8 +216,9 @@ function encodeNode(key: string, data: unknown, armed?: Armed): string {
 function checkedOutput(
   key: string,
   data: unknown,
-  result: StandardSchemaV1.Result<unknown>,
+  result: Validated,
 ): unknown {
+  if (result instanceof Thrown) throw schemaThrew(key, result.cause);
   if (result.issues) throw new NodeDataError(key, result.issues);
   const output = result.value;
   let flaw;
@@ -262,12 +257,9 @@ function stableEncoding(
   const encoded = encodeNode(key, output, armed);
   // what a restore will validate: the stored JSON, not the output itself
   // (a key set to undefined is absent there, every object plain)
-  const again = validateOutput(
-    schema,
-    key,
-    (JSON.parse(encoded) as Stored).data,
-  );
-  const compare = (result: StandardSchemaV1.Result<unknown>): string => {
+  const again = validated(schema, (JSON.parse(encoded) as Stored).data);
+  const compare = (result: Validated): string => {
+    if (result instanceof Thrown) throw schemaThrew(key, result.cause);
     if (result.issues) {
       const [issue] = result.issues;
       throw new NodeDataError(key, [{
@@ -286,28 +278,108 @@ function stableEncoding(
   return isPromise(again) ? again.then(compare) : compare(again);
 }
 
+/** What a schema threw, instead of a result. */
+class Thrown {
+  constructor(readonly cause: unknown) {}
+}
+
+/** A schema's result, made conforming, or what it threw. */
+type Validated = StandardSchemaV1.Result<unknown> | Thrown;
+
 /**
- * A schema's validation of data about to be stored; a schema that throws (or
- * whose promise rejects) makes a `NodeDataError` whose cause is what it threw.
+ * Validates with a schema, trusting none of it: what it throws (or its
+ * promise rejects with) comes back as `Thrown`, and a result that is no
+ * Standard Schema result, or issues that cannot be read, as issues that say
+ * so. A plain success comes back as the schema gave it.
  */
-function validateOutput(
+function validated(
   schema: StandardSchemaV1,
-  key: string,
   data: unknown,
-):
-  | StandardSchemaV1.Result<unknown>
-  | Promise<StandardSchemaV1.Result<unknown>> {
-  let result;
+): Validated | Promise<Validated> {
   try {
-    result = schema["~standard"].validate(data);
+    const result = schema["~standard"].validate(data);
+    return isPromise(result)
+      ? result.then(conformingOrThrown, (cause) => new Thrown(cause))
+      : conforming(result);
   } catch (cause) {
-    throw schemaThrew(key, cause);
+    return new Thrown(cause);
   }
-  return isPromise(result)
-    ? result.then(undefined, (cause) => {
-      throw schemaThrew(key, cause);
-    })
-    : result;
+}
+
+function conformingOrThrown(result: unknown): Validated {
+  try {
+    return conforming(result);
+  } catch (cause) {
+    return new Thrown(cause);
+  }
+}
+
+/** A Standard Schema result as the schema should have given it; may throw. */
+function conforming(result: unknown): StandardSchemaV1.Result<unknown> {
+  if (result !== null && typeof result === "object") {
+    const issues = (result as { issues?: unknown }).issues;
+    if (issues === undefined) return result as StandardSchemaV1.Result<unknown>;
+    if (Array.isArray(issues)) return { issues: issues.map(readableIssue) };
+    return {
+      issues: [{
+        message: `the schema gave issues that are ${
+          describeValue(issues)
+        }, not an array`,
+      }],
+    };
+  }
+  return {
+    issues: [{
+      message: `the schema gave ${
+        describeValue(result)
+      } where a result ({ value } or { issues }) belongs`,
+    }],
+  };
+}
+
+/**
+ * An issue whose message is a string and whose path can be shown: a
+ * conforming one as it is (with the schema's own fields, such as zod's
+ * `code`), another remade.
+ */
+function readableIssue(issue: unknown): StandardSchemaV1.Issue {
+  try {
+    const { message, path } = issue as { message?: unknown; path?: unknown };
+    if (
+      typeof message === "string" &&
+      (path === undefined ||
+        (Array.isArray(path) &&
+          path.every((segment) =>
+            isKey(
+              segment !== null && typeof segment === "object"
+                ? (segment as { key?: unknown }).key
+                : segment,
+            )
+          )))
+    ) {
+      return issue as StandardSchemaV1.Issue;
+    }
+    return {
+      message: typeof message === "string" ? message : thrownText(message),
+      ...(Array.isArray(path) ? { path: path.map(readableSegment) } : {}),
+    };
+  } catch {
+    return { message: "an issue that cannot be read" };
+  }
+}
+
+function readableSegment(
+  segment: unknown,
+): PropertyKey | StandardSchemaV1.PathSegment {
+  const key = segment !== null && typeof segment === "object"
+    ? (segment as { key?: unknown }).key
+    : segment;
+  return isKey(key) ? key : describeValue(key);
+}
+
+function isKey(key: unknown): key is PropertyKey {
+  return typeof key === "string" || typeof key === "number" ||
+    typeof key === "symbol";
 }
 
 function schemaThrew(key: string, cause: unknown): NodeDataError {
@@ -588,9 +660,12 @@ function checkedNode<N extends Node<any, any, any>>(
   userId: string,
   raw: string,
   key: string,
-  result: StandardSchemaV1.Result<unknown>,
+  result: Validated,
   armed: Armed | undefined,
 ): N | InvalidStateError {
+  if (result instanceof Thrown) {
+    return validationFailed(userId, raw, key, result.cause);
+  }
   return result.issues
     ? new InvalidStateError("invalid-data", userId, raw, {
       node: key,

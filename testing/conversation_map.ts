@@ -289,7 +289,7 @@ export class ConversationMap {
    * The map as a Mermaid `stateDiagram-v2`: the nodes never entered, then
    * each transition walked with its count (and what made it, when not an
    * event). Keys that are not plain identifiers are declared with
-   * `state "key" as sN`, a `"`, `#` or control character in them as
+   * `state "key" as sN`, a `"`, `#`, `%` or control character in them as
    * Mermaid's entity code (`#34;`).
    */
   mermaid(): string {
@@ -383,14 +383,15 @@ function bare(key: string): boolean {
 }
 
 /**
- * A key as the text of a Mermaid string, which has no escapes: `"`, `#` and
- * control characters as Mermaid's entity codes (`#34;`), which it shows as
- * the characters; an empty key as one space (an empty string does not parse).
+ * A key as the text of a Mermaid string, which has no escapes: `"`, `#`, `%`
+ * (Mermaid takes `%%{...}%%` anywhere for a directive) and control
+ * characters as Mermaid's entity codes (`#34;`), which it shows as the
+ * characters; an empty key as one space (an empty string does not parse).
  */
 function mermaidText(key: string): string {
   return key === "" ? " " : key.replace(
     // deno-lint-ignore no-control-regex
-    /["#\u0000-\u001f\u007f]/g,
+    /["#%\u0000-\u001f\u007f]/g,
     (char) => `#${char.charCodeAt(0)};`,
   );
 }

@@ -157,7 +157,15 @@ describe("ConversationMap.mermaid, keys that are not free ids", () => {
 
 describe("ConversationMap.mermaid, keys Mermaid's parser refuses bare or quoted", () => {
   it("declares lexer words and keys with quotes, #, control characters or nothing, as entity codes", () => {
-    const keys = ["default", "Scale", 'say "hi"', "a#b", "two\nlines", ""];
+    const keys = [
+      "default",
+      "Scale",
+      'say "hi"',
+      "a#b",
+      "two\nlines",
+      "",
+      "%%{init: {}}%%",
+    ];
     const map = new ConversationMap({ nodes: keys });
     assert.deepEqual(map.mermaid().split("\n"), [
       "stateDiagram-v2",
@@ -173,6 +181,8 @@ describe("ConversationMap.mermaid, keys Mermaid's parser refuses bare or quoted"
       "  s5",
       '  state " " as s6',
       "  s6",
+      '  state "#37;#37;{init: {}}#37;#37;" as s7',
+      "  s7",
       "",
     ]);
   });
