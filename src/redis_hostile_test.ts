@@ -491,6 +491,15 @@ describe("RedisStore options", () => {
       );
     }
     prefixed.disconnect();
+    const strings = new Redis(REDIS_URL, {
+      stringNumbers: true,
+      lazyConnect: true,
+    });
+    assert.throws(
+      () => new RedisStore(strings),
+      /the client has the ioredis option stringNumbers/,
+    );
+    strings.disconnect();
     const unprefixed = { ...fake, options: { keyPrefix: "" } };
     assert.ok(new RedisStore(unprefixed));
     // options that are no object, each store alike (not ignored: "x" would

@@ -271,7 +271,7 @@ export class RedisStore implements StateStore {
     }
     this.#options = resolveStoreOptions(options); // first: options is an object
     const { prefix = "botnodes", batch = true } = options;
-    refuseKeyPrefix(redis, prefix);
+    refuseClientOptions(redis, prefix);
     if (typeof prefix !== "string") {
       throw new TypeError(
         `Cannot create RedisStore: option "prefix" must be a string, got ${typeof prefix}`,
@@ -666,11 +666,19 @@ export class RedisStore implements StateStore {
  * Refuses an ioredis client with the `keyPrefix` option: ioredis puts it
  * before the keys a call names, but not before those a scan matches or a
  * Cluster's coalesced call carries among its arguments, which would name
- * other keys for the same user.
+ * other keys for the same user. And one with `stringNumbers`.
  */
-function refuseKeyPrefix(redis: RedisLike, prefix: string): void {
-  const keyPrefix = (redis as { options?: { keyPrefix?: unknown } }).options
-    ?.keyPrefix;
+function refuseClientOptions(redis: RedisLike, prefix: string): void {
+  const options = (redis as {
+    options?: { keyPrefix?: unknown; stringNumbers?: unknown };
+  }).options;
+  // integers as strings: every reply's code would be unexpected
+  if (options?.stringNumbers === true) {
+    throw new TypeError(
+      "Cannot create RedisStore: the client has the ioredis option stringNumbers, which turns the scripts' answers into strings; make the client without it",
+    );
+  }
+  const keyPrefix = options?.keyPrefix;
   const text = typeof keyPrefix === "string"
     ? keyPrefix
     : keyPrefix instanceof Uint8Array
