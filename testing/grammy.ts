@@ -838,7 +838,8 @@ class TestBot<C extends Context = Context> {
   #chatExists(chatId: unknown): boolean {
     if (this.#chats.has(String(chatId))) return true;
     if (typeof chatId === "string" && chatId.startsWith("@")) return true;
-    const id = typeof chatId === "string" && chatId.trim() !== ""
+    // a string as Telegram reads one: decimal digits, nothing around them
+    const id = typeof chatId === "string" && /^-?[1-9][0-9]*$/.test(chatId)
       ? Number(chatId)
       : chatId;
     return typeof id === "number" && Number.isSafeInteger(id) && id !== 0;

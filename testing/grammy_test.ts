@@ -810,7 +810,7 @@ describe("outside attacker f: what the kit's sends answer", () => {
 
   it("refuses a chat id that names no chat with Telegram's 400, not a TypeError", async () => {
     const tg = createTestBot();
-    for (const chat of [0, "", "abc", 1.5]) {
+    for (const chat of [0, "", "abc", 1.5, "5e3", "0x10", " 5 ", "-0"]) {
       await assert.rejects(
         tg.bot.api.sendMessage(chat as number, "hi"),
         (error: unknown) =>
@@ -821,6 +821,7 @@ describe("outside attacker f: what the kit's sends answer", () => {
     }
     await tg.bot.api.sendMessage("@news", "hi");
     await tg.bot.api.sendMessage("7", "hi");
+    await tg.bot.api.sendMessage("-1001234567890", "hi");
   });
 });
 
