@@ -349,13 +349,7 @@ function readableIssue(issue: unknown): StandardSchemaV1.Issue {
       typeof message === "string" &&
       (path === undefined ||
         (Array.isArray(path) &&
-          path.every((segment) =>
-            isKey(
-              segment !== null && typeof segment === "object"
-                ? (segment as { key?: unknown }).key
-                : segment,
-            )
-          )))
+          path.every((segment) => isKey(segmentKey(segment)))))
     ) {
       return issue as StandardSchemaV1.Issue;
     }
@@ -368,13 +362,16 @@ function readableIssue(issue: unknown): StandardSchemaV1.Issue {
   }
 }
 
-function readableSegment(
-  segment: unknown,
-): PropertyKey | StandardSchemaV1.PathSegment {
-  const key = segment !== null && typeof segment === "object"
+function readableSegment(segment: unknown): PropertyKey {
+  const key = segmentKey(segment);
+  return isKey(key) ? key : describeValue(key);
+}
+
+/** A path segment's key: the segment, or its `key` (`{ key }` segments). */
+function segmentKey(segment: unknown): unknown {
+  return segment !== null && typeof segment === "object"
     ? (segment as { key?: unknown }).key
     : segment;
-  return isKey(key) ? key : describeValue(key);
 }
 
 function isKey(key: unknown): key is PropertyKey {
