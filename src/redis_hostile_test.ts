@@ -495,10 +495,17 @@ describe("RedisStore options", () => {
       stringNumbers: true,
       lazyConnect: true,
     });
-    assert.throws(
-      () => new RedisStore(strings),
-      /the client has the ioredis option stringNumbers/,
-    );
+    for (
+      const client of [strings, {
+        ...fake,
+        options: { redisOptions: { stringNumbers: true } },
+      }]
+    ) {
+      assert.throws(
+        () => new RedisStore(client),
+        /the client has the ioredis option stringNumbers/,
+      );
+    }
     strings.disconnect();
     const unprefixed = { ...fake, options: { keyPrefix: "" } };
     assert.ok(new RedisStore(unprefixed));

@@ -670,10 +670,18 @@ export class RedisStore implements StateStore {
  */
 function refuseClientOptions(redis: RedisLike, prefix: string): void {
   const options = (redis as {
-    options?: { keyPrefix?: unknown; stringNumbers?: unknown };
+    options?: {
+      keyPrefix?: unknown;
+      stringNumbers?: unknown;
+      redisOptions?: { stringNumbers?: unknown };
+    };
   }).options;
-  // integers as strings: every reply's code would be unexpected
-  if (options?.stringNumbers === true) {
+  // integers as strings: every reply's code would be unexpected (a Cluster
+  // has it in the options of its connections)
+  if (
+    options?.stringNumbers === true ||
+    options?.redisOptions?.stringNumbers === true
+  ) {
     throw new TypeError(
       "Cannot create RedisStore: the client has the ioredis option stringNumbers, which turns the scripts' answers into strings; make the client without it",
     );
