@@ -87,8 +87,9 @@ export interface BeginOptions {
 export interface CommitOptions {
   /**
    * A raw value to keep aside in the same atomic write (the unreadable state
-   * being replaced), so that it is never lost. A store keeps at least the last
-   * 16 such values of a user.
+   * being replaced), so that it is never lost. A store keeps the newest
+   * {@linkcode ASIDE_LIMIT} (16) such values of a user, also when the commit
+   * deletes the state.
    */
   readonly aside?: string | undefined;
   /**
@@ -145,13 +146,25 @@ export interface StateStore {
 
   /**
    * Writes the user's new state (or deletes it, for `undefined`) and releases
-   * the lease, atomically.
+   * the lease, atomically, with the lease's event id among the user's seen
+   * ones. What the contract suite checks besides:
+   *
+   * - A commit whose lease expired is accepted when nobody changed the state
+   *   since its `begin`; if another handler holds the lease by then, that
+   *   holder's own commit is refused (`LeaseLostError`, `"overtaken"`), as it
+   *   read a state that is no longer the stored one.
+   * - A refused commit writes nothing: not its state, not its event id (the
+   *   event was not handled, so its redelivery must run).
+   * - Deleting keeps the version (a later stale commit is still fenced), the
+   *   event ids seen and the values kept aside.
+   * - A commit sent twice (a reply that was lost) is applied once.
    *
    * @param lease The lease from `begin`.
    * @param state The new state; `undefined` deletes it.
    * @param options A value to keep aside in the same write.
    * @throws {LeaseLostError} When the lease expired and the state was changed
-   * since; nothing is written.
+   * since (`"expired"`), or a late commit came meanwhile (`"overtaken"`);
+   * nothing is written.
    * @throws {StoreError} When the store failed; nothing is written.
    */
   commit(
@@ -175,7 +188,8 @@ export interface StateStore {
    *
    * @param lease The lease from `begin`.
    * @returns `true` when the lease was still held and is extended; `false`
-   * when it was lost (expired and taken, or released).
+   * when it was lost (expired, taken by another handler or not, or
+   * released): an expired lease is never revived.
    * @throws {StoreError} When the store failed.
    */
   renew(lease: Lease): Promise<boolean>;
@@ -192,7 +206,10 @@ export interface StateStore {
    * looked at when `due` has passed. Called before the commit that arms the
    * timer, so that the index may be ahead of the stored state, never behind.
    * An entry is the pair (user, due): a user may have several, and removing
-   * one never touches another. Idempotent.
+   * one never touches another. Idempotent, but for one thing: scheduling an
+   * entry that is claimed or deferred makes it due again at once (a timer
+   * armed again at the due time it fired from, or one whose index entry
+   * must be rewritten).
    *
    * @param userId The user.
    * @param due When, in whole ms of the store's clock.

@@ -23,6 +23,7 @@ import { ASIDE_LIMIT, type StateStore } from "./store.ts";
  * const harness: StoreHarness = {
  *   store: new MemoryStore({ clock, leaseTtl: 10_000 }),
  *   expireLeases: () => Promise.resolve(clock.advance(10_000)),
+ *   advance: (ms) => Promise.resolve(clock.advance(ms)),
  *   close: () => Promise.resolve(),
  * };
  * ```
@@ -42,6 +43,14 @@ export interface StoreHarness {
    * undefined when the store keeps its data in the instance.
    */
   twin?: () => StateStore;
+  /**
+   * Moves the store's clock on by `ms` (a fake clock, the store's `clock`
+   * option); undefined when its time cannot be moved (a real Redis). With
+   * it, the suite also checks what happens between now and an expiry: that
+   * a lease lasts `leaseTtl` and a renewal extends it, that each commit
+   * refreshes the idle TTL. Give it when you can.
+   */
+  advance?: (ms: number) => Promise<void>;
   /** Frees what the harness holds. */
   close(): Promise<void>;
 }
@@ -126,6 +135,7 @@ export interface TestRunner {
  *     store,
  *     expireLeases: () => Promise.resolve(clock.advance(10_000)),
  *     expireStates: () => Promise.resolve(clock.advance(ttl ?? 0)),
+ *     advance: (ms) => Promise.resolve(clock.advance(ms)),
  *     close: () => Promise.resolve(),
  *   });
  * }, test);
@@ -149,6 +159,7 @@ export interface TestRunner {
  *     store,
  *     expireLeases: () => Promise.resolve(clock.advance(10_000)),
  *     expireStates: () => Promise.resolve(clock.advance(ttl ?? 0)),
+ *     advance: (ms) => Promise.resolve(clock.advance(ms)),
  *     close: () => Promise.resolve(),
  *   });
  * }, runner);
@@ -429,6 +440,109 @@ export function storeContract(
     );
 
     it(
+      "holds a lease for leaseTtl of the store's clock, and a renewal for as long again",
+      withStore(async ({ store, advance }) => {
+        if (!advance) return;
+        const ttl = store.timing.leaseTtl;
+        const busy = () =>
+          assert.rejects(store.begin("u", { wait: 0 }), LeaseTimeoutError);
+        const lease = await store.begin("u");
+        await advance(Math.floor(ttl * 2 / 3));
+        await busy();
+        assert.equal(await store.renew(lease), true);
+        // past the first leaseTtl, within the renewed one
+        await advance(Math.floor(ttl * 2 / 3));
+        await busy();
+        await store.commit(lease, "renewed");
+        // a lease nobody renews ends after leaseTtl
+        await store.begin("u");
+        await advance(ttl);
+        const next = await store.begin("u", { wait: 0 });
+        assert.equal(next.state, "renewed");
+        await store.release(next);
+      }),
+    );
+
+    it(
+      "refreshes the idle TTL with each commit, on the store's clock",
+      withStore(async ({ store, advance }) => {
+        if (!advance) return;
+        await store.commit(await store.begin("u"), "one");
+        await advance(50_000);
+        await store.commit(await store.begin("u"), "two");
+        await advance(50_000); // 100 s after the first commit
+        assert.equal(await store.get("u"), "two");
+        await advance(10_001); // 60 s after the last
+        assert.equal(await store.get("u"), undefined);
+      }, { wait: 2_000, ttl: 60_000 }),
+    );
+
+    it(
+      "remembers earlier event ids too, not only the last",
+      withStore(async ({ store }) => {
+        for (const id of ["e1", "e2", "e3"]) {
+          await store.commit(await store.begin("u", { eventId: id }), id);
+        }
+        for (const id of ["e1", "e2", "e3"]) {
+          assert.equal(
+            (await store.begin("u", { eventId: id })).duplicate,
+            true,
+            id,
+          );
+        }
+      }),
+    );
+
+    it(
+      "remembers no event id of a commit that was fenced",
+      withStore(async ({ store, expireLeases }) => {
+        await store.commit(await store.begin("u"), "one");
+        const stale = await store.begin("u", { eventId: "e1" });
+        await expireLeases();
+        await store.commit(await store.begin("u"), "newer");
+        await assert.rejects(store.commit(stale, "stale"), LeaseLostError);
+        // the event was not handled: its redelivery must run
+        const retry = await store.begin("u", { eventId: "e1" });
+        assert.equal(retry.duplicate ?? false, false);
+        await store.commit(retry, "retried");
+        assert.equal(await store.get("u"), "retried");
+      }),
+    );
+
+    it(
+      "keeps event ids and values kept aside when the state is deleted",
+      withStore(async ({ store }) => {
+        await store.commit(await store.begin("u", { eventId: "e1" }), "one", {
+          aside: "raw1",
+        });
+        // a reset of an invalid state: deleted, its raw value kept aside
+        await store.commit(await store.begin("u"), undefined, {
+          aside: "raw2",
+        });
+        assert.equal(await store.get("u"), undefined);
+        assert.deepEqual(await store.aside("u"), ["raw2", "raw1"]);
+        assert.equal(
+          (await store.begin("u", { eventId: "e1" })).duplicate,
+          true,
+        );
+      }),
+    );
+
+    it(
+      "fences a stale commit after the state went back to what it read",
+      withStore(async ({ store, expireLeases }) => {
+        await store.commit(await store.begin("u"), "A");
+        const stale = await store.begin("u");
+        await expireLeases();
+        await store.commit(await store.begin("u"), "B");
+        await store.commit(await store.begin("u"), "A");
+        // the same state, not the same version: two commits came between
+        await assert.rejects(store.commit(stale, "stale"), LeaseLostError);
+        assert.equal(await store.get("u"), "A");
+      }),
+    );
+
+    it(
       "expires idle state after its TTL, refreshed by each commit",
       withStore(async ({ store, expireStates }) => {
         if (!expireStates) return;
@@ -693,6 +807,25 @@ export function storeContract(
           timers: [],
           next: undefined,
         });
+      }),
+    );
+
+    it(
+      "makes a claimed entry due again when it is scheduled again",
+      withStore(async ({ store }) => {
+        await store.schedule("a", 1_000);
+        assert.deepEqual(
+          (await store.claimTimers(1_000, 10, 10_000)).timers,
+          [{ userId: "a", due: 1_000 }],
+        );
+        // a timer armed again at the due time it fired from: due at once,
+        // not when the claim ends
+        await store.schedule("a", 1_000);
+        assert.deepEqual(await store.claimTimers(1_000, 10, 10_000), {
+          timers: [{ userId: "a", due: 1_000 }],
+          next: 11_000,
+        });
+        await store.unschedule("a", 1_000);
       }),
     );
 

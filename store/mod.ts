@@ -10,13 +10,19 @@
  * // level of a test file (see `storeContract` for a run in a doc example)
  * import * as test from "node:test";
  * import { storeContract } from "@botnodes/core/store";
+ * import { FakeClock } from "@botnodes/core/testing";
  * import { MyStore } from "./my_store.ts";
  *
  * storeContract("MyStore", async ({ wait, ttl }) => {
- *   const store = new MyStore({ wait, ttl, leaseTtl: 1_000 });
+ *   // time moved on the store's own clock: the suite then checks that
+ *   // leases and idle states end when they should, not only that they end
+ *   const clock = new FakeClock();
+ *   const store = new MyStore({ clock, wait, ttl, leaseTtl: 1_000 });
  *   return {
  *     store,
- *     expireLeases: () => store.expireAllLeasesForTests(),
+ *     expireLeases: () => Promise.resolve(clock.advance(1_000)),
+ *     expireStates: () => Promise.resolve(clock.advance(ttl ?? 0)),
+ *     advance: (ms) => Promise.resolve(clock.advance(ms)),
  *     close: () => store.close(),
  *   };
  * }, test);

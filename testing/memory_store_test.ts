@@ -12,6 +12,7 @@ storeContract("MemoryStore", ({ wait, ttl }) => {
     store,
     expireLeases: () => Promise.resolve(clock.advance(leaseTtl)),
     expireStates: () => Promise.resolve(clock.advance(ttl ?? 0)),
+    advance: (ms) => Promise.resolve(clock.advance(ms)),
     close: () => Promise.resolve(),
   });
 }, { describe, it });
