@@ -197,8 +197,10 @@ export interface Step<UserId, Input> {
   readonly event?: Input;
   /**
    * Instead of an event: let `wait` ms pass on the simulator's `clock`, then
-   * fire the timers that are due (`nodes.runDue()`); the step checks the
-   * user's node and the replies of what fired, like any other.
+   * fire the timers that are due (one `nodes.runDue()`: a timer armed by one
+   * that fires is not fired in the same step); the step checks the user's
+   * node and the replies of what fired, like any other, and fails with the
+   * error of a timer whose `onTimeout` threw (which `throws` can expect).
    */
   readonly wait?: number | undefined;
   /**
@@ -424,7 +426,22 @@ export function createSimulator<UserId, Input, Sent = Input>(
     return await act(step, number, user, () => undefined, {
       event: undefined as Input,
       label: `(wait ${ms} ms)`,
-    }, () => nodes.runDue!());
+    }, async () => {
+      // a timer that failed (its onTimeout threw) fails the step, as an
+      // event's error does: runDue only logs it, and tries it again later
+      const failed: unknown[] = [];
+      const stop = nodes.observe?.((transition) => {
+        if (
+          transition.kind === "timeout" && transition.outcome === "failed"
+        ) failed.push(transition.error);
+      });
+      try {
+        await nodes.runDue!();
+      } finally {
+        stop?.();
+      }
+      if (failed.length > 0) throw failed[0];
+    });
   }
 
   /**

@@ -494,6 +494,48 @@ describe("wait steps", () => {
     );
   });
 
+  it("fail with the error of a timer whose onTimeout threw, which throws can expect", async () => {
+    class Fragile extends Node<Shared, Event, number, null> {
+      override timeout() {
+        return 1_000;
+      }
+      override onTimeout(): Any {
+        throw new Error("the reminder exploded");
+      }
+      onEvent(): Any {
+        return new Fragile(null);
+      }
+    }
+    const outbox = new Outbox();
+    const clock = new FakeClock();
+    const nodes = new Nodes<Shared, Event, number>({
+      store: new MemoryStore({ clock }),
+      nodes: { fragile: Fragile },
+      start: () => new Fragile(null),
+      shared: { outbox, say: (to, text) => outbox.send({ to, text }) },
+      userId: (event) => event.from,
+      logger: { warn: () => {} },
+    });
+    const sim = createSimulator({
+      nodes,
+      outbox,
+      clock,
+      event: (from: number, text: string): Event => ({ from, text }),
+    });
+    await assert.rejects(
+      sim.simulate(1, ["hi", { wait: 1_000, node: "fragile" }]),
+      failure(
+        /^Step 2 \(user 1, event "\(wait 1000 ms\)"\) threw Error: the reminder exploded/,
+      ),
+    );
+    // expected: the step passes, and the transcript shows the error; the
+    // timer is tried again later (a second later at first)
+    const transcript = await sim.simulate(1, [
+      { wait: 1_000, throws: /the reminder exploded/, node: "fragile" },
+    ]);
+    assert.match(transcript.text(), /! .*the reminder exploded/);
+  });
+
   it("need the clock option", async () => {
     const { nodes } = setup();
     const sim = createSimulator({ nodes });
