@@ -672,8 +672,12 @@ const SCAN_BODY = `
 local r = redis.call('SCAN', ARGV[1], 'MATCH', ARGV[2], 'COUNT', ARGV[3])
 local out = {r[1]}
 for _, key in ipairs(r[2]) do
-  local s = load(key, nil)
-  if s then out[#out + 1] = key; out[#out + 1] = s end
+  -- a key a Cluster master lists but does not serve (a slot it imports, or
+  -- one it lost in a failover) cannot be read here: listed without its
+  -- state (false), to be read by a keyed call that the client routes
+  local ok, s = pcall(load, key, nil)
+  if not ok then out[#out + 1] = key; out[#out + 1] = false
+  elseif s then out[#out + 1] = key; out[#out + 1] = s end
 end
 return out
 `;
@@ -682,7 +686,9 @@ return out
  * One round of a scan of the users: `SCAN` from cursor ARGV[1] with MATCH
  * ARGV[2] and COUNT ARGV[3], then each state key's state, read as `READ`
  * reads it (keys without a state, the tombstones, are left out). Replies
- * the next cursor, then key, state, key, state... It declares no keys: a
+ * the next cursor, then key, state, key, state...; a key the server lists
+ * but cannot read (a Cluster master importing its slot) comes with `false`
+ * (nil) for a state, to be read by a keyed call. It declares no keys: a
  * read of what `SCAN` found, on the server that holds it.
  */
 export const SCAN: ScriptSource = { width: 1, source: PRELUDE + SCAN_BODY };

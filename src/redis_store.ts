@@ -321,7 +321,7 @@ export class RedisStore implements StateStore {
 
   /** {@inheritDoc StateStore.get} */
   async get(userId: string): Promise<string | undefined> {
-    const reply = await this.#run("get", userId, READ, ["state"]);
+    const reply = await this.#read("get", userId, "state");
     if (!isText(reply)) throw this.#unexpected("get", userId, reply);
     return typeof reply === "string" ? reply : undefined;
   }
@@ -573,11 +573,14 @@ export class RedisStore implements StateStore {
         cursor = String(reply[0]);
         for (let i = 1; i + 1 < reply.length; i += 2) {
           const userId = this.#names.userOf(String(reply[i]));
-          const state = reply[i + 1];
+          let state = reply[i + 1];
           if (!isText(state)) throw this.#unexpected("scan", "", reply);
-          if (userId !== undefined && typeof state === "string") {
-            yield { userId, state };
-          }
+          if (userId === undefined) continue;
+          // listed by a master that does not serve its slot (one importing
+          // it while it moves, one demoted by a failover): read by a keyed
+          // call, which the client sends where the key is
+          if (cluster && state === null) state = await this.get(userId);
+          if (typeof state === "string") yield { userId, state };
         }
       } while (cursor !== "0");
     }
@@ -591,6 +594,20 @@ export class RedisStore implements StateStore {
       throw new TypeError(
         "Cannot scan the users of a Cluster: the client has no nodes() method to reach each master",
       );
+    }
+    // after a failover, an ioredis Cluster lists the demoted master until a
+    // keyed call is redirected: its table of slots is read again first
+    const refresh = (redis as {
+      refreshSlotsCache?: (done: (error?: unknown) => void) => void;
+    }).refreshSlotsCache;
+    if (typeof refresh === "function") {
+      await new Promise<void>((resolve) => {
+        try {
+          refresh.call(redis, () => resolve());
+        } catch {
+          resolve(); // the scan goes on with the table it has
+        }
+      });
     }
     let masters = redis.nodes("master");
     if (masters.length === 0) {
@@ -623,7 +640,7 @@ export class RedisStore implements StateStore {
 
   /** {@inheritDoc StateStore.aside} */
   async aside(userId: string): Promise<string[]> {
-    const reply = await this.#run("aside", userId, READ, ["aside"]);
+    const reply = await this.#read("aside", userId, "aside");
     if (!isText(reply)) throw this.#unexpected("aside", userId, reply);
     if (typeof reply !== "string") return [];
     try {
@@ -644,6 +661,25 @@ export class RedisStore implements StateStore {
   ): Promise<unknown> {
     try {
       return await this.#scripts.run(script, this.#names.keys(userId), args);
+    } catch (error) {
+      throw new StoreError(operation, userId, error);
+    }
+  }
+
+  /**
+   * READ on the state key alone: a read needs no lease, and one key is
+   * served while its slot moves, when a call on both keys, split between two
+   * masters for a moment, is refused (`TRYAGAIN`).
+   */
+  async #read(
+    operation: "get" | "aside",
+    userId: string,
+    what: "state" | "aside",
+  ): Promise<unknown> {
+    try {
+      return await this.#scripts.run(READ, [this.#names.keys(userId)[0]], [
+        what,
+      ]);
     } catch (error) {
       throw new StoreError(operation, userId, error);
     }
