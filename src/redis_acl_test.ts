@@ -157,6 +157,44 @@ describe("the documented ACL user", { skip: skipRedis }, () => {
     }
   });
 
+  it("fails a scan loudly on a user it cannot read, not leaving the user out", async () => {
+    // a user without +type: reading a foreign value at a user's key fails;
+    // the scan must fail with it, not skip the user (only a Cluster master's
+    // "non local key" is read elsewhere instead)
+    const narrow = `${user}-narrow`;
+    const [, ...rules] = documentedAcl(prefix, password);
+    await admin.call(
+      "ACL",
+      "SETUSER",
+      narrow,
+      ...rules.filter((rule) => rule !== "+type"),
+    );
+    const url = new URL(REDIS_URL);
+    const limited = new Redis({
+      host: url.hostname,
+      port: Number(url.port || 6379),
+      username: narrow,
+      password,
+      enableReadyCheck: false,
+    });
+    try {
+      const store = new RedisStore(limited, { prefix });
+      await store.commit(await store.begin("readable"), "state");
+      await admin.set(store.keys("foreign")[0], "a foreign string");
+      await assert.rejects(
+        (async () => {
+          for await (const _ of store.scan()) { /* every page */ }
+        })(),
+        (error: unknown) =>
+          error instanceof StoreError && error.operation === "scan",
+      );
+      await admin.del(...store.keys("readable"), store.keys("foreign")[0]);
+    } finally {
+      limited.disconnect();
+      await admin.call("ACL", "DELUSER", narrow);
+    }
+  });
+
   it("cannot run FLUSHALL, KEYS, CONFIG or SCRIPT FLUSH", async () => {
     for (
       const command of [["FLUSHALL"], ["KEYS", "*"], ["CONFIG", "GET", "*"], [

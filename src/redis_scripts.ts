@@ -676,8 +676,14 @@ for _, key in ipairs(r[2]) do
   -- one it lost in a failover) cannot be read here: listed without its
   -- state (false), to be read by a keyed call that the client routes
   local ok, s = pcall(load, key, nil)
-  if not ok then out[#out + 1] = key; out[#out + 1] = false
-  elseif s then out[#out + 1] = key; out[#out + 1] = s end
+  if ok then
+    if s then out[#out + 1] = key; out[#out + 1] = s end
+  else
+    local e = type(s) == 'table' and s.err or tostring(s)
+    -- any other failure fails the scan, as before: a user never vanishes
+    if not string.find(e, 'non local key', 1, true) then error(s) end
+    out[#out + 1] = key; out[#out + 1] = false
+  end
 end
 return out
 `;

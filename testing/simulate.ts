@@ -431,8 +431,10 @@ export function createSimulator<UserId, Input, Sent = Input>(
       // event's error does: runDue only logs it, and tries it again later
       const failed: unknown[] = [];
       const stop = nodes.observe?.((transition) => {
+        // this run's users' timers: another user's is no step's
         if (
-          transition.kind === "timeout" && transition.outcome === "failed"
+          transition.kind === "timeout" && transition.outcome === "failed" &&
+          users.has(String(transition.userId))
         ) failed.push(transition.error);
       });
       try {

@@ -534,6 +534,10 @@ describe("wait steps", () => {
       { wait: 1_000, throws: /the reminder exploded/, node: "fragile" },
     ]);
     assert.match(transcript.text(), /! .*the reminder exploded/);
+    // another user's failing timer is no step's: the step of user 2 passes
+    await nodes.route({ from: 3, text: "hi" });
+    clock.advance(1_000);
+    await sim.simulate(2, ["hi", { wait: 0, node: "fragile" }]);
   });
 
   it("need the clock option", async () => {
