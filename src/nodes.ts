@@ -482,8 +482,6 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   readonly #maxStateBytes: number;
   /** Runs each user's events one at a time, with their lease. */
   readonly #queue: UserQueue;
-  /** Failed firings per user, for the backoff. */
-  readonly #failures = new Map<string, number>();
   /** The transition listeners (replaced, never mutated, on a change). */
   #observers: readonly TransitionListener<Event, UserId>[] = [];
   /** The clock transitions are timed on. */
@@ -945,11 +943,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     const done = armed === undefined && old === undefined && fired === undefined
       ? this.#queue.commit(lease, state, options)
       : this.#commitTimed(lease, state, options, armed?.due, old, fired);
-    // once committed, the user's timer is replaced, removed or fired: the
-    // failed firings of the one before do not set the next one's backoff
-    return this.#failures.size === 0
-      ? done
-      : done.then(() => void this.#failures.delete(lease.userId));
+    return done;
   }
 
   async #commitTimed(
@@ -1204,7 +1198,6 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         undefined,
         true,
       );
-      this.#failures.delete(entry.userId);
       if (done && trace) this.#report(trace, "committed");
       return done;
     } catch (error) {
@@ -1287,12 +1280,19 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   }
 
   /** Looks at a timer again later, backing off, when its firing failed. */
+  /**
+   * Puts off a timer whose firing failed: by as long as it is overdue, plus
+   * a second (at most 5 minutes). Tried on schedule, that doubles the wait
+   * at each failure (1, 2, 4, 8 s...), and it needs no count of failures:
+   * the due time, in the index, is the same for every process that claims
+   * the timer, so the backoff holds across processes, and a new timer of
+   * the user starts afresh.
+   */
   async #retryLater(entry: DueTimer, now: number, error: unknown) {
-    const failures = (this.#failures.get(entry.userId) ?? 0) + 1;
-    this.#failures.set(entry.userId, failures);
-    const delay = Math.min(1_000 * 2 ** (failures - 1), 300_000);
+    const overdue = Math.max(0, now - entry.due);
+    const delay = Math.min(overdue + 1_000, 300_000);
     this.#logger.warn(
-      `Cannot fire the timer of user "${entry.userId}" (attempt ${failures}); trying again in ${delay} ms`,
+      `Cannot fire the timer of user "${entry.userId}" (${overdue} ms overdue); trying again in ${delay} ms`,
       error,
     );
     await this.#defer(entry, now + delay);

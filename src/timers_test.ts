@@ -584,18 +584,46 @@ describe("outside attacker d: backoff per timer", () => {
       clock.advance(2 ** i * 1_000);
     }
     assert.deepEqual(
-      warnings.map((warning) => warning.match(/attempt (\d+)/)?.[1]),
-      ["1", "2", "3"],
+      warnings.map((warning) => warning.match(/trying again in (\d+) ms/)?.[1]),
+      ["1000", "2000", "4000"],
     );
     // the user answers: the failing timer is replaced by a new one
     await nodes.route({ from: 1, text: "here" });
     shared.failNext = 1;
     clock.advance(60_000);
     await nodes.runDue();
-    assert.match(warnings.at(-1)!, /\(attempt 1\); trying again in 1000 ms/);
+    assert.match(
+      warnings.at(-1)!,
+      /\(0 ms overdue\); trying again in 1000 ms/,
+    );
     clock.advance(1_000);
     await nodes.runDue();
     assert.deepEqual(shared.said.slice(-1), ["1 still there?"]);
+  });
+});
+
+describe("outside attacker g: backoff across processes", () => {
+  it("backs off the same whichever process claims the failing timer", async () => {
+    // two Nodes on one store (two processes): each failure puts the timer
+    // off by as long as it is overdue plus a second, whoever fired it
+    const store = new MemoryStore({ clock: new FakeClock() });
+    const first = bot(store);
+    const second = bot(store);
+    const clock = store.timing.clock as FakeClock;
+    await first.nodes.route({ from: 1, text: "hi" });
+    // each fails the two firings it makes, taking turns
+    first.shared.failNext = 2;
+    second.shared.failNext = 2;
+    clock.advance(60_000);
+    const delays: number[] = [];
+    for (const nodes of [first, second, first, second]) {
+      await nodes.nodes.runDue();
+      const warning = nodes.warnings.at(-1)!; // the process that fired it
+      delays.push(Number(warning.match(/trying again in (\d+) ms/)![1]));
+      clock.advance(delays.at(-1)!);
+    }
+    assert.deepEqual(delays, [1_000, 2_000, 4_000, 8_000]);
+    assert.deepEqual((await second.nodes.runDue()).map((f) => f.userId), [1]);
   });
 });
 
