@@ -580,6 +580,15 @@ export class RedisStore implements StateStore {
           // it while it moves, one demoted by a failover): read by a keyed
           // call, which the client sends where the key is
           if (cluster && state === null) state = await this.get(userId);
+          else if (
+            typeof state === "string" && userId.includes("\uFFFD") &&
+            await this.get(userId) !== state
+          ) {
+            // a key whose name is not UTF-8 (another app's) reads as U+FFFD,
+            // as the key of a user whose id holds U+FFFD does: it is that
+            // user's only when it holds what the user's own key holds
+            continue;
+          }
           if (typeof state === "string") yield { userId, state };
         }
       } while (cursor !== "0");

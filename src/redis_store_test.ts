@@ -202,6 +202,32 @@ describe("RedisStore", { skip: skipRedis }, () => {
     await redis.del(...store.keys("u"));
   });
 
+  it("lists no key whose name is not UTF-8 as a user whose id holds U+FFFD", async () => {
+    // ioredis reads the bytes of such a name (another app's) as U+FFFD, the
+    // name of the real user "\uFFFD": that user once, the other key never
+    const prefix = randomPrefix("utf8");
+    const store = new RedisStore(redis, { prefix });
+    await store.commit(await store.begin("\uFFFD"), "the user's");
+    const raw = (bytes: number[]) =>
+      Buffer.concat([
+        Buffer.from(`${prefix}:{`),
+        Buffer.from(bytes),
+        Buffer.from("}"),
+      ]);
+    await redis.set(raw([0xff]), "another app's");
+    await redis.set(raw([0x62, 0x6f, 0x62, 0xc0]), "another app's too");
+    const listed: [string, string][] = [];
+    for await (const { userId, state } of store.scan()) {
+      listed.push([userId, state]);
+    }
+    assert.deepEqual(listed, [["\uFFFD", "the user's"]]);
+    await redis.del(
+      ...store.keys("\uFFFD"),
+      raw([0xff]),
+      raw([0x62, 0x6f, 0x62, 0xc0]),
+    );
+  });
+
   it("fails loudly, keeping the state, on a client that answers Buffers", async () => {
     // node-redis with withTypeMapping({ [BLOB_STRING]: Buffer }): every
     // state looked absent, and each user started over at every event
