@@ -940,10 +940,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       ? { aside: replaced.raw }
       : {};
     const old = armedOf(replaced)?.due;
-    const done = armed === undefined && old === undefined && fired === undefined
+    return armed === undefined && old === undefined && fired === undefined
       ? this.#queue.commit(lease, state, options)
       : this.#commitTimed(lease, state, options, armed?.due, old, fired);
-    return done;
   }
 
   async #commitTimed(

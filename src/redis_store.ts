@@ -321,7 +321,7 @@ export class RedisStore implements StateStore {
 
   /** {@inheritDoc StateStore.get} */
   async get(userId: string): Promise<string | undefined> {
-    const reply = await this.#read("get", userId, "state");
+    const reply = await this.#run("get", userId, READ, ["state"], true);
     if (!isText(reply)) throw this.#unexpected("get", userId, reply);
     return typeof reply === "string" ? reply : undefined;
   }
@@ -649,7 +649,7 @@ export class RedisStore implements StateStore {
 
   /** {@inheritDoc StateStore.aside} */
   async aside(userId: string): Promise<string[]> {
-    const reply = await this.#read("aside", userId, "aside");
+    const reply = await this.#run("aside", userId, READ, ["aside"], true);
     if (!isText(reply)) throw this.#unexpected("aside", userId, reply);
     if (typeof reply !== "string") return [];
     try {
@@ -661,34 +661,26 @@ export class RedisStore implements StateStore {
     return [reply];
   }
 
-  /** Runs one user's script, failures as `StoreError`. */
+  /**
+   * Runs a script on a user's keys, failures as `StoreError`; on the state
+   * key alone for a read (`stateOnly`): it needs no lease, and one key is
+   * served while its slot moves, when a call on both keys, split between
+   * two masters for a moment, is refused (`TRYAGAIN`).
+   */
   async #run(
     operation: StoreOperation,
     userId: string,
     script: ScriptSource,
     args: string[],
+    stateOnly = false,
   ): Promise<unknown> {
+    const keys = this.#names.keys(userId);
     try {
-      return await this.#scripts.run(script, this.#names.keys(userId), args);
-    } catch (error) {
-      throw new StoreError(operation, userId, error);
-    }
-  }
-
-  /**
-   * READ on the state key alone: a read needs no lease, and one key is
-   * served while its slot moves, when a call on both keys, split between two
-   * masters for a moment, is refused (`TRYAGAIN`).
-   */
-  async #read(
-    operation: "get" | "aside",
-    userId: string,
-    what: "state" | "aside",
-  ): Promise<unknown> {
-    try {
-      return await this.#scripts.run(READ, [this.#names.keys(userId)[0]], [
-        what,
-      ]);
+      return await this.#scripts.run(
+        script,
+        stateOnly ? [keys[0]] : keys,
+        args,
+      );
     } catch (error) {
       throw new StoreError(operation, userId, error);
     }

@@ -838,11 +838,7 @@ class TestBot<C extends Context = Context> {
   #chatExists(chatId: unknown): boolean {
     if (this.#chats.has(String(chatId))) return true;
     if (typeof chatId === "string" && chatId.startsWith("@")) return true;
-    // a string as Telegram reads one: decimal digits, nothing around them
-    const id = typeof chatId === "string" && /^-?[1-9][0-9]*$/.test(chatId)
-      ? Number(chatId)
-      : chatId;
-    return typeof id === "number" && Number.isSafeInteger(id) && id !== 0;
+    return chatNumber(chatId) !== undefined;
   }
 
   #chatFor(chatId: unknown): Chat {
@@ -858,8 +854,8 @@ class TestBot<C extends Context = Context> {
         username: chatId.slice(1),
       });
     }
-    const id = Number(chatId);
-    if (!Number.isSafeInteger(id) || id === 0) {
+    const id = chatNumber(chatId);
+    if (id === undefined) {
       throw new TypeError(`Bad Request: chat not found (chat_id ${chatId})`);
     }
     if (id > 0) {
@@ -1061,6 +1057,19 @@ function record(bot: { ContextConstructor?: unknown }): () => void {
 
 /** Telegram's limit on a button's `callback_data`, in bytes (UTF-8). */
 const MAX_CALLBACK_DATA = 64;
+
+/**
+ * The number a chat id gives: a safe integer other than 0, or a string of
+ * one as Telegram reads it (decimal digits, nothing around them).
+ */
+function chatNumber(chatId: unknown): number | undefined {
+  const id = typeof chatId === "string" && /^-?[1-9][0-9]*$/.test(chatId)
+    ? Number(chatId)
+    : chatId;
+  return typeof id === "number" && Number.isSafeInteger(id) && id !== 0
+    ? id
+    : undefined;
+}
 
 /** A 400 answer. */
 function badRequest(what: string): ApiFailure {
