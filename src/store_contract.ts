@@ -674,6 +674,32 @@ export function storeContract(
       }, { wait: 2_000, ttl: 60_000 }),
     );
     it(
+      "never repeats a version: a stale commit is fenced after the state expired",
+      withStore(async ({ store, expireLeases, expireStates }) => {
+        if (!expireStates) return;
+        await store.commit(await store.begin("u"), "one");
+        const stale = await store.begin("u"); // read "one" and its version
+        await expireLeases();
+        await expireStates();
+        assert.equal(await store.get("u"), undefined);
+        // a new state's first version: never the one the stale lease read
+        await store.commit(await store.begin("u"), "two");
+        await assert.rejects(store.commit(stale, "stale"), LeaseLostError);
+        assert.equal(await store.get("u"), "two");
+      }, { wait: 2_000, ttl: 60_000 }),
+    );
+    it(
+      "keeps a value aside in a commit that keeps its lease",
+      withStore(async ({ store }) => {
+        await store.commit(await store.begin("u"), "one");
+        const lease = await store.begin("u");
+        await store.commit(lease, "two", { aside: "raw", keep: true });
+        await store.release(lease);
+        assert.equal(await store.get("u"), "two");
+        assert.deepEqual(await store.aside("u"), ["raw"]);
+      }),
+    );
+    it(
       "commits a state whose idle ttl ran out while its lease was held",
       withStore(async ({ store, expireStates }) => {
         if (!expireStates) return;
