@@ -715,6 +715,35 @@ export function storeContract(
       }, { wait: 2_000, ttl: 1_000 }),
     );
     it(
+      "fences a holder whose state a late commit replaced, after that state expired too",
+      withStore(async ({ store, advance, expireLeases, expireStates }) => {
+        if (!expireStates) return;
+        const ttl = 60_000;
+        const leaseTtl = store.timing.leaseTtl;
+        // on a clock of its own, the holder renews its lease until the
+        // state expired; leases and states that expire apart otherwise
+        if (advance && leaseTtl >= ttl) return;
+        await store.commit(await store.begin("u"), "one");
+        const late = await store.begin("u");
+        if (advance) await advance(leaseTtl + 1);
+        else await expireLeases();
+        const holder = await store.begin("u"); // read "one"
+        await store.commit(late, "late"); // accepted: nothing changed yet
+        if (advance) {
+          const step = Math.max(1, Math.floor(leaseTtl / 2));
+          for (let passed = 0; passed <= ttl; passed += step) {
+            await advance(step);
+            assert.equal(await store.renew(holder), true);
+          }
+        } else await expireStates();
+        assert.equal(await store.get("u"), undefined);
+        // the holder read "one", which the late commit replaced: that the
+        // late commit's state expired since does not make the read current
+        await assert.rejects(store.commit(holder, "holder"), LeaseLostError);
+        assert.equal(await store.get("u"), undefined);
+      }, { wait: 2_000, ttl: 60_000 }),
+    );
+    it(
       "keeps an index of timers: due ones earliest first, entries removed one by one",
       withStore(async ({ store }) => {
         assert.deepEqual(await store.dueTimers(Infinity, 10), []);
