@@ -97,11 +97,43 @@ export interface GrammyContextLike {
   readonly pollAnswer?:
     | { readonly user?: { readonly id: number } | undefined }
     | undefined;
+  /**
+   * grammY's `ctx.senderChat`: the chat a message was sent on behalf of (an
+   * anonymous group admin, a channel), whose `from` is a placeholder account
+   * Telegram gives all such messages, not a person.
+   */
+  readonly senderChat?: { readonly id: number } | undefined;
+  /**
+   * grammY's `ctx.callbackQuery`: a button press, whose `from` is the user
+   * who pressed (its message may have been sent on behalf of a chat).
+   */
+  readonly callbackQuery?: unknown;
+  /**
+   * grammY's `ctx.businessConnectionId`: set for updates of a business
+   * account's chats (a chat between the account and a customer, not with
+   * the bot).
+   */
+  readonly businessConnectionId?: string | undefined;
+}
+
+/**
+ * The person an update is from: `undefined` for a message sent on behalf
+ * of a chat (its `from` is a placeholder account shared by every such
+ * message: 1087968824 for anonymous admins, 136817688 for channels, 777000
+ * for a channel's posts forwarded to its discussion group).
+ */
+function person(ctx: GrammyContextLike): number | undefined {
+  if (ctx.senderChat !== undefined && ctx.callbackQuery === undefined) {
+    return undefined;
+  }
+  return ctx.from?.id ?? ctx.pollAnswer?.user?.id;
 }
 
 /**
  * The id of the user an update is from, in any chat, or `undefined` for
- * updates without a user (channel posts, a vote of a chat in a poll): the
+ * updates without a user (channel posts, a vote of a chat in a poll, a
+ * message sent on behalf of a chat: an anonymous admin's, a channel's, whose
+ * `from` is a placeholder account that every such message shares): the
  * `userId` option of `Nodes` for one state per user, whatever chat they
  * write in. A user's vote in a poll (`poll_answer`, which grammY's
  * `ctx.from` leaves out) is theirs too.
@@ -119,14 +151,15 @@ export interface GrammyContextLike {
  * ```
  */
 export function userId(ctx: GrammyContextLike): number | undefined {
-  return ctx.from?.id ?? ctx.pollAnswer?.user?.id;
+  return person(ctx);
 }
 
 /**
  * The id of the user an update is from, only in a private chat with the bot
  * (as the seed's `IsPrivateChatMessage` filter). Group updates are not for
  * `Nodes`: {@linkcode nodesMiddleware} passes them on to the handlers
- * registered after it.
+ * registered after it, and so are those of a business account's chats
+ * (private chats between the account and its customers, not with the bot).
  *
  * @param ctx A grammY context.
  * @returns The user id, or `undefined` outside private chats.
@@ -142,7 +175,10 @@ export function userId(ctx: GrammyContextLike): number | undefined {
  * ```
  */
 export function privateChatUserId(ctx: GrammyContextLike): number | undefined {
-  return ctx.chat?.type === "private" ? ctx.from?.id : undefined;
+  // a business account's chat with a customer is private, but not with the bot
+  return ctx.chat?.type === "private" && ctx.businessConnectionId === undefined
+    ? person(ctx)
+    : undefined;
 }
 
 /**
@@ -151,7 +187,12 @@ export function privateChatUserId(ctx: GrammyContextLike): number | undefined {
  * game, a poll being built together). It is the key grammY's `session()`
  * uses by default (`ctx.chatId`), so a bot moving from `session()` keeps
  * its keys. In a private chat it is the user's id. `undefined` for updates
- * without a chat (inline queries): not for `Nodes`.
+ * without a chat (inline queries): not for `Nodes`. A business account's
+ * chat with a customer has the customer's id, as the customer's own chat
+ * with the bot (Telegram gives both that id): a bot that gets business
+ * updates shares one state between the two with this key, as `session()`
+ * does; use `chatUserId`, or a key of your own for updates with
+ * `ctx.businessConnectionId`, to keep them apart.
  *
  * @param ctx A grammY context.
  * @returns The chat id, or `undefined`.
@@ -176,8 +217,10 @@ export function chatId(ctx: GrammyContextLike): number | undefined {
  * state per user per chat (a group bot where each member has their own
  * conversation). In a private chat it is the user's id (as a string), so
  * private conversations keep the keys `userId` and `privateChatUserId`
- * gave them; in a group it is `"<chat id>:<user id>"`. `undefined` without a
- * user or a chat. The `userId` a node gets is then this key: reply through
+ * gave them; in a group, and in a business account's chat with a customer,
+ * it is `"<chat id>:<user id>"`. `undefined` without a user (see
+ * {@linkcode userId}) or a chat. The `userId` a node gets is then this key:
+ * reply through
  * the `ctx` (`ctx.reply` writes to the chat the update came from) rather
  * than `bot.api.sendMessage(userId, ...)`.
  *
@@ -197,10 +240,16 @@ export function chatId(ctx: GrammyContextLike): number | undefined {
  * ```
  */
 export function chatUserId(ctx: GrammyContextLike): string | undefined {
-  const user = ctx.from?.id;
+  const user = person(ctx);
   const chat = chatId(ctx);
   if (user === undefined || chat === undefined) return undefined;
-  return ctx.chat?.type === "private" ? String(user) : `${chat}:${user}`;
+  // the user's private chat with the bot: a private chat that is no business
+  // account's, or the chat grammY gives a business connection's own update
+  // (its owner's chat with the bot)
+  const own = ctx.chat === undefined
+    ? chat === user
+    : ctx.chat.type === "private" && ctx.businessConnectionId === undefined;
+  return own ? String(user) : `${chat}:${user}`;
 }
 
 /**

@@ -2,7 +2,12 @@
 import { describe, it } from "node:test";
 import { readFileSync } from "node:fs";
 import assert from "node:assert/strict";
-import { type Api, BotError, type Context } from "grammy";
+import {
+  type Api,
+  BotError,
+  type Context,
+  Context as GrammyContext,
+} from "grammy";
 import { Menu, type MenuFlavor } from "@grammyjs/menu";
 import type { Update } from "grammy/types";
 import { Node, Nodes } from "../mod.ts";
@@ -496,5 +501,125 @@ describe("userId helpers for groups", () => {
     }
     assert.deepEqual((await nodes.user(-100).node())?.data, { n: 2 });
     tg.outbox.take();
+  });
+});
+
+describe("outside attacker h: whose update it is", () => {
+  const me = {
+    id: 1,
+    is_bot: true,
+    first_name: "Bot",
+    username: "bot",
+  } as ConstructorParameters<typeof GrammyContext>[2];
+  const ctx = (update: Record<string, unknown>) =>
+    new GrammyContext(
+      { update_id: 1, ...update } as Update,
+      {} as Api,
+      me,
+    );
+  const person = (id: number) => ({ id, is_bot: false, first_name: "P" });
+  const helpers = { userId, privateChatUserId, chatUserId, chatId };
+  const keys = (update: Record<string, unknown>) =>
+    Object.fromEntries(
+      Object.entries(helpers).map((
+        [name, helper],
+      ) => [name, helper(ctx(update))]),
+    );
+
+  it("keys a business account's chats apart from its owner's and customers' chats with the bot", () => {
+    const customer = { id: 8, type: "private", first_name: "A" };
+    const fromOwner = {
+      message_id: 5,
+      date: 0,
+      business_connection_id: "conn",
+      chat: customer,
+      from: person(9),
+      text: "hello A",
+    };
+    assert.deepEqual(keys({ business_message: fromOwner }), {
+      userId: 9,
+      privateChatUserId: undefined,
+      chatUserId: "8:9",
+      chatId: 8,
+    });
+    assert.deepEqual(
+      keys({ business_message: { ...fromOwner, from: person(8) } }),
+      { userId: 8, privateChatUserId: undefined, chatUserId: "8:8", chatId: 8 },
+    );
+    // the owner's and the customer's own chats with the bot
+    for (const id of [8, 9]) {
+      assert.deepEqual(
+        keys({
+          message: {
+            message_id: 1,
+            date: 0,
+            chat: { id, type: "private", first_name: "P" },
+            from: person(id),
+            text: "hi",
+          },
+        }),
+        {
+          userId: id,
+          privateChatUserId: id,
+          chatUserId: String(id),
+          chatId: id,
+        },
+      );
+    }
+    // the connection's own update: its owner's chat with the bot
+    assert.deepEqual(
+      keys({
+        business_connection: {
+          id: "conn",
+          user: person(9),
+          user_chat_id: 9,
+          date: 0,
+          is_enabled: true,
+        },
+      }),
+      { userId: 9, privateChatUserId: undefined, chatUserId: "9", chatId: 9 },
+    );
+  });
+
+  it("keys no person for a message sent on behalf of a chat, but the user who presses its button", () => {
+    const group = { id: -100, type: "supergroup", title: "G" };
+    const anonymous = {
+      message_id: 1,
+      date: 0,
+      chat: group,
+      from: { id: 1087968824, is_bot: true, first_name: "Group" },
+      sender_chat: group,
+      text: "as the group",
+    };
+    assert.deepEqual(keys({ message: anonymous }), {
+      userId: undefined,
+      privateChatUserId: undefined,
+      chatUserId: undefined,
+      chatId: -100,
+    });
+    const forwarded = {
+      ...anonymous,
+      from: { id: 777000, is_bot: false, first_name: "Telegram" },
+      sender_chat: { id: -200, type: "channel", title: "C" },
+      is_automatic_forward: true,
+    };
+    assert.equal(userId(ctx({ message: forwarded })), undefined);
+    assert.deepEqual(
+      keys({
+        callback_query: {
+          id: "q",
+          from: person(5),
+          chat_instance: "i",
+          message: anonymous,
+          data: "yes",
+        },
+      }),
+      {
+        userId: 5,
+        privateChatUserId: undefined,
+        chatUserId: "-100:5",
+        chatId: -100,
+      },
+    );
   });
 });

@@ -387,7 +387,8 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
 
   /**
    * The raw stored values that could not be restored and were replaced,
-   * newest first: nothing unreadable is ever lost.
+   * newest first: the newest 16 (`ASIDE_LIMIT`, exported by
+   * `@botnodes/core/store`); older ones are dropped as new ones come.
    */
   aside(): Promise<string[]>;
 }
@@ -1223,7 +1224,34 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     let current = this.#restore(lease);
     if (isPromise(current)) current = await current;
     if (trace) this.#from(trace, current);
-    const armed = armedOf(current);
+    const armed = current instanceof InvalidStateError
+      ? storedTimer(current)
+      : armedOf(current);
+    if (
+      armed?.due === entry.due && armed.due <= now &&
+      (current instanceof InvalidStateError ||
+        typeof current?.onTimeout !== "function")
+    ) {
+      // due, and armed by a version of the bot that knows the node: this
+      // one does not (a deploy under way), so it is not dropped but put off,
+      // for a process that can fire it; an hour after it was due, given up
+      const why = current instanceof InvalidStateError
+        ? current
+        : new Error(
+          `Cannot fire the timer of user "${lease.userId}": node "${
+            this.#registry.keyOf(current!)
+          }" has no onTimeout() in this version of the bot`,
+        );
+      if (now - entry.due < UNFIREABLE_FOR) throw why;
+      this.#logger.warn(
+        `Dropped the timer of user "${lease.userId}", due ${
+          now - entry.due
+        } ms ago: no process could fire it`,
+        why,
+      );
+      await this.#unschedule(lease.userId, entry.due);
+      return undefined;
+    }
     if (
       current === undefined || current instanceof InvalidStateError ||
       armed === undefined || armed.due > now ||
@@ -1845,6 +1873,34 @@ function idKey(what: "user id" | "event id", id: unknown): string {
 const MAX_TIMEOUT = 10 * 366 * 86_400_000;
 /** How long a timer whose user was busy waits before it is looked at again. */
 const BUSY_RETRY = 1_000;
+/**
+ * How long after its due time a timer that this process cannot fire (its
+ * state names a node this version does not know, or whose data it cannot
+ * read, or which has no `onTimeout` here) is put off, for a process of the
+ * version that armed it, before it is dropped.
+ */
+const UNFIREABLE_FOR = 3_600_000;
+
+/**
+ * The timer a state that cannot be restored was stored with: its envelope is
+ * a botnodes one (a node key this version does not know, or data its schema
+ * refuses), so another version of the bot may fire it.
+ */
+function storedTimer(invalid: InvalidStateError): Armed | undefined {
+  if (invalid.reason === "unparseable") return undefined;
+  try {
+    const { due, user } = JSON.parse(invalid.raw) as {
+      due?: unknown;
+      user?: unknown;
+    };
+    return Number.isSafeInteger(due) &&
+        (typeof user === "string" || typeof user === "number")
+      ? { due: due as number, user }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** How many rounds of `runTimers` may run without giving the event loop a turn. */
 const BUSY_ROUNDS = 16;

@@ -468,7 +468,13 @@ export interface StoreOptions {
    * 100 years; rounded up to a whole ms.
    */
   readonly ttl?: number | undefined;
-  /** The clock for lease, wait and idle times. Default `systemClock`. */
+  /**
+   * The clock for lease, wait and idle times, and for timers. Default
+   * `systemClock`. On `RedisStore`, leases and idle times run on Redis' own
+   * clock (`PX`, `PEXPIRE`): this clock times only the waits for a lease
+   * and the timers' due times, so a fake clock moves neither a lease's nor a
+   * state's expiry there (`MemoryStore` runs all of them on it).
+   */
   readonly clock?: Clock | undefined;
   /**
    * How many recent event ids a user's state remembers, to skip redelivered

@@ -639,3 +639,90 @@ describe("outside attacker e: an index that lost a timer's entry", () => {
     assert.deepEqual(shared.said, ["1: still here", "1 still there?"]);
   });
 });
+
+describe("outside attacker h: a timer during a deploy", () => {
+  /** The old version of the bot: `asking` is another class, without timers. */
+  class OldAsking extends Node<Shared, Event, number, { reminded: boolean }> {
+    static override schema = z.object({ reminded: z.boolean() });
+    onEvent(): OldAsking {
+      return new OldAsking({ reminded: false });
+    }
+  }
+  /** A version whose `asking` data is of another shape. */
+  class OtherAsking extends Asking {
+    static override schema = z.object({ reminded: z.string() }) as never;
+  }
+  /** The old version without the node at all. */
+  function old(store: StateStore, variant: "no timer" | "no node" | "schema") {
+    const warnings: string[] = [];
+    const nodes = new Nodes<Shared, Event, number>({
+      store,
+      nodes: variant === "no node" ? { gone: Gone } : {
+        asking: variant === "schema" ? OtherAsking : OldAsking,
+        gone: Gone,
+      },
+      start: () => new Gone(),
+      shared: { said: [], failNext: 0 },
+      userId: (event) => event.from,
+      logger: { warn: (message) => void warnings.push(message) },
+    });
+    return { nodes, warnings };
+  }
+
+  for (const variant of ["no timer", "no node", "schema"] as const) {
+    it(`is put off, not dropped, by a process that cannot fire it (${variant}), and fires in one that can`, async () => {
+      const current = bot();
+      const { store, clock, shared } = current;
+      const before = old(store, variant);
+      await current.nodes.route({ from: 1, text: "hi" }); // armed: 1 min
+      clock.advance(60_000);
+      assert.deepEqual(await before.nodes.runDue(), []);
+      assert.match(
+        before.warnings.join("\n"),
+        /timer of user "1".*again in 1000 ms/,
+      );
+      assert.deepEqual(shared.said, []);
+      // still in the index: the version that armed it fires it
+      clock.advance(1_000);
+      const fired = await current.nodes.runDue();
+      assert.deepEqual(fired.map((timer) => timer.key), ["asking"]);
+      assert.deepEqual(shared.said, ["1 still there?"]);
+      assert.deepEqual(await store.dueTimers(clock.now(), 10), []);
+    });
+  }
+
+  it("is dropped, with a warning, an hour after it was due when no process could fire it", async () => {
+    const current = bot();
+    const { store, clock, shared } = current;
+    const before = old(store, "no node");
+    await current.nodes.route({ from: 1, text: "hi" });
+    clock.advance(60_000 + 3_599_999);
+    assert.deepEqual(await before.nodes.runDue(), []);
+    assert.equal((await store.dueTimers(Infinity, 10)).length, 1, "put off");
+    assert.doesNotMatch(before.warnings.join("\n"), /Dropped/);
+    clock.advance(300_000);
+    assert.deepEqual(await before.nodes.runDue(), []);
+    assert.match(before.warnings.at(-1)!, /Dropped the timer of user "1"/);
+    assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+    assert.deepEqual(await current.nodes.runDue(), []);
+    assert.deepEqual(shared.said, []);
+    // the user's state is as it was: the next event goes on from it
+    assert.equal(await keyOf(current.nodes, 1), "asking");
+  });
+
+  it("still drops an entry whose state it cannot read and that holds no timer", async () => {
+    const current = bot();
+    const { store, clock } = current;
+    const before = old(store, "no node");
+    // a state of a node the old version does not know, with no timer
+    await store.commit(
+      await store.begin("1"),
+      JSON.stringify({ v: 1, node: "asking", data: { reminded: false } }),
+    );
+    await store.schedule("1", 1_000); // an entry the state does not hold
+    clock.advance(1_000);
+    assert.deepEqual(await before.nodes.runDue(), []);
+    assert.deepEqual(await store.dueTimers(Infinity, 10), []);
+    assert.deepEqual(before.warnings, []);
+  });
+});

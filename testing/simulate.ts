@@ -416,7 +416,11 @@ export function createSimulator<UserId, Input, Sent = Input>(
     if (!(typeof ms === "number" && ms >= 0 && Number.isFinite(ms))) {
       throw new RangeError(
         `Cannot run step ${number}: wait must be a number of ms, got ${
-          String(ms)
+          typeof ms === "string"
+            ? `the string ${JSON.stringify(ms)}`
+            : typeof ms === "object" && ms !== null
+            ? Array.isArray(ms) ? "an array" : "an object"
+            : String(ms)
         }`,
       );
     }

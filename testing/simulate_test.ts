@@ -486,6 +486,18 @@ describe("wait steps", () => {
     assert.match(transcript.text(), /\(wait 1 ms\)/);
   });
 
+  it("refuse a wait that is no number of ms, saying what it is", async () => {
+    const { sim } = waiting();
+    await assert.rejects(
+      sim.simulate(1, ["hi", { wait: "1000" as unknown as number }]),
+      /step 2: wait must be a number of ms, got the string "1000"/,
+    );
+    await assert.rejects(
+      sim.simulate(1, ["hi", { wait: -1 }]),
+      /step 2: wait must be a number of ms, got -1/,
+    );
+  });
+
   it("fail a wait step whose expectation is wrong, naming it", async () => {
     const { sim } = waiting();
     await assert.rejects(
