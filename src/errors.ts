@@ -303,10 +303,15 @@ export class LeaseTimeoutError extends BotnodesError {
    *
    * @param userId The user whose lease was wanted.
    * @param waited How long it waited, in milliseconds.
+   * @param queued Whether it waited behind an earlier call for the user in
+   * this process (still running, or still waiting for the store: Redis down
+   * or slow), rather than for a lease another handler holds.
    */
-  constructor(userId: string, waited: number) {
+  constructor(userId: string, waited: number, queued = false) {
     super(
-      `Cannot take the lease of user "${userId}": still held by another handler after ${waited} ms`,
+      queued
+        ? `Cannot take the lease of user "${userId}": an earlier call for this user in this process was still running (or waiting for the store) after ${waited} ms`
+        : `Cannot take the lease of user "${userId}": still held by another handler after ${waited} ms`,
     );
     this.userId = userId;
     this.waited = waited;

@@ -1235,13 +1235,11 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       // due, and armed by a version of the bot that knows the node: this
       // one does not (a deploy under way), so it is not dropped but put off,
       // for a process that can fire it; an hour after it was due, given up
-      const why = current instanceof InvalidStateError
-        ? current
-        : new Error(
-          `Cannot fire the timer of user "${lease.userId}": node "${
-            this.#registry.keyOf(current!)
-          }" has no onTimeout() in this version of the bot`,
-        );
+      const why = current instanceof InvalidStateError ? current : new Error(
+        `Cannot fire the timer of user "${lease.userId}": node "${
+          this.#registry.keyOf(current!)
+        }" has no onTimeout() in this version of the bot`,
+      );
       if (now - entry.due < UNFIREABLE_FOR) throw why;
       this.#logger.warn(
         `Dropped the timer of user "${lease.userId}", due ${

@@ -90,7 +90,7 @@ export class UserQueue {
     }
     const previous = this.#queues.get(id);
     if (once && previous !== undefined) {
-      return Promise.reject(new LeaseTimeoutError(id, 0));
+      return Promise.reject(new LeaseTimeoutError(id, 0, true));
     }
     const turn: Turn = { done: undefined, finish: undefined };
     // the turn is over: pass it on, and the last in line leaves no queue
@@ -114,7 +114,7 @@ export class UserQueue {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        reject(new LeaseTimeoutError(id, wait));
+        reject(new LeaseTimeoutError(id, wait, true));
       }, Math.min(wait, MAX_TIMER_MS));
       previous.done!.then(() => {
         if (timedOut) return over(); // never runs: the next may go

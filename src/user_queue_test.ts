@@ -132,6 +132,11 @@ describe("waiting in one process", () => {
           assert.ok(error instanceof LeaseTimeoutError);
           assert.equal(error.userId, "1");
           assert.equal(error.waited, 50);
+          // not "held by another handler": it waited in this process
+          assert.match(
+            error.message,
+            /an earlier call for this user in this process was still running/,
+          );
           return true;
         },
       );
