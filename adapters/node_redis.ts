@@ -78,8 +78,9 @@ export interface NodeRedisLike {
  * as it does on an ioredis `Cluster`.
  *
  * Give it a client that answers strings: one from `withTypeMapping` that maps
- * bulk strings to `Buffer`s makes `RedisStore` fail each call with a
- * `StoreError` saying so (the state stays as it was).
+ * bulk strings to `Buffer`s makes `RedisStore` fail each call that reads a
+ * stored value with a `StoreError` saying so (the state stays as it was); a
+ * new user's first event, which reads none, is stored.
  *
  * @param client A connected node-redis client.
  * @returns The client as a `RedisLike`.
@@ -117,7 +118,8 @@ export interface NodeRedisLike {
  * import { createCluster } from "redis";
  * import { fromNodeRedis } from "@botnodes/core/node-redis";
  *
- * // not connected: it knows no masters yet (RedisStore connects it first)
+ * // not connected: it knows no masters yet (connect it before use:
+ * // node-redis sends nothing on a client that is not connected)
  * const redis = fromNodeRedis(createCluster({ rootNodes: [] }));
  * assert.deepEqual(redis.nodes?.("master"), []);
  * ```

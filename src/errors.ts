@@ -440,7 +440,7 @@ export class StoreError extends BotnodesError {
   constructor(operation: StoreOperation, userId: string, cause: unknown) {
     const safe = redactError(cause);
     super(
-      `Cannot ${operation} the state of user "${userId}": the store failed (${
+      `Cannot ${whatOf(operation, userId)}: the store failed (${
         safe instanceof Error
           ? safe.message || withoutMessage(cause)
           : redact(String(safe))
@@ -449,6 +449,26 @@ export class StoreError extends BotnodesError {
     );
     this.operation = operation;
     this.userId = userId;
+  }
+}
+
+/**
+ * What a failed store operation was about: a user's state, or (a scan, the
+ * index of timers) the store's users or timers as a whole.
+ */
+function whatOf(operation: StoreOperation, userId: string): string {
+  switch (operation) {
+    case "scan":
+      return "scan the stored users";
+    case "dueTimers":
+    case "claimTimers":
+      return `read the timers (${operation})`;
+    case "schedule":
+    case "unschedule":
+    case "deferTimer":
+      return `${operation} a timer of user "${userId}"`;
+    default:
+      return `${operation} the state of user "${userId}"`;
   }
 }
 

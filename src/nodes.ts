@@ -355,7 +355,9 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
    * anyone else, or a user without state, is left as they are and nothing is
    * written: the check and the move happen under the user's lease, so a user
    * who moved on since you looked (a snapshot of {@linkcode Nodes.users}) is
-   * never dragged back.
+   * never dragged back. A stored state that cannot be restored is replaced
+   * without the `onInvalidState` hook (you chose the node), and its raw
+   * value is kept aside all the same (see {@linkcode UserHandle.aside}).
    *
    * Called from inside this user's own handler it fails at once with an
    * `Error` (it would wait for the handler that awaits it); where
@@ -381,7 +383,9 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
   /**
    * Deletes the user's state: their next event enters the start node. Waits
    * behind the user's pending events, and fails at once from inside this
-   * user's own handler, like {@linkcode UserHandle.to}.
+   * user's own handler, like {@linkcode UserHandle.to}. A stored state that
+   * cannot be restored is deleted without the `onInvalidState` hook, its raw
+   * value kept aside.
    */
   reset(): Promise<void>;
 

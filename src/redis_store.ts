@@ -620,8 +620,17 @@ export class RedisStore implements StateStore {
     }
     let masters = redis.nodes("master");
     if (masters.length === 0) {
-      // a Cluster client that has not connected yet knows no masters
-      await this.get("");
+      // a Cluster client that has not connected yet knows no masters (an
+      // ioredis Cluster connects on its first call)
+      try {
+        await this.get("");
+      } catch (error) {
+        throw new StoreError(
+          "scan",
+          "",
+          error instanceof StoreError ? error.cause : error,
+        );
+      }
       masters = redis.nodes("master");
     }
     return masters.map((master) =>

@@ -258,7 +258,12 @@ describe("RedisStore", { skip: skipRedis }, () => {
         .test(error.message);
     await assert.rejects(nodes.route({ user: "u", id: "2" }), loud("begin"));
     await assert.rejects(store.get("u"), loud("get"));
-    await assert.rejects(nodes.users().next(), loud("scan"));
+    await assert.rejects(
+      nodes.users().next(),
+      (error) =>
+        loud("scan")(error) &&
+        /^Cannot scan the stored users:/.test((error as Error).message),
+    );
     mapped = false;
     assert.deepEqual(await appended(store, "u"), ["1"]);
     assert.equal(await redis.exists(store.keys("u")[1]), 0, "released");
@@ -436,6 +441,26 @@ describe("RedisStore's deadline for calls", () => {
       assert.ok(result.reason instanceof StoreError);
       assert.match(result.reason.message, /no answer within 500 ms/);
     }
+  });
+
+  it("names a scan, not a user, when a Cluster client that is not connected fails it", async () => {
+    const closed = () => Promise.reject(new Error("The client is closed"));
+    const cluster: RedisLike = {
+      eval: closed,
+      evalsha: closed,
+      isCluster: true,
+      nodes: () => [], // knows no masters before it connected
+    };
+    const store = new RedisStore(cluster);
+    await assert.rejects(store.scan().next(), (error: unknown) => {
+      assert.ok(error instanceof StoreError);
+      assert.equal(error.operation, "scan");
+      assert.match(
+        error.message,
+        /^Cannot scan the stored users: the store failed \(The client is closed\)$/,
+      );
+      return true;
+    });
   });
 
   it("sets no deadline on a release nobody waits for", async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { LeaseLostError, Node, Nodes } from "../mod.ts";
+import { Node, Nodes } from "../mod.ts";
 import { storeContract } from "../store/mod.ts";
 import { FakeClock, MemoryStore } from "./mod.ts";
 
