@@ -220,9 +220,8 @@ export function chatId(ctx: GrammyContextLike): number | undefined {
  * gave them; in a group, and in a business account's chat with a customer,
  * it is `"<chat id>:<user id>"`. `undefined` without a user (see
  * {@linkcode userId}) or a chat. The `userId` a node gets is then this key:
- * reply through
- * the `ctx` (`ctx.reply` writes to the chat the update came from) rather
- * than `bot.api.sendMessage(userId, ...)`.
+ * reply through the `ctx` (`ctx.reply` writes to the chat the update came
+ * from) rather than `bot.api.sendMessage(userId, ...)`.
  *
  * @param ctx A grammY context.
  * @returns The key, or `undefined`.
