@@ -95,7 +95,11 @@ export interface GrammyContextLike {
    * give (it has no chat either).
    */
   readonly pollAnswer?:
-    | { readonly user?: { readonly id: number } | undefined }
+    | {
+      readonly user?: { readonly id: number } | undefined;
+      /** The chat that voted (its `user` is then a placeholder account). */
+      readonly voter_chat?: unknown;
+    }
     | undefined;
   /**
    * grammY's `ctx.senderChat`: the chat a message was sent on behalf of (an
@@ -114,6 +118,36 @@ export interface GrammyContextLike {
    * the bot).
    */
   readonly businessConnectionId?: string | undefined;
+  /**
+   * grammY's `ctx.guestMessage`: a message in a chat where the bot was
+   * summoned as a guest (not a chat with the bot, though it may have the id
+   * of one).
+   */
+  readonly guestMessage?: unknown;
+  /**
+   * grammY's `ctx.msg`, for the marks of a message a guest bot sent (a
+   * button under it is pressed in the guest chat).
+   */
+  readonly msg?: unknown;
+}
+
+/**
+ * Whether an update is from a chat that is not the bot's own although it
+ * may be private: a business account's chat with a customer, or a chat the
+ * bot was summoned to as a guest.
+ */
+function foreignChat(ctx: GrammyContextLike): boolean {
+  const msg = ctx.msg as
+    | {
+      guest_bot_caller_user?: unknown;
+      guest_bot_caller_chat?: unknown;
+    }
+    | null
+    | undefined;
+  return ctx.businessConnectionId !== undefined ||
+    ctx.guestMessage !== undefined ||
+    msg?.guest_bot_caller_user !== undefined ||
+    msg?.guest_bot_caller_chat !== undefined;
 }
 
 /**
@@ -126,7 +160,11 @@ function person(ctx: GrammyContextLike): number | undefined {
   if (ctx.senderChat !== undefined && ctx.callbackQuery === undefined) {
     return undefined;
   }
-  return ctx.from?.id ?? ctx.pollAnswer?.user?.id;
+  const vote = ctx.pollAnswer;
+  if (vote !== undefined) {
+    return vote.voter_chat === undefined ? vote.user?.id : undefined;
+  }
+  return ctx.from?.id;
 }
 
 /**
@@ -159,7 +197,8 @@ export function userId(ctx: GrammyContextLike): number | undefined {
  * (as the seed's `IsPrivateChatMessage` filter). Group updates are not for
  * `Nodes`: {@linkcode nodesMiddleware} passes them on to the handlers
  * registered after it, and so are those of a business account's chats
- * (private chats between the account and its customers, not with the bot).
+ * (private chats between the account and its customers, not with the bot)
+ * and of chats the bot was summoned to as a guest.
  *
  * @param ctx A grammY context.
  * @returns The user id, or `undefined` outside private chats.
@@ -175,8 +214,9 @@ export function userId(ctx: GrammyContextLike): number | undefined {
  * ```
  */
 export function privateChatUserId(ctx: GrammyContextLike): number | undefined {
-  // a business account's chat with a customer is private, but not with the bot
-  return ctx.chat?.type === "private" && ctx.businessConnectionId === undefined
+  // a business account's chat with a customer, or a chat the bot was summoned
+  // to as a guest, may be private, but is not with the bot
+  return ctx.chat?.type === "private" && !foreignChat(ctx)
     ? person(ctx)
     : undefined;
 }
@@ -217,8 +257,8 @@ export function chatId(ctx: GrammyContextLike): number | undefined {
  * state per user per chat (a group bot where each member has their own
  * conversation). In a private chat it is the user's id (as a string), so
  * private conversations keep the keys `userId` and `privateChatUserId`
- * gave them; in a group, and in a business account's chat with a customer,
- * it is `"<chat id>:<user id>"`. `undefined` without a user (see
+ * gave them; in a group, in a business account's chat with a customer and in
+ * a chat the bot was summoned to as a guest, it is `"<chat id>:<user id>"`. `undefined` without a user (see
  * {@linkcode userId}) or a chat. The `userId` a node gets is then this key:
  * reply through the `ctx` (`ctx.reply` writes to the chat the update came
  * from) rather than `bot.api.sendMessage(userId, ...)`.
@@ -243,11 +283,11 @@ export function chatUserId(ctx: GrammyContextLike): string | undefined {
   const chat = chatId(ctx);
   if (user === undefined || chat === undefined) return undefined;
   // the user's private chat with the bot: a private chat that is no business
-  // account's, or the chat grammY gives a business connection's own update
-  // (its owner's chat with the bot)
+  // account's or guest's, or the chat grammY gives a business connection's
+  // own update (its owner's chat with the bot)
   const own = ctx.chat === undefined
     ? chat === user
-    : ctx.chat.type === "private" && ctx.businessConnectionId === undefined;
+    : ctx.chat.type === "private" && !foreignChat(ctx);
   return own ? String(user) : `${chat}:${user}`;
 }
 

@@ -581,6 +581,67 @@ describe("outside attacker h: whose update it is", () => {
     );
   });
 
+  it("keys a chat the bot was summoned to as a guest apart from chats with the bot", () => {
+    const chat = { id: 20, type: "private", first_name: "B" };
+    const guest = {
+      message_id: 3,
+      date: 0,
+      chat,
+      from: person(10),
+      text: "@bot what is 2 + 2?",
+    };
+    assert.deepEqual(keys({ guest_message: guest }), {
+      userId: 10,
+      privateChatUserId: undefined,
+      chatUserId: "20:10",
+      chatId: 20,
+    });
+    // a button under the bot's answer there is pressed in that chat too
+    const answer = {
+      message_id: 4,
+      date: 0,
+      chat,
+      from: { id: 1, is_bot: true, first_name: "Bot" },
+      guest_bot_caller_user: person(10),
+      text: "4",
+    };
+    assert.deepEqual(
+      keys({
+        callback_query: {
+          id: "q",
+          from: person(10),
+          chat_instance: "i",
+          message: answer,
+          data: "more",
+        },
+      }),
+      {
+        userId: 10,
+        privateChatUserId: undefined,
+        chatUserId: "20:10",
+        chatId: 20,
+      },
+    );
+  });
+
+  it("keys no person for a poll vote cast by a chat, the voter's own otherwise", () => {
+    const vote = { poll_id: "p", option_ids: [0] };
+    assert.equal(
+      userId(ctx({ poll_answer: { ...vote, user: person(5) } })),
+      5,
+    );
+    const channel = { id: -300, type: "channel", title: "C" };
+    const placeholder = { id: 136817688, is_bot: true, first_name: "Channel" };
+    assert.equal(
+      userId(
+        ctx({
+          poll_answer: { ...vote, voter_chat: channel, user: placeholder },
+        }),
+      ),
+      undefined,
+    );
+  });
+
   it("keys no person for a message sent on behalf of a chat, but the user who presses its button", () => {
     const group = { id: -100, type: "supergroup", title: "G" };
     const anonymous = {

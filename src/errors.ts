@@ -465,8 +465,14 @@ function whatOf(operation: StoreOperation, userId: string): string {
       return `read the timers (${operation})`;
     case "schedule":
     case "unschedule":
-    case "deferTimer":
       return `${operation} a timer of user "${userId}"`;
+    case "deferTimer":
+      return `put off a timer of user "${userId}"`;
+    case "release":
+    case "renew":
+      return `${operation} the lease of user "${userId}"`;
+    case "aside":
+      return `read the values kept aside for user "${userId}"`;
     default:
       return `${operation} the state of user "${userId}"`;
   }

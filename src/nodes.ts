@@ -13,7 +13,13 @@ import {
 import type { InvalidStateReason } from "./errors.ts";
 import { isPromise, type MaybePromise } from "./maybe_promise.ts";
 import type { Node, NodeClass } from "./node.ts";
-import { type Armed, armedOf, describeValue, Registry } from "./registry.ts";
+import {
+  type Armed,
+  armedOf,
+  describeValue,
+  Registry,
+  storedTimer,
+} from "./registry.ts";
 import {
   type Claimed,
   type CommitOptions,
@@ -1238,17 +1244,20 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     ) {
       // due, and armed by a version of the bot that knows the node: this
       // one does not (a deploy under way), so it is not dropped but put off,
-      // for a process that can fire it; an hour after it was due, given up
+      // for a process that can fire it; a day after it was due, given up
       const why = current instanceof InvalidStateError ? current : new Error(
         `Cannot fire the timer of user "${lease.userId}": node "${
           this.#registry.keyOf(current!)
         }" has no onTimeout() in this version of the bot`,
       );
-      if (now - entry.due < UNFIREABLE_FOR) throw why;
+      if (now - entry.due < UNFIREABLE_FOR) {
+        unfireable.add(why);
+        throw why;
+      }
       this.#logger.warn(
         `Dropped the timer of user "${lease.userId}", due ${
           now - entry.due
-        } ms ago: no process could fire it`,
+        } ms ago: this process cannot fire it, and no other process fired it within a day of its due time`,
         why,
       );
       await this.#unschedule(lease.userId, entry.due);
@@ -1319,11 +1328,15 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    */
   async #retryLater(entry: DueTimer, now: number, error: unknown) {
     const overdue = Math.max(0, now - entry.due);
-    const delay = Math.min(overdue + 1_000, 300_000);
-    this.#logger.warn(
-      `Cannot fire the timer of user "${entry.userId}" (${overdue} ms overdue); trying again in ${delay} ms`,
-      error,
-    );
+    const delay = Math.min(overdue + 1_000, MAX_BACKOFF);
+    // a timer this process cannot fire is reported while its wait grows, then
+    // put off quietly until a process that can fires it, or it is dropped
+    if (delay < MAX_BACKOFF || !unfireable.has(error as object)) {
+      this.#logger.warn(
+        `Cannot fire the timer of user "${entry.userId}" (${overdue} ms overdue); trying again in ${delay} ms`,
+        error,
+      );
+    }
     await this.#defer(entry, now + delay);
   }
 
@@ -1875,34 +1888,18 @@ function idKey(what: "user id" | "event id", id: unknown): string {
 const MAX_TIMEOUT = 10 * 366 * 86_400_000;
 /** How long a timer whose user was busy waits before it is looked at again. */
 const BUSY_RETRY = 1_000;
+/** The longest a failed timer is put off, in ms. */
+const MAX_BACKOFF = 300_000;
 /**
  * How long after its due time a timer that this process cannot fire (its
  * state names a node this version does not know, or whose data it cannot
  * read, or which has no `onTimeout` here) is put off, for a process of the
- * version that armed it, before it is dropped.
+ * version that armed it, before it is dropped: a day, so that a deploy after
+ * a long outage does not drop it.
  */
-const UNFIREABLE_FOR = 3_600_000;
-
-/**
- * The timer a state that cannot be restored was stored with: its envelope is
- * a botnodes one (a node key this version does not know, or data its schema
- * refuses), so another version of the bot may fire it.
- */
-function storedTimer(invalid: InvalidStateError): Armed | undefined {
-  if (invalid.reason === "unparseable") return undefined;
-  try {
-    const { due, user } = JSON.parse(invalid.raw) as {
-      due?: unknown;
-      user?: unknown;
-    };
-    return Number.isSafeInteger(due) &&
-        (typeof user === "string" || typeof user === "number")
-      ? { due: due as number, user }
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const UNFIREABLE_FOR = 86_400_000;
+/** The errors of timers this process cannot fire (see `UNFIREABLE_FOR`). */
+const unfireable = new WeakSet<object>();
 
 /** How many rounds of `runTimers` may run without giving the event loop a turn. */
 const BUSY_ROUNDS = 16;

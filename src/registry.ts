@@ -170,17 +170,8 @@ export class Registry<Shared, Event, UserId extends string | number> {
     ) {
       return new InvalidStateError("unparseable", userId, raw);
     }
-    const { node: key, data, due, user } = stored as Stored;
-    // a timer is this user's only when the id stored with it is theirs: a
-    // state copied to another user's key (a merge, a restore) keeps its data
-    // but not another user's timer
-    const armed = typeof due === "number" && Number.isFinite(due) &&
-        (typeof user === "string"
-          ? user === userId
-          : typeof user === "number" && Number.isSafeInteger(user) &&
-            String(user) === userId)
-      ? { due, user: user as string | number }
-      : undefined;
+    const { node: key, data } = stored as Stored;
+    const armed = armedIn(stored as Stored, userId);
     const cls = this.#classes.get(key);
     if (!cls) {
       return new InvalidStateError("unknown-node", userId, raw, { node: key });
@@ -200,6 +191,41 @@ export class Registry<Shared, Event, UserId extends string | number> {
         checkedNode(cls, userId, raw, key, settled, armed)
       )
       : checkedNode(cls, userId, raw, key, result, armed);
+  }
+}
+
+/**
+ * The timer a stored state holds for the user whose key holds it: a timer is
+ * this user's only when the id stored with it is theirs (a state copied to
+ * another user's key, by a merge or a restore, keeps its data but not
+ * another user's timer).
+ */
+function armedIn(stored: Stored, userId: string): Armed | undefined {
+  const { due, user } = stored;
+  return typeof due === "number" && Number.isFinite(due) &&
+      (typeof user === "string"
+        ? user === userId
+        : typeof user === "number" && Number.isSafeInteger(user) &&
+          String(user) === userId)
+    ? { due, user: user as string | number }
+    : undefined;
+}
+
+/**
+ * The timer of a stored state that cannot be restored here but is a botnodes
+ * state (its node key unknown to this registry, its data refused by this
+ * schema), as `decode` would restore it where it can be: another version of
+ * the bot may fire it.
+ */
+export function storedTimer(invalid: InvalidStateError): Armed | undefined {
+  if (invalid.reason === "unparseable") return undefined;
+  try {
+    const stored: unknown = JSON.parse(invalid.raw);
+    return stored !== null && typeof stored === "object"
+      ? armedIn(stored as Stored, invalid.userId)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

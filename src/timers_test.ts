@@ -691,23 +691,83 @@ describe("outside attacker h: a timer during a deploy", () => {
     });
   }
 
-  it("is dropped, with a warning, an hour after it was due when no process could fire it", async () => {
+  it("is put off past an outage of hours, reported while its wait grows, then quietly", async () => {
     const current = bot();
     const { store, clock, shared } = current;
     const before = old(store, "no node");
     await current.nodes.route({ from: 1, text: "hi" });
-    clock.advance(60_000 + 3_599_999);
+    clock.advance(60_000 + 7_200_000); // two hours overdue: an outage
     assert.deepEqual(await before.nodes.runDue(), []);
+    assert.deepEqual(before.warnings, [], "at the longest wait: quietly");
     assert.equal((await store.dueTimers(Infinity, 10)).length, 1, "put off");
-    assert.doesNotMatch(before.warnings.join("\n"), /Dropped/);
     clock.advance(300_000);
+    assert.deepEqual(
+      (await current.nodes.runDue()).map((timer) => timer.key),
+      ["asking"],
+    );
+    assert.deepEqual(shared.said, ["1 still there?"]);
+  });
+
+  it("is dropped, with a warning, a day after it was due when no process fired it", async () => {
+    const current = bot();
+    const { store, clock, shared } = current;
+    const before = old(store, "no node");
+    await current.nodes.route({ from: 1, text: "hi" });
+    clock.advance(60_000);
+    // reported while the wait grows (1 s, 2 s, 4 s ... up to 5 min)
+    let waits = 0;
+    for (; clock.now() < 60_000 + 86_400_000; waits++) {
+      assert.deepEqual(await before.nodes.runDue(), []);
+      const [timer] = await store.dueTimers(Infinity, 10);
+      assert.ok(timer, "put off, not dropped");
+      clock.advance(Math.min(clock.now() - 60_000 + 1_000, 300_000));
+    }
+    const reported = before.warnings.filter((w) => /trying again/.test(w));
+    assert.ok(
+      reported.length >= 8 && reported.length <= 10,
+      `${reported.length}`,
+    );
+    assert.ok(waits > 280, `${waits}`);
+    assert.doesNotMatch(before.warnings.join("\n"), /Dropped/);
     assert.deepEqual(await before.nodes.runDue(), []);
-    assert.match(before.warnings.at(-1)!, /Dropped the timer of user "1"/);
+    assert.match(
+      before.warnings.at(-1)!,
+      /Dropped the timer of user "1".*within a day/,
+    );
     assert.deepEqual(await store.dueTimers(Infinity, 10), []);
     assert.deepEqual(await current.nodes.runDue(), []);
     assert.deepEqual(shared.said, []);
     // the user's state is as it was: the next event goes on from it
     assert.equal(await keyOf(current.nodes, 1), "asking");
+  });
+
+  it("reads a hand-written state's timer as the version that can fire it does: any finite due, its own user only", async () => {
+    const current = bot();
+    const { store, clock, shared } = current;
+    const before = old(store, "no node");
+    const write = async (user: string, due: number, owner: unknown) => {
+      const state = {
+        v: 1,
+        node: "asking",
+        data: { reminded: false },
+        due,
+        user: owner,
+      };
+      await store.commit(await store.begin(user), JSON.stringify(state));
+      await store.schedule(user, due);
+    };
+    await write("1", 1_000.5, 1); // not a whole ms, but finite
+    await write("2", 1_000, 1); // copied from user 1: not user 2's timer
+    clock.advance(1_001);
+    assert.deepEqual(await before.nodes.runDue(), []);
+    assert.deepEqual(await store.dueTimers(Infinity, 10), [{
+      userId: "1",
+      due: 1_000.5,
+    }]);
+    clock.advance(1_001); // put off by as long as it was overdue, plus 1 s
+    const fired = await current.nodes.runDue();
+    assert.deepEqual(fired.map((timer) => timer.userId), [1]);
+    assert.deepEqual(shared.said, ["1 still there?"]);
   });
 
   it("still drops an entry whose state it cannot read and that holds no timer", async () => {

@@ -121,7 +121,7 @@ export class UserQueue {
         clearTimeout(timer);
         // `wait` bounds the whole wait: here, then for the store's lease
         const left = Math.max(0, wait - (clock.now() - queued));
-        const result = this.#leased(id, fn, eventId, left);
+        const result = this.#leased(id, fn, eventId, left, wait - left);
         result.then(resolve, reject);
         result.then(over, over);
       });
@@ -167,13 +167,19 @@ export class UserQueue {
     fn: (lease: Lease) => Promise<T>,
     eventId: string | undefined,
     wait?: number,
+    waitedHere = 0,
   ): Promise<T> {
-    const lease = await this.#store.begin(
-      id,
-      wait === undefined
-        ? (eventId === undefined ? NO_OPTIONS : { eventId })
-        : { eventId, wait },
-    );
+    const options = wait === undefined
+      ? (eventId === undefined ? NO_OPTIONS : { eventId })
+      : { eventId, wait };
+    const lease = waitedHere > 0
+      ? await this.#store.begin(id, options).catch((error: unknown) => {
+        // the wait was here, then in the store: the error says all of it
+        throw error instanceof LeaseTimeoutError
+          ? new LeaseTimeoutError(id, waitedHere + error.waited)
+          : error;
+      })
+      : await this.#store.begin(id, options);
     if (lease.duplicate) return fn(lease);
     const renewal = this.#hold(lease);
     const inside: Inside = {

@@ -112,6 +112,40 @@ describe("UserQueue.run", () => {
 });
 
 describe("waiting in one process", () => {
+  it("counts the whole wait, here and for another process's lease, in a LeaseTimeoutError", async () => {
+    const clock = new FakeClock(0);
+    const memory = new MemoryStore({ clock, wait: 1_000 });
+    let begins = 0;
+    const store = delegate(memory, {
+      begin: (id, options) =>
+        ++begins === 1
+          ? memory.begin(id, options)
+          // another process holds the lease for what was left of the wait
+          : Promise.reject(new LeaseTimeoutError(id, options?.wait ?? -1)),
+    });
+    const { queue } = queueOn(store);
+    const gate = deferred();
+    const held = deferred();
+    const first = queue.run("1", async () => {
+      held.resolve();
+      await gate.promise;
+    });
+    await held.promise;
+    const second = queue.run("1", () => Promise.resolve());
+    clock.advance(700); // queued behind the first, in this process
+    gate.resolve();
+    await first;
+    await assert.rejects(second, (error: unknown) => {
+      assert.ok(error instanceof LeaseTimeoutError);
+      assert.equal(error.waited, 1_000); // 700 here, 300 for the lease
+      assert.match(
+        error.message,
+        /still held by another handler after 1000 ms/,
+      );
+      return true;
+    });
+  });
+
   it(
     "fails a call queued behind a slow one after the store's wait, never runs it, and keeps the order of the rest",
     { timeout: 20_000 },
