@@ -17,6 +17,18 @@ function queueOn(store: StateStore = new MemoryStore()) {
   return { queue, store, warnings };
 }
 
+/** A first call for user "1" that holds the user until `gate` resolves. */
+async function holding(queue: UserQueue) {
+  const gate = deferred();
+  const held = deferred();
+  const first = queue.run("1", async () => {
+    held.resolve();
+    await gate.promise;
+  });
+  await held.promise;
+  return { first, gate };
+}
+
 /** The items stored for a user as a JSON array, and a commit adding one. */
 const items = (lease: Lease): string[] =>
   lease.state === undefined ? [] : JSON.parse(lease.state);
@@ -124,13 +136,7 @@ describe("waiting in one process", () => {
           : Promise.reject(new LeaseTimeoutError(id, options?.wait ?? -1)),
     });
     const { queue } = queueOn(store);
-    const gate = deferred();
-    const held = deferred();
-    const first = queue.run("1", async () => {
-      held.resolve();
-      await gate.promise;
-    });
-    await held.promise;
+    const { first, gate } = await holding(queue);
     const second = queue.run("1", () => Promise.resolve());
     clock.advance(700); // queued behind the first, in this process
     gate.resolve();
@@ -194,13 +200,7 @@ describe("the store's wait bounds the whole wait", () => {
       }
     }({ wait: 10_000, clock });
     const { queue } = queueOn(store);
-    const gate = deferred();
-    const held = deferred();
-    const first = queue.run("1", async () => {
-      held.resolve();
-      await gate.promise;
-    });
-    await held.promise;
+    const { first, gate } = await holding(queue);
     const second = queue.run("1", () => Promise.resolve("ran"));
     clock.advance(7_000); // spent waiting behind the first call
     gate.resolve();
