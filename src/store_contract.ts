@@ -708,6 +708,9 @@ export function storeContract(
           await store.commit(await store.begin("u"), "one");
           const lease = await store.begin("u");
           await expireStates(); // shorter than the lease
+          // a harness whose expireStates moves a clock past the lease too
+          // cannot expire one without the other: nothing to check there
+          if (!await store.renew(lease)) return;
           await store.commit(lease, `two ${keep}`, { keep });
           assert.equal(await store.get("u"), `two ${keep}`);
           if (keep) await store.release(lease);
