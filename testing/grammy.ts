@@ -1295,13 +1295,36 @@ function sentPoll(
 /** A payload as it would go over the wire. */
 function toWire(payload: unknown): Record<string, unknown> {
   const text = JSON.stringify(
-    payload ?? {},
-    (_key, value) =>
-      value instanceof InputFile
-        ? { InputFile: value.filename ?? "file" }
-        : value ?? undefined,
+    filesShown(payload ?? {}),
+    (_key, value) => value ?? undefined,
   );
   return JSON.parse(text);
+}
+
+/**
+ * A copy of a payload with each `InputFile` shown as `{ InputFile: name }`:
+ * before `JSON.stringify`, which calls grammY's `InputFile.toJSON` (it
+ * throws: a file goes as a multipart upload) before any replacer sees it.
+ */
+function filesShown(value: unknown, seen = new Set<object>()): unknown {
+  if (value instanceof InputFile) {
+    return { InputFile: value.filename ?? "file" };
+  }
+  if (value === null || typeof value !== "object" || seen.has(value)) {
+    return value;
+  }
+  if (Array.isArray(value)) {
+    seen.add(value);
+    return value.map((item) => filesShown(item, seen));
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return value;
+  seen.add(value);
+  const copy: Record<string, unknown> = {};
+  for (const [key, item] of Object.entries(value)) {
+    copy[key] = filesShown(item, seen);
+  }
+  return copy;
 }
 
 /** The user an update is from, if any. */

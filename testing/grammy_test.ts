@@ -1,6 +1,13 @@
 import { describe, it } from "node:test";
 import assert, { AssertionError } from "node:assert/strict";
-import { Bot, BotError, Context, GrammyError, InlineKeyboard } from "grammy";
+import {
+  Bot,
+  BotError,
+  Context,
+  GrammyError,
+  InlineKeyboard,
+  InputFile,
+} from "grammy";
 import type { Message, Update } from "grammy/types";
 import { Menu } from "@grammyjs/menu";
 import { z } from "zod";
@@ -936,6 +943,39 @@ describe("outside attacker c: the grammY simulator", () => {
     await assert.rejects(
       tg.bot.api.editMessageText(1, sent.message_id, "Ordered"),
       /message is not modified/,
+    );
+  });
+});
+
+describe("outside attacker i: the test kit", () => {
+  it("takes files uploaded as InputFile, recording each by its name", async () => {
+    const tg = createTestBot();
+    tg.user(5);
+    const bytes = new Uint8Array([1, 2, 3]);
+    const photo = await tg.bot.api.sendPhoto(5, new InputFile(bytes, "a.png"), {
+      caption: "look",
+    });
+    assert.equal(photo.caption, "look");
+    assert.ok(Array.isArray(photo.photo));
+    tg.bot.on(
+      "message",
+      (ctx) => ctx.replyWithDocument(new InputFile(bytes, "menu.pdf")),
+    );
+    await tg.bot.handleUpdate(tg.update.text(tg.user(5), "menu"));
+    assert.deepEqual(
+      tg.calls.map((call) => [call.method, call.payload, call.failed]),
+      [
+        [
+          "sendPhoto",
+          { chat_id: 5, photo: { InputFile: "a.png" }, caption: "look" },
+          undefined,
+        ],
+        [
+          "sendDocument",
+          { chat_id: 5, document: { InputFile: "menu.pdf" } },
+          undefined,
+        ],
+      ],
     );
   });
 });
