@@ -617,6 +617,41 @@ const lastStep = new WeakMap<Outbox, TranscriptStep<unknown, unknown>>();
 const MAX_TURNS = 1_000;
 
 /**
+ * The runtime's own timers, taken when this module loads: a test that fakes
+ * the timers afterwards (`vi.useFakeTimers()`, `jest.useFakeTimers()`,
+ * `mock.timers.enable()`) would otherwise keep every step from settling.
+ */
+const realSetImmediate = setImmediate;
+const realSetTimeout = setTimeout;
+
+/** How many event-loop turns a timer turn may take (see `timerTurn`). */
+const TIMER_TURNS = 10_000;
+
+/**
+ * One zero-delay timer turn. Where a test faked the timers so that even the
+ * runtime's own `setTimeout` waits for the fake clock (Bun's
+ * `jest.useFakeTimers()`, which fakes the clocks too), it ends after
+ * TIMER_TURNS event-loop turns instead (tens of ms): no timer of the bot
+ * runs meanwhile either.
+ */
+function timerTurn(): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (!done) done = true, resolve();
+    };
+    realSetTimeout(finish, 0);
+    let turns = 0;
+    const spin = () => {
+      if (done) return;
+      if (++turns >= TIMER_TURNS) finish();
+      else realSetImmediate(spin);
+    };
+    realSetImmediate(spin);
+  });
+}
+
+/**
  * Waits until the event's work has settled: event-loop turns pass (by
  * `setImmediate`, which costs microseconds, where a timer turn costs a
  * millisecond or more) until two in a row record nothing new, so that
@@ -636,7 +671,7 @@ function settle(
     let quiet = 0;
     let turns = 0;
     const next = () => {
-      if (turns++ < MAX_TURNS) return void setImmediate(turn);
+      if (turns++ < MAX_TURNS) return void realSetImmediate(turn);
       reject(
         new AssertionError({
           message:
@@ -653,12 +688,12 @@ function settle(
       seen = now;
       if (quiet < 2) return next();
       if (!timers) return resolve();
-      setTimeout(() => {
+      timerTurn().then(() => {
         if ((outbox?.changes ?? 0) === seen) return resolve();
         seen = outbox?.changes ?? 0;
         quiet = 0;
         next();
-      }, 0);
+      });
     };
     next();
   });

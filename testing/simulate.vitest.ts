@@ -1,7 +1,7 @@
 // The generic harness and the grammY preset under vitest: no runner-specific
 // import in either, failures are node:assert AssertionErrors.
 import { AssertionError } from "node:assert";
-import { expect, test } from "vitest";
+import { expect, test, vi } from "vitest";
 import { MemoryStore } from "./mod.ts";
 import { createTestBot } from "./grammy.ts";
 import { createFoodNodes, foodApiStub } from "../examples/food_bot/bot.ts";
@@ -35,3 +35,24 @@ test("simulate fails a wrong expectation naming the step under vitest", async ()
     /^Step 2 \(user 1, event "No"\) failed\nnode: expected "hungry", got "hold"/,
   );
 });
+
+test(
+  "simulate settles while the test fakes the timers (vi.useFakeTimers)",
+  async () => {
+    vi.useFakeTimers();
+    try {
+      const transcript = await foodBot().simulate(1, [
+        {
+          event: "hi",
+          node: "start",
+          replies: ["Hello, ann! Are you hungry?"],
+        },
+        { event: "Yes", node: "hungry" },
+      ]);
+      expect(transcript.nodes).toEqual(["start", "hungry"]);
+    } finally {
+      vi.useRealTimers();
+    }
+  },
+  10_000,
+);

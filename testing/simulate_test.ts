@@ -1013,3 +1013,28 @@ describe("outside attacker g: node keys in a transcript", () => {
     }
   });
 });
+
+describe("outside attacker i: a test that fakes the timers", () => {
+  it("still settles each step, as vi.useFakeTimers() or mock.timers leave it", async () => {
+    const { sim } = setup();
+    // what a fake-timer library does once the harness is imported: timers
+    // that only fire when the test moves its fake clock
+    const real = {
+      setTimeout: globalThis.setTimeout,
+      setImmediate: globalThis.setImmediate,
+    };
+    Object.assign(globalThis, {
+      setTimeout: () => 0,
+      setImmediate: () => 0,
+    });
+    try {
+      const transcript = await sim.simulate(1, [
+        { event: "hi", node: "lobby" },
+        { event: "play", node: "game" },
+      ]);
+      assert.deepEqual(transcript.nodes, ["lobby", "game"]);
+    } finally {
+      Object.assign(globalThis, real);
+    }
+  });
+});
