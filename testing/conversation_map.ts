@@ -289,8 +289,8 @@ export class ConversationMap {
    * The map as a Mermaid `stateDiagram-v2`: the nodes never entered, then
    * each transition walked with its count (and what made it, when not an
    * event). Keys that are not plain identifiers are declared with
-   * `state "key" as sN`, a `"`, `#`, `%` or control character in them as
-   * Mermaid's entity code (`#34;`).
+   * `state "key" as sN`, a `"`, `#`, `%`, `<`, `>` or control character in
+   * them, and blanks at either end, as Mermaid's entity code (`#34;`).
    */
   mermaid(): string {
     const ids = new Map<string, string>([[NO_STATE, NO_STATE]]);
@@ -384,16 +384,27 @@ function bare(key: string): boolean {
 
 /**
  * A key as the text of a Mermaid string, which has no escapes: `"`, `#`, `%`
- * (Mermaid takes `%%{...}%%` anywhere for a directive) and control
- * characters as Mermaid's entity codes (`#34;`), which it shows as the
- * characters; an empty key as one space (an empty string does not parse).
+ * (Mermaid takes `%%{...}%%` anywhere for a directive), `<` and `>` (its
+ * `<<fork>>`, `<<join>>` and `<<choice>>`, and HTML it strips), control
+ * characters, blanks at either end (which it trims), and the blank after
+ * `direction` (a statement to its lexer) as Mermaid's entity codes
+ * (`#34;`), which it shows as the characters; an empty key as one space (an
+ * empty string does not parse).
  */
 function mermaidText(key: string): string {
-  return key === "" ? " " : key.replace(
+  if (key === "") return " ";
+  const code = (char: string) => `#${char.charCodeAt(0)};`;
+  const start = key.length - key.trimStart().length;
+  const end = key.trimEnd().length;
+  const inner = key.slice(start, Math.max(start, end))
     // deno-lint-ignore no-control-regex
-    /["#%\u0000-\u001f\u007f]/g,
-    (char) => `#${char.charCodeAt(0)};`,
-  );
+    .replace(/["#%<>\u0000-\u001f\u007f]/g, code)
+    .replace(
+      /(direction)(\s)/gi,
+      (_, word: string, blank: string) => word + code(blank),
+    );
+  return key.slice(0, start).replace(/[^]/g, code) + inner +
+    key.slice(Math.max(start, end)).replace(/[^]/g, code);
 }
 
 /** Words of a Mermaid state diagram that a state id must not be. */

@@ -188,6 +188,39 @@ describe("ConversationMap.mermaid, keys Mermaid's parser refuses bare or quoted"
   });
 });
 
+describe("outside attacker i: keys Mermaid reads as its own syntax", () => {
+  it("writes <, >, blanks at either end and the blank after direction as entity codes", () => {
+    const keys = [
+      "<<fork>>",
+      "x<<join>>",
+      "<html>",
+      " lead",
+      "trail ",
+      "direction LR",
+      "  ",
+    ];
+    const map = new ConversationMap({ nodes: keys });
+    assert.deepEqual(map.mermaid().split("\n"), [
+      "stateDiagram-v2",
+      '  state "#60;#60;fork#62;#62;" as s1',
+      "  s1",
+      '  state "x#60;#60;join#62;#62;" as s2',
+      "  s2",
+      '  state "#60;html#62;" as s3',
+      "  s3",
+      '  state "#32;lead" as s4',
+      "  s4",
+      '  state "trail#32;" as s5',
+      "  s5",
+      '  state "direction#32;LR" as s6',
+      "  s6",
+      '  state "#32;#32;" as s7',
+      "  s7",
+      "",
+    ]);
+  });
+});
+
 describe("ConversationMap, a node key that is the map's no-state", () => {
   it("is refused among the nodes and in a transition, not drawn as the start", () => {
     assert.throws(

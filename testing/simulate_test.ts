@@ -947,19 +947,20 @@ describe("plainEqual, the comparison a passing step takes", () => {
   });
 });
 
-describe("outside attacker f: engine errors inside other errors, in a transcript", () => {
-  const shown = (error: unknown) =>
-    new Transcript([{
-      step: 1,
-      user: 1,
-      event: "x",
-      node: null,
-      data: undefined,
-      replies: [],
-      calls: [],
-      error,
-    }]).text().split("\n").find((line) => line.startsWith("   !"));
+/** The error line a transcript shows for a step that threw `error`. */
+const shown = (error: unknown) =>
+  new Transcript([{
+    step: 1,
+    user: 1,
+    event: "x",
+    node: null,
+    data: undefined,
+    replies: [],
+    calls: [],
+    error,
+  }]).text().split("\n").find((line) => line.startsWith("   !"));
 
+describe("outside attacker f: engine errors inside other errors, in a transcript", () => {
   it("drops the engine's words at the end of the message only", () => {
     const inner = new TypeError("a");
     const wrapper = Object.assign(new Error("TypeError in middleware: a"), {
@@ -983,6 +984,54 @@ describe("outside attacker f: engine errors inside other errors, in a transcript
       shown(new Error("wrapper", { cause: new TypeError("t") })),
       "   ! Error: wrapper",
     );
+  });
+});
+
+describe("outside attacker i: golden transcripts the same everywhere", () => {
+  it("shows every error class an engine words its own way by its name", () => {
+    let uri: unknown;
+    try {
+      decodeURIComponent("%");
+    } catch (error) {
+      uri = error;
+    }
+    assert.equal(shown(uri), "   ! URIError");
+    // Bun gives AggregateError no message, Node and Deno one of their own
+    for (const message of ["", "All promises were rejected"]) {
+      const aggregate = new AggregateError([], message);
+      assert.equal(shown(aggregate), "   ! AggregateError");
+      const wrapper = Object.assign(
+        new Error(`AggregateError in middleware: ${message}`),
+        { name: "BotError", error: aggregate },
+      );
+      assert.equal(
+        shown(wrapper),
+        "   ! BotError: AggregateError in middleware",
+      );
+    }
+    for (const name of ["AbortError", "TimeoutError", "DataCloneError"]) {
+      assert.equal(
+        shown(new DOMException("worded per runtime", name)),
+        `   ! ${name}`,
+      );
+    }
+  });
+
+  it("writes a text cut through an emoji so that it reads back from a UTF-8 file", () => {
+    const cut = "pizza \ud83c\udf55".slice(0, 7); // half the emoji
+    const transcript = new Transcript([{
+      step: 1,
+      user: 1,
+      event: "x",
+      node: "menu",
+      data: undefined,
+      replies: [{ to: 1, text: cut }],
+      calls: [],
+    }]);
+    const text = transcript.text();
+    assert.match(text, /"pizza \\ud83c"/);
+    const file = new TextDecoder().decode(new TextEncoder().encode(text));
+    assert.equal(file, text);
   });
 });
 

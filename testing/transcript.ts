@@ -116,11 +116,14 @@ export class Transcript<UserId, Input> {
    * step's (`stateOf`: a group's, with one state per chat).
    *
    * Any text that is empty, has a line break or another control character,
-   * leading or trailing blanks, or starts with `"` or `(` is written as a
-   * JSON string, so every content round-trips and each step is exactly its
-   * lines. Errors of the engine's own classes (`TypeError`, `RangeError`,
-   * `ReferenceError`, `SyntaxError`, exactly) show their name only: their
-   * messages differ between JavaScript engines.
+   * leading or trailing blanks, half of a character beyond U+FFFF (a text cut
+   * through an emoji), or starts with `"` or `(` is written as a JSON string,
+   * so every content round-trips, through a UTF-8 file too, and each step is
+   * exactly its lines. Errors of the engine's own classes (`TypeError`,
+   * `RangeError`, `ReferenceError`, `SyntaxError`, `URIError`, `EvalError`,
+   * `AggregateError`, and `DOMException`s such as `AbortError` and
+   * `TimeoutError`, exactly) show their name only: their messages differ
+   * between JavaScript engines.
    *
    * @returns The text, ending with a newline.
    */
@@ -129,11 +132,19 @@ export class Transcript<UserId, Input> {
   }
 }
 
+/**
+ * Half of a character beyond U+FFFF (a text cut through an emoji): a UTF-8
+ * file cannot hold it, so a golden file would never match; JSON escapes it.
+ */
+const LONE_SURROGATE =
+  /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** A text as one line that reads back as exactly that text. */
 export function quote(text: string): string {
   const plain = text !== "" && text.trim() === text &&
     // deno-lint-ignore no-control-regex
     !/[\u0000-\u001f\u007f\u2028\u2029]/.test(text) &&
+    !LONE_SURROGATE.test(text) &&
     !text.startsWith('"') && !text.startsWith("(");
   return plain ? text : JSON.stringify(text);
 }
@@ -217,6 +228,12 @@ const ENGINE_ERRORS: readonly unknown[] = [
   RangeError,
   ReferenceError,
   SyntaxError,
+  URIError,
+  EvalError,
+  AggregateError,
+  // the web platform's (AbortError, TimeoutError, DataCloneError...): named
+  // the same everywhere, worded per runtime
+  ...(typeof DOMException === "function" ? [DOMException] : []),
 ];
 
 /** Whether an error is of the engine's own classes (worded per engine). */
@@ -240,11 +257,10 @@ function goldenError(error: unknown): string {
     inner = wrapped instanceof Error ? wrapped : inner.cause;
     if (engineError(inner)) break;
   }
-  if (
-    engineError(inner) && inner.message !== "" &&
-    error.message.endsWith(inner.message)
-  ) {
-    const message = error.message.slice(0, -inner.message.length)
+  if (engineError(inner) && error.message.endsWith(inner.message)) {
+    // an engine may give no message at all (Bun's AggregateError)
+    const message = error.message
+      .slice(0, error.message.length - inner.message.length)
       .replace(/[\s:]+$/, "");
     return `${error.name}: ${message}`;
   }
