@@ -283,6 +283,29 @@ describe("@botnodes/core/otel", () => {
     }
   });
 
+  it("keeps a user id the bot refused out of the span too, unless asked", async () => {
+    for (const recordUserId of [false, true]) {
+      const { spans, tracerProvider, meterProvider } = providers();
+      const nodes = downBot();
+      instrument(nodes, { tracerProvider, meterProvider, recordUserId });
+      for (const from of [2 ** 53 + 2, 98765.4321]) {
+        await assert.rejects(
+          nodes.route({ from, id: 1, text: "hi" }),
+          /must be a safe integer/,
+        );
+      }
+      const written = JSON.stringify(
+        spans.getFinishedSpans().map((span) => [span.status, span.events]),
+      );
+      assert.match(written, /a number id must be a safe integer/);
+      for (const id of ["9007199254740994", "98765.4321"]) {
+        assert.equal(written.includes(id), recordUserId, written);
+      }
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+    }
+  });
+
   it("parents the span on the active one, and records the user id only when asked", async () => {
     const manager = new LocalContextManager();
     context.setGlobalContextManager(manager);

@@ -613,7 +613,12 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       const given = this.#eventId?.(event);
       eventId = given === undefined ? undefined : idKey("event id", given);
     } catch (error) {
-      if (trace) this.#report(trace, "failed", error);
+      if (trace) {
+        // the id refused, for a listener that hides it (OpenTelemetry
+        // without recordUserId: the error names it)
+        trace.userId = userId;
+        this.#report(trace, "failed", error);
+      }
       return Promise.reject(error);
     }
     const id = userId;
@@ -1872,7 +1877,7 @@ function idKey(what: "user id" | "event id", id: unknown): string {
   if (typeof id === "number") {
     if (!Number.isSafeInteger(id)) {
       throw new TypeError(
-        `Cannot use ${what} ${id}: a number id must be a safe integer`,
+        `Cannot use ${what} "${id}": a number id must be a safe integer`,
       );
     }
     return String(id);

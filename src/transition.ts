@@ -82,7 +82,8 @@ export interface Transition<Event, UserId extends string | number> {
   readonly outcome: TransitionOutcome;
   /**
    * The user, as given (`userId(event)`, `user(id)`, or the id a timer was
-   * armed with); `undefined` for `not-ours`, or when `userId` threw.
+   * armed with; an id `route` refused, such as `1.5`, too); `undefined` for
+   * `not-ours`, or when `userId` threw.
    */
   readonly userId: UserId | undefined;
   /** The event's id (the `eventId` option), as a string, if any. */

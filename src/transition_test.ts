@@ -57,7 +57,7 @@ describe("nodes.observe", () => {
     assert.equal(await bot.store.get("1"), '{"v":1,"node":"menu","data":null}');
   });
 
-  it("stops a listener, and reports a failure before the user is known", async () => {
+  it("stops a listener, and reports a failure with the id it refused", async () => {
     const bot = observedBot();
     const seen: string[] = [];
     const stop = bot.nodes.observe((t) =>
@@ -70,7 +70,7 @@ describe("nodes.observe", () => {
     stop();
     stop(); // twice: nothing more
     await bot.nodes.route({ from: 1, id: 2, text: "hi" });
-    assert.deepEqual(seen, ["failed undefined"]);
+    assert.deepEqual(seen, ["failed 1.5"]);
   });
 });
 

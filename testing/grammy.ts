@@ -744,6 +744,13 @@ class TestBot<C extends Context = Context> {
         return badRequest("message is too long");
       }
     }
+    // a media message's caption (a send, or an edit of it), likewise
+    if (
+      typeof body.caption === "string" && body.parse_mode === undefined &&
+      body.caption.length > MAX_CAPTION
+    ) {
+      return badRequest("message caption is too long");
+    }
     const markup = body.reply_markup as
       | { inline_keyboard?: unknown }
       | undefined;
@@ -1007,6 +1014,8 @@ function messageKey(chat: unknown, id: unknown): string {
 
 /** Telegram's limit on a message's text, in UTF-16 units. */
 const MAX_TEXT = 4096;
+/** Telegram's limit on a media message's caption, in UTF-16 units. */
+const MAX_CAPTION = 1024;
 
 /** What records the contexts a bot makes, while simulations dispatch. */
 interface Recorder {
@@ -1631,7 +1640,8 @@ function commandEntities(text: string): MessageEntity[] {
  * {@linkcode TestBot.failNext} gets its error answer (grammY throws a
  * `GrammyError`). Calls Telegram refuses fail as there, with a 400 and
  * Telegram's description: an empty or blank text, a text over 4096 UTF-16
- * units (without `parse_mode`), `callback_data` empty or over 64 bytes, an
+ * units or a caption over 1024 (without `parse_mode`), `callback_data` empty
+ * or over 64 bytes, an
  * edit of a message the bot did not send or that changes nothing, of a
  * caption a message cannot have or of a media message's text, deleting a
  * message the bot neither sent nor received, answering a callback query it

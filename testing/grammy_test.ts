@@ -638,6 +638,19 @@ describe("outside attacker b: the grammY kit", () => {
       refused("message is too long"),
     );
     await tg.bot.api.sendMessage(1, "x".repeat(4096));
+    await assert.rejects(
+      tg.bot.api.sendPhoto(1, "file-id", { caption: "x".repeat(1025) }),
+      refused("message caption is too long"),
+    );
+    const captioned = await tg.bot.api.sendPhoto(1, "file-id", {
+      caption: "x".repeat(1024),
+    });
+    await assert.rejects(
+      tg.bot.api.editMessageCaption(1, captioned.message_id, {
+        caption: "y".repeat(1025),
+      }),
+      refused("message caption is too long"),
+    );
     const keyboard = (data: string) => ({
       reply_markup: new InlineKeyboard().text("b", data),
     });
@@ -735,10 +748,11 @@ describe("outside attacker b: the grammY kit", () => {
     );
     assert.deepEqual(
       tg.calls.filter((call) => call.failed !== undefined).length,
-      16,
+      18,
     );
     assert.deepEqual(tg.outbox.take().map((m) => m.text), [
       "x".repeat(4096),
+      "x".repeat(1024),
       "same",
       "same",
       "other",
