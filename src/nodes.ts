@@ -41,7 +41,7 @@ import type {
   TransitionListener,
   TransitionOutcome,
 } from "./transition.ts";
-import { UserQueue } from "./user_queue.ts";
+import { inHook, runHook, UserQueue } from "./user_queue.ts";
 
 /**
  * Where botnodes reports what it handled on its own (invalid stored state, a
@@ -341,8 +341,13 @@ export interface UserHandle<Shared, Event, UserId extends string | number> {
 
   /**
    * The node the user is on, restored from the store, or `undefined` when the
-   * user has no state. Takes no lease: a snapshot. Invalid stored state goes
-   * through the `onInvalidState` hook (nothing is written here).
+   * user has no state. Takes no lease: a snapshot. For a stored state that
+   * cannot be restored: with an `onInvalidState` hook of yours, the node it
+   * returns, checked as `route` checks it (`UnregisteredNodeError`,
+   * `NodeDataError`), or `undefined` when it returns none; without one,
+   * `undefined`. Nothing is written, kept aside or reported here. Called
+   * from inside that user's own `onInvalidState`, where it would run the
+   * hook again forever, it fails at once (read `peek()` there).
    */
   node(): Promise<Node<Shared, Event, UserId> | undefined>;
 
@@ -486,6 +491,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
   readonly #shared: Shared;
   readonly #userId: (event: Event) => UserId | undefined;
   readonly #onInvalidState: InvalidStateHook<Shared, Event, UserId>;
+  /** Whether `onInvalidState` is the bot's own (not the default report). */
+  readonly #hookGiven: boolean;
   readonly #logger: Logger;
   readonly #eventId:
     | ((event: Event) => string | number | undefined)
@@ -568,6 +575,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       1,
       536_870_912,
     );
+    this.#hookGiven = options.onInvalidState !== undefined;
     this.#onInvalidState = options.onInvalidState ?? ((error) => {
       this.#logger.warn(
         `${error.message}; the user starts over and the raw value is kept aside`,
@@ -841,7 +849,12 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     if (trace) this.#from(trace, current);
     let next: MaybePromise<Node<Shared, Event, UserId> | undefined | void>;
     if (current instanceof InvalidStateError) {
-      next = this.#onInvalidState(current, event);
+      const invalid = current;
+      next = runHook(
+        this.#store,
+        lease.userId,
+        () => this.#onInvalidState(invalid, event),
+      );
       if (isPromise(next)) next = await next;
       next ??= this.#start(event);
     } else if (current === undefined) {
@@ -1468,11 +1481,28 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     return {
       userId,
       node: async () => {
+        if (inHook(this.#store, id)) {
+          throw new Error(
+            `Cannot read the node of user "${id}" from inside onInvalidState for that user: it would run the hook again, forever (use user(id).peek())`,
+          );
+        }
         const raw = await this.#store.get(id);
         if (raw === undefined) return undefined;
         const node = await this.#registry.decode(id, raw);
-        if (!(node instanceof InvalidStateError)) return node;
-        return (await this.#onInvalidState(node, undefined)) ?? undefined;
+        // the default hook only reports what route does: nothing to ask
+        if (!(node instanceof InvalidStateError) || !this.#hookGiven) {
+          return node instanceof InvalidStateError ? undefined : node;
+        }
+        const next = await runHook(
+          this.#store,
+          id,
+          () => this.#onInvalidState(node, undefined),
+        );
+        if (next === undefined || next === null) return undefined;
+        // what route would put the user on: a registered node whose data
+        // may be stored
+        await this.#encode(next, this.#keyOf(next));
+        return next;
       },
       peek: async () => {
         const raw = await this.#store.get(id);

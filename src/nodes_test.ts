@@ -535,7 +535,43 @@ describe("invalid stored state", () => {
     const { nodes, store, warnings } = makeBot();
     await plant(store, "garbage");
     assert.equal(await nodes.user(1).node(), undefined);
-    assert.equal(warnings.length, 1);
+    // the default hook reports what route does: node() does none of it
+    assert.deepEqual(warnings, []);
+    assert.equal(await store.get("1"), "garbage");
+    assert.deepEqual(await nodes.user(1).aside(), []);
+  });
+
+  it("user(id).node() checks what the hook returns as route does", async () => {
+    let give: unknown;
+    const { nodes, store } = makeBot({ onInvalidState: () => give as never });
+    await plant(store, "garbage");
+    give = new Cart(["kept"]);
+    assert.deepEqual((await nodes.user(1).node())?.data, { items: ["kept"] });
+    give = null;
+    assert.equal(await nodes.user(1).node(), undefined);
+    give = "a string";
+    await assert.rejects(nodes.user(1).node(), UnregisteredNodeError);
+    give = new Cart(3 as never);
+    await assert.rejects(nodes.user(1).node(), NodeDataError);
+    assert.equal(await store.get("1"), "garbage");
+  });
+
+  it("fails user(id).node() at once from inside that user's hook, which it would run forever", async () => {
+    let calls = 0;
+    const holder: { nodes?: ReturnType<typeof makeBot>["nodes"] } = {};
+    const { nodes, store } = makeBot({
+      onInvalidState: async (error) => {
+        calls++;
+        await holder.nodes!.user(Number(error.userId)).node();
+        return undefined;
+      },
+    });
+    holder.nodes = nodes;
+    await plant(store, "garbage");
+    const inside = /from inside onInvalidState for that user/;
+    await assert.rejects(nodes.user(1).node(), inside);
+    await assert.rejects(nodes.route(at(1, "hi")), inside);
+    assert.equal(calls, 2);
     assert.equal(await store.get("1"), "garbage");
   });
 });

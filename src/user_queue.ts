@@ -7,6 +7,7 @@
 
 import { LeaseTimeoutError, StoreError } from "./errors.ts";
 import { holdOpen } from "./hold_open.ts";
+import { isPromise } from "./maybe_promise.ts";
 import { MAX_TIMER_MS } from "./options.ts";
 import type { Logger } from "./nodes.ts";
 import type {
@@ -322,6 +323,11 @@ interface Inside {
   readonly store: StateStore;
   readonly id: string;
   active: boolean;
+  /**
+   * An `onInvalidState` hook running for the user (see `runHook`), which
+   * holds no lease of its own.
+   */
+  readonly hook?: boolean;
   readonly outer: Inside | undefined;
 }
 
@@ -329,11 +335,43 @@ function within(
   inside: Inside | undefined,
   store: StateStore,
   id: string,
+  hook = false,
 ): boolean {
   for (let at = inside; at !== undefined; at = at.outer) {
-    if (at.active && at.store === store && at.id === id) return true;
+    if (
+      at.active && (at.hook === true) === hook && at.store === store &&
+      at.id === id
+    ) {
+      return true;
+    }
   }
   return false;
+}
+
+/**
+ * Runs the `onInvalidState` hook for user `id` of `store`, marked so that
+ * {@linkcode inHook} tells, inside it, that it runs: `user(id).node()` runs
+ * the hook, and would run it again from inside itself, forever.
+ */
+export function runHook<T>(store: StateStore, id: string, hook: () => T): T {
+  if (!scope) return hook();
+  const inside: Inside = {
+    store,
+    id,
+    active: true,
+    hook: true,
+    outer: scope.getStore(),
+  };
+  const over = () => void (inside.active = false);
+  const result = scope.run(inside, hook);
+  if (isPromise(result)) result.then(over, over);
+  else over();
+  return result;
+}
+
+/** Whether the hook of user `id` of `store` is running (see `runHook`). */
+export function inHook(store: StateStore, id: string): boolean {
+  return scope !== undefined && within(scope.getStore(), store, id, true);
 }
 
 /** What `AsyncLocalStorage` offers that re-entry detection uses. */
