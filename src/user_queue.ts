@@ -93,40 +93,58 @@ export class UserQueue {
     if (once && previous !== undefined) {
       return Promise.reject(new LeaseTimeoutError(id, 0, true));
     }
-    const turn: Turn = { done: undefined, finish: undefined };
-    // the turn is over: pass it on, and the last in line leaves no queue
-    const over = () => {
-      if (this.#queues.get(id) === turn) this.#queues.delete(id);
-      turn.finish?.();
-    };
+    const turn: Turn = { next: undefined, behind: previous, wake: undefined };
+    const over = () => this.#over(id, turn);
     this.#queues.set(id, turn);
     if (previous === undefined) {
       const result = this.#leased(id, fn, eventId, once ? 0 : undefined);
       result.then(over, over);
       return result;
     }
-    // made only for a turn someone waits behind (before it can be over: it
-    // is still in the map)
-    previous.done ??= new Promise<void>((resolve) => previous.finish = resolve);
+    previous.next = turn; // the tail: nobody was behind it
     const wait = this.#store.timing.wait;
     const clock = this.#store.timing.clock;
     const queued = clock.now();
     return new Promise<T>((resolve, reject) => {
-      let timedOut = false;
       const timer = setTimeout(() => {
-        timedOut = true;
+        // never runs: out of the line, which keeps its order
+        this.#leave(id, turn);
         reject(new LeaseTimeoutError(id, wait, true));
       }, Math.min(wait, MAX_TIMER_MS));
-      previous.done!.then(() => {
-        if (timedOut) return over(); // never runs: the next may go
+      turn.wake = () => {
         clearTimeout(timer);
         // `wait` bounds the whole wait: here, then for the store's lease
         const left = Math.max(0, wait - (clock.now() - queued));
         const result = this.#leased(id, fn, eventId, left, wait - left);
         result.then(resolve, reject);
         result.then(over, over);
-      });
+      };
     });
+  }
+
+  /** A turn is over: the call behind it goes; the last leaves no queue. */
+  #over(id: string, turn: Turn): void {
+    if (this.#queues.get(id) === turn) this.#queues.delete(id);
+    const next = turn.next;
+    if (next === undefined) return;
+    turn.next = next.behind = undefined;
+    const wake = next.wake!;
+    next.wake = undefined;
+    wake();
+  }
+
+  /**
+   * Takes a call that waited too long out of the line, holding on to
+   * nothing of it (a handler that never settles would otherwise keep every
+   * call that timed out behind it): the call behind it, if any, now waits
+   * behind the one before it.
+   */
+  #leave(id: string, turn: Turn): void {
+    const behind = turn.behind!;
+    behind.next = turn.next;
+    if (turn.next !== undefined) turn.next.behind = behind;
+    if (this.#queues.get(id) === turn) this.#queues.set(id, behind);
+    turn.next = turn.behind = turn.wake = undefined;
   }
 
   /**
@@ -220,10 +238,18 @@ export class UserQueue {
     const renewal = { ...IDLE };
     this.#held.set(lease, renewal);
     if (this.#sweeper === undefined) {
-      this.#sweeper = setInterval(
-        () => this.#renewAll(),
+      // the timer holds the queue weakly: between events, an idle queue
+      // (its Nodes, its store) that nothing else holds can go
+      const queue = new WeakRef(this);
+      const sweeper = setInterval(
+        () => {
+          const alive = queue.deref();
+          if (alive === undefined) clearInterval(sweeper);
+          else alive.#renewAll();
+        },
         Math.min(Math.max(1, this.#store.timing.leaseTtl / 3), MAX_TIMER_MS),
       );
+      this.#sweeper = sweeper;
     } else if (this.#held.size === 1) {
       holdOpen(this.#sweeper, true);
     }
@@ -282,12 +308,17 @@ export class UserQueue {
 }
 
 /**
- * A call's place in its user's queue: `done`, made when the next call queues
- * behind it, resolves (by `finish`) when its turn is over.
+ * A call's place in its user's queue: a line of calls, each waiting for the
+ * one before it (only the last in line is in the map, and only one call
+ * waits behind each).
  */
 interface Turn {
-  done: Promise<void> | undefined;
-  finish: (() => void) | undefined;
+  /** The call waiting behind this one. */
+  next: Turn | undefined;
+  /** The call this one waits behind, while it waits. */
+  behind: Turn | undefined;
+  /** Starts this call, once the one before it is over. */
+  wake: (() => void) | undefined;
 }
 
 /** The renewal of one held lease, and its commit. */

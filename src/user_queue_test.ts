@@ -124,6 +124,42 @@ describe("UserQueue.run", () => {
 });
 
 describe("waiting in one process", () => {
+  it("holds on to nothing of a call that timed out behind a handler that never settles", async () => {
+    // a full garbage collection (V8's: Deno and Node, which CI runs with
+    // --expose-gc; Bun's collector scans the stack conservatively, so that
+    // an object may outlive its last reference there)
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined || "Bun" in globalThis) return;
+    const { queue } = queueOn(new MemoryStore({ wait: 5 }));
+    const { first, gate } = await holding(queue); // never settles meanwhile
+    try {
+      const refs: WeakRef<object>[] = [];
+      for (let i = 0; i < 3; i++) {
+        const payload = { event: `event ${i}` };
+        refs.push(new WeakRef(payload));
+        await assert.rejects(
+          queue.run("1", () => Promise.resolve(payload.event)),
+          LeaseTimeoutError,
+        );
+      }
+      // a WeakRef keeps its target until the job that made it is over
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      gc();
+      assert.deepEqual(refs.map((ref) => ref.deref()), [
+        undefined,
+        undefined,
+        undefined,
+      ]);
+      // the line still holds: the next call runs once the handler is over
+      const next = queue.run("1", () => Promise.resolve("ran"));
+      gate.resolve();
+      assert.equal(await next, "ran");
+    } finally {
+      gate.resolve();
+      await first;
+    }
+  });
+
   it("counts the whole wait, here and for another process's lease, in a LeaseTimeoutError", async () => {
     const clock = new FakeClock(0);
     const memory = new MemoryStore({ clock, wait: 1_000 });

@@ -256,6 +256,9 @@ export class MemoryStore implements StateStore {
     const entry = this.#entries.get(userId);
     if (entry && entry.expiresAt <= this.#options.clock.now()) {
       this.#entries.delete(userId);
+      // its event ids and values kept aside expired with it
+      this.#kept(this.#seen, userId);
+      this.#kept(this.#aside, userId);
       return undefined;
     }
     return entry;

@@ -112,3 +112,57 @@ describe("FakeClock (issue 15, point 16)", () => {
     assert.ok(clock.now() < 1_000, `fake time jumped to ${clock.now()}`);
   });
 });
+
+describe("outside attacker j: memory a long-running process gives back", () => {
+  // a full garbage collection: V8's (Deno and Node, which CI runs with
+  // --expose-gc); Bun's collector scans the stack conservatively
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const measured = gc !== undefined && !("Bun" in globalThis);
+  const heap = () => (gc!(), process.memoryUsage().heapUsed);
+
+  it("frees the event ids and values kept aside of states whose idle TTL passed", async () => {
+    if (!measured) return;
+    const clock = new FakeClock();
+    const store = new MemoryStore({ clock, ttl: 60_000 });
+    const base = heap();
+    for (let i = 0; i < 20_000; i++) {
+      const lease = await store.begin(`user ${i}`, { eventId: `event ${i}` });
+      await store.commit(lease, `state ${i}`, { aside: `raw ${i}` });
+    }
+    const stored = heap() - base;
+    clock.advance(60_000);
+    assert.equal(store.size, 0); // walks every entry, dropping the expired
+    const left = heap() - base;
+    assert.ok(
+      left < stored / 10,
+      `${left} bytes still held of ${stored} stored`,
+    );
+  });
+
+  it("lets an idle Nodes and its store go, though its lease-renewal timer waits for its next tick", async () => {
+    if (!measured) return;
+    const made = async () => {
+      const store = new MemoryStore(); // leaseTtl 30 s: a tick every 10 s
+      const nodes = new Nodes<null, { from: number }, number>({
+        store,
+        nodes: { idle: Idle },
+        start: () => new Idle(null),
+        shared: null,
+        userId: (event) => event.from,
+      });
+      await nodes.route({ from: 1 });
+      return [new WeakRef(nodes), new WeakRef(store)];
+    };
+    const refs = await made();
+    // a WeakRef keeps its target until the job that made it is over
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc!();
+    assert.deepEqual(refs.map((ref) => ref.deref()), [undefined, undefined]);
+  });
+});
+
+class Idle extends Node<null, { from: number }, number, null> {
+  onEvent(): Idle {
+    return new Idle(null);
+  }
+}
