@@ -1101,7 +1101,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * and each timer still fires once. A user busy with an event is not waited
    * for: their timer is tried again a second later. Once `signal` aborts, it
    * claims nothing more and resolves when the timers in flight have ended
-   * (an `onTimeout` that never settles keeps it waiting). For bots that stay
+   * (an `onTimeout` that never settles keeps it waiting) and a claim on its
+   * way has its answer (at most the store's `commandTimeout`, when Redis
+   * does not answer). For bots that stay
    * up (long polling); on serverless, call `runDue` from a schedule.
    *
    * @param options `signal` to stop it, `interval` (1 ms to 2^31 - 1 ms;

@@ -333,7 +333,11 @@ class TestBot<C extends Context = Context> {
     const handleUpdate = this.bot.handleUpdate.bind(this.bot);
     this.bot.handleUpdate = (update, envelope) => {
       const query = update.callback_query;
-      if (query !== undefined) this.#pressed.set(query.id, query);
+      // a press delivered again after it was answered stays answered, as on
+      // Telegram (a second answer is refused)
+      if (query !== undefined && !this.#answered.has(query.id)) {
+        this.#pressed.set(query.id, query);
+      }
       // messages the bot may delete
       for (const message of receivedMessages(update)) {
         this.#received.add(messageKey(message.chat.id, message.message_id));

@@ -962,6 +962,26 @@ describe("outside attacker c: the grammY simulator", () => {
 });
 
 describe("outside attacker i: the test kit", () => {
+  it("keeps a press answered when it is delivered again, as Telegram does", async () => {
+    const tg = createTestBot();
+    const seen = new Set<number>();
+    tg.bot.callbackQuery("yes", async (ctx) => {
+      // a bot that skips an update it handled (as Nodes with an eventId)
+      if (seen.has(ctx.update.update_id)) return;
+      seen.add(ctx.update.update_id);
+      await ctx.answerCallbackQuery();
+    });
+    const press = tg.update.callbackQuery(tg.user(1), "yes");
+    await tg.bot.handleUpdate(press);
+    await tg.bot.handleUpdate(press); // a webhook retry
+    assert.deepEqual(tg.unansweredCallbackQueries(), []);
+    await assert.rejects(
+      tg.bot.api.answerCallbackQuery(press.callback_query!.id),
+      (error: unknown) =>
+        error instanceof GrammyError && error.error_code === 400,
+    );
+  });
+
   it("takes files uploaded as InputFile, recording each by its name", async () => {
     const tg = createTestBot();
     tg.user(5);
