@@ -111,14 +111,17 @@ export class UserQueue {
         this.#leave(id, turn);
         reject(new LeaseTimeoutError(id, wait, true));
       }, Math.min(wait, MAX_TIMER_MS));
-      turn.wake = () => {
+      // woken through a promise of its own, whose reaction runs in this
+      // caller's async context (not in that of the call before it, which
+      // wakes it); on a timeout, only `wake` held it
+      new Promise<void>((wake) => turn.wake = wake).then(() => {
         clearTimeout(timer);
         // `wait` bounds the whole wait: here, then for the store's lease
         const left = Math.max(0, wait - (clock.now() - queued));
         const result = this.#leased(id, fn, eventId, left, wait - left);
         result.then(resolve, reject);
         result.then(over, over);
-      };
+      });
     });
   }
 
@@ -394,7 +397,13 @@ export function runHook<T>(store: StateStore, id: string, hook: () => T): T {
     outer: scope.getStore(),
   };
   const over = () => void (inside.active = false);
-  const result = scope.run(inside, hook);
+  let result: T;
+  try {
+    result = scope.run(inside, hook);
+  } catch (error) {
+    over();
+    throw error;
+  }
   if (isPromise(result)) result.then(over, over);
   else over();
   return result;

@@ -2,7 +2,8 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LeaseTimeoutError } from "./errors.ts";
 import type { BeginOptions, Lease, StateStore } from "./store.ts";
-import { UserQueue } from "./user_queue.ts";
+import { AsyncLocalStorage } from "node:async_hooks";
+import { inHook, runHook, UserQueue } from "./user_queue.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
 import { FakeClock } from "../testing/fake_clock.ts";
 import { deferred } from "../test_support/shop_bot.ts";
@@ -123,7 +124,80 @@ describe("UserQueue.run", () => {
   });
 });
 
+describe("runHook", () => {
+  it("ends the mark of a hook that throws at once, for what it left to run later", async () => {
+    const store = new MemoryStore();
+    let later: Promise<boolean> | undefined;
+    assert.throws(
+      () =>
+        runHook(store, "1", () => {
+          assert.equal(inHook(store, "1"), true);
+          // runs in the hook's async context, once the hook is over
+          later = Promise.resolve().then(() => inHook(store, "1"));
+          throw new Error("the hook failed");
+        }),
+      /the hook failed/,
+    );
+    assert.equal(await later, false);
+  });
+});
+
 describe("waiting in one process", () => {
+  it("runs a call that waited in line in its own caller's async context", async () => {
+    const context = new AsyncLocalStorage<string>();
+    const { queue } = queueOn();
+    const { first, gate } = await holding(queue);
+    const seen: (string | undefined)[] = [];
+    const calls = ["B", "C"].map((name) =>
+      context.run(
+        name,
+        () =>
+          queue.run("1", () => Promise.resolve(seen.push(context.getStore()))),
+      )
+    );
+    gate.resolve();
+    await Promise.all([first, ...calls]);
+    assert.deepEqual(seen, ["B", "C"]);
+  });
+
+  it("tells a call that waited in line behind one from another user's handler apart from that handler", async () => {
+    const { queue } = queueOn(new MemoryStore({ wait: 1_000 }));
+    const x1Runs = deferred();
+    const x1Ends = deferred();
+    const user2Ends = deferred();
+    // user 2's handler waits for user 1 (x1), and goes on after it
+    const user2 = queue.run("2", async () => {
+      await queue.run("1", async () => {
+        x1Runs.resolve();
+        await x1Ends.promise;
+      });
+      await user2Ends.promise;
+    });
+    await x1Runs.promise;
+    // called from outside any handler, it waits in line behind x1: not
+    // inside user 2's handler, so it may wait for user 2
+    const x2 = queue.run("1", async () => {
+      const turn = queue.run("2", () => Promise.resolve("user 2 later"));
+      user2Ends.resolve();
+      return await turn;
+    });
+    x1Ends.resolve();
+    assert.equal(await x2, "user 2 later");
+    await user2;
+  });
+
+  it("still fails at once a call that would wait for the handler it runs in, after waiting in line", async () => {
+    const { queue } = queueOn(new MemoryStore({ wait: 1_000 }));
+    const { first, gate } = await holding(queue); // user 1, from outside
+    const user2 = queue.run("2", () =>
+      queue.run("1", () =>
+        // inside user 2's handler (through the call for user 1)
+        queue.run("2", () => Promise.resolve("never"))));
+    gate.resolve();
+    await first;
+    await assert.rejects(user2, /from inside their own handler/);
+  });
+
   it("holds on to nothing of a call that timed out behind a handler that never settles", async () => {
     // a full garbage collection (V8's: Deno and Node, which CI runs with
     // --expose-gc; Bun's collector scans the stack conservatively, so that
