@@ -1337,7 +1337,6 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     return key;
   }
 
-  /** Looks at a timer again later, backing off, when its firing failed. */
   /**
    * Puts off a timer whose firing failed: by as long as it is overdue, plus
    * a second (at most 5 minutes). Tried on schedule, that doubles the wait
@@ -1491,10 +1490,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         const raw = await this.#store.get(id);
         if (raw === undefined) return undefined;
         const node = await this.#registry.decode(id, raw);
+        if (!(node instanceof InvalidStateError)) return node;
         // the default hook only reports what route does: nothing to ask
-        if (!(node instanceof InvalidStateError) || !this.#hookGiven) {
-          return node instanceof InvalidStateError ? undefined : node;
-        }
+        if (!this.#hookGiven) return undefined;
         const next = await runHook(
           this.#store,
           id,

@@ -174,15 +174,21 @@ export class Registry<Shared, Event, UserId extends string | number> {
     const armed = armedIn(stored as Stored, userId);
     const cls = this.#classes.get(key);
     if (!cls) {
-      return new InvalidStateError("unknown-node", userId, raw, { node: key });
+      return withTimer(
+        new InvalidStateError("unknown-node", userId, raw, { node: key }),
+        armed,
+      );
     }
     // only a state longer than the limit can be nested deeper than it
     if (raw.length > MAX_DEPTH && depthOver(data, MAX_DEPTH)) {
       const message = `nested deeper than ${MAX_DEPTH} levels`;
-      return new InvalidStateError("invalid-data", userId, raw, {
-        node: key,
-        issues: [{ message }],
-      });
+      return withTimer(
+        new InvalidStateError("invalid-data", userId, raw, {
+          node: key,
+          issues: [{ message }],
+        }),
+        armed,
+      );
     }
     if (!cls.schema) return restoreNode(cls, data, armed);
     const result = validated(cls.schema, data);
@@ -211,22 +217,25 @@ function armedIn(stored: Stored, userId: string): Armed | undefined {
     : undefined;
 }
 
+/** The timers of stored states that `decode` could not restore. */
+const storedTimers = new WeakMap<InvalidStateError, Armed>();
+
 /**
  * The timer of a stored state that cannot be restored here but is a botnodes
  * state (its node key unknown to this registry, its data refused by this
- * schema), as `decode` would restore it where it can be: another version of
- * the bot may fire it.
+ * schema), as `decode` read it: another version of the bot may fire it.
  */
 export function storedTimer(invalid: InvalidStateError): Armed | undefined {
-  if (invalid.reason === "unparseable") return undefined;
-  try {
-    const stored: unknown = JSON.parse(invalid.raw);
-    return stored !== null && typeof stored === "object"
-      ? armedIn(stored as Stored, invalid.userId)
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  return storedTimers.get(invalid);
+}
+
+/** An invalid state, noted with the timer its envelope holds. */
+function withTimer(
+  invalid: InvalidStateError,
+  armed: Armed | undefined,
+): InvalidStateError {
+  if (armed !== undefined) storedTimers.set(invalid, armed);
+  return invalid;
 }
 
 // The steps of encode and decode, as functions rather than closures: they
@@ -687,13 +696,16 @@ function checkedNode<N extends Node<any, any, any>>(
   armed: Armed | undefined,
 ): N | InvalidStateError {
   if (result instanceof Thrown) {
-    return validationFailed(userId, raw, key, result.cause);
+    return withTimer(validationFailed(userId, raw, key, result.cause), armed);
   }
   return result.issues
-    ? new InvalidStateError("invalid-data", userId, raw, {
-      node: key,
-      issues: result.issues,
-    })
+    ? withTimer(
+      new InvalidStateError("invalid-data", userId, raw, {
+        node: key,
+        issues: result.issues,
+      }),
+      armed,
+    )
     : restoreNode<N>(cls, result.value, armed);
 }
 
