@@ -601,7 +601,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
    * `LeaseTimeoutError` when the user stayed busy for the store's `wait`
    * (in this process or another); `LeaseLostError` and `StoreError` from the
    * store. `TypeError` or `RangeError` for a user id that cannot be meant
-   * (see {@linkcode NodesOptions.userId}). An `Error` when called for a user
+   * (see {@linkcode NodesOptions.userId}); `TypeError` for a handler, `start`
+   * or hook that gives no node at all. An `Error` when called for a user
    * from inside that user's own handler, where it would wait for itself.
    */
   readonly route = (
@@ -848,7 +849,9 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     if (isPromise(current)) current = await current;
     if (trace) this.#from(trace, current);
     let next: MaybePromise<Node<Shared, Event, UserId> | undefined | void>;
+    let from: "onEvent" | "start" | "onInvalidState";
     if (current instanceof InvalidStateError) {
+      from = "onInvalidState";
       const invalid = current;
       next = runHook(
         this.#store,
@@ -856,14 +859,19 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         () => this.#onInvalidState(invalid, event),
       );
       if (isPromise(next)) next = await next;
-      next ??= this.#start(event);
+      if (next === undefined || next === null) {
+        from = "start";
+        next = this.#start(event);
+      }
     } else if (current === undefined) {
+      from = "start";
       next = this.#start(event);
     } else {
+      from = "onEvent";
       next = current.onEvent(id, event, this.#shared);
     }
     if (isPromise(next)) next = await next;
-    const key = this.#keyOf(next as Node<Shared, Event, UserId>);
+    const key = this.#keyOf(next as Node<Shared, Event, UserId>, from, current);
     if (trace) trace.to = key;
     const node = next as Node<Shared, Event, UserId>;
     const entered = node.onEnter(id, this.#shared, event);
@@ -893,15 +901,44 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       : this.#registry.decode(lease.userId, lease.state);
   }
 
-  /** The registry key of a node's class; refuses an unregistered one. */
-  #keyOf(node: Node<Shared, Event, UserId>): string {
+  /**
+   * The registry key of a node's class; refuses an unregistered one, and
+   * with a `TypeError` naming what gave it (`from`: a handler of `on`, a
+   * hook, `start`, `to()`) a value that is no node at all (`undefined` from
+   * a missing `return`, a class, a plain object).
+   */
+  #keyOf(
+    node: Node<Shared, Event, UserId>,
+    from:
+      | "onEvent"
+      | "onTimeout"
+      | "start"
+      | "onInvalidState"
+      | "user(id).to()",
+    on?: unknown,
+  ): string {
     const key = this.#registry.keyOf(node);
-    if (key === undefined) {
-      const name = (node as { constructor?: { name?: string } } | null)
-        ?.constructor?.name ?? String(node);
-      throw new UnregisteredNodeError(name, this.#registry.keys);
+    if (key !== undefined) return key;
+    const kind = notANode(node);
+    if (kind !== undefined) {
+      const handler = from === "onEvent" || from === "onTimeout";
+      const hint = typeof node === "function"
+        ? `a node is an instance: new ${
+          (node as { name?: string }).name || "Node"
+        }(data)`
+        : handler
+        ? "return the next node, or this to stay"
+        : "a node is an instance of a registered node class";
+      const gave = from === "user(id).to()"
+        ? `${from} was given`
+        : handler
+        ? `${from} of node "${this.#registry.keyOf(on as never)}" returned`
+        : `${from} returned`;
+      throw new TypeError(`${gave} ${kind}, not a node (${hint})`);
     }
-    return key;
+    const name = (node as { constructor?: { name?: string } }).constructor
+      ?.name ?? String(node);
+    throw new UnregisteredNodeError(name, this.#registry.keys);
   }
 
   /** The timer of a node being entered, from its `timeout()`. */
@@ -1307,6 +1344,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       next,
       user,
       current,
+      "onTimeout",
       trace,
       entry.due,
     );
@@ -1322,10 +1360,11 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     node: Node<Shared, Event, UserId>,
     user: UserId,
     replaced: Node<Shared, Event, UserId> | InvalidStateError | undefined,
+    from: "onTimeout" | "user(id).to()",
     trace?: Trace<Event, UserId>,
     fired?: number,
   ): Promise<string> {
-    const key = this.#keyOf(node);
+    const key = this.#keyOf(node, from, replaced);
     if (trace) trace.to = key;
     await node.onEnter(user, this.#shared);
     const armed = node.timeout === undefined
@@ -1501,7 +1540,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         if (next === undefined || next === null) return undefined;
         // what route would put the user on: a registered node whose data
         // may be stored
-        await this.#encode(next, this.#keyOf(next));
+        await this.#encode(next, this.#keyOf(next, "onInvalidState"));
         return next;
       },
       peek: async () => {
@@ -1529,7 +1568,14 @@ export class Nodes<Shared, Event, UserId extends string | number> {
           }
           const current = await this.#restore(lease);
           if (trace) this.#from(trace, current);
-          await this.#enterAndCommit(lease, node, userId, current, trace);
+          await this.#enterAndCommit(
+            lease,
+            node,
+            userId,
+            current,
+            "user(id).to()",
+            trace,
+          );
           return true;
         });
         return trace
@@ -2010,4 +2056,23 @@ export interface FiredTimer<Shared, Event, UserId extends string | number> {
   readonly node: Node<Shared, Event, UserId>;
   /** The registry key of `node`. */
   readonly key: string;
+}
+
+/**
+ * What a value that is no node at all is (`undefined`, a primitive, a class
+ * or function, a plain object or array), or `undefined` for an instance of
+ * some class: a node, registered or not.
+ */
+function notANode(value: unknown): string | undefined {
+  if (typeof value === "function") {
+    return /^class\b/.test(Function.prototype.toString.call(value))
+      ? `the class ${value.name || "(anonymous)"}`
+      : "a function";
+  }
+  if (value === null || typeof value !== "object") return describeValue(value);
+  if (Array.isArray(value)) return "an array";
+  const proto = Object.getPrototypeOf(value);
+  return proto === null || proto === Object.prototype
+    ? "a plain object"
+    : undefined;
 }

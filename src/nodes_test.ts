@@ -10,6 +10,7 @@ import { Node } from "./node.ts";
 import { Nodes } from "./nodes.ts";
 import type { StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
+import { FakeClock } from "../testing/fake_clock.ts";
 import {
   Cart,
   deferred,
@@ -233,6 +234,83 @@ describe("Nodes.route", () => {
     );
     await assert.rejects(nodes.user(1).to(new Stray()), UnregisteredNodeError);
     assert.equal(await store.get("1"), before);
+  });
+
+  it("refuses a value that is no node with a TypeError naming what gave it, writing nothing", async () => {
+    type Giving = { from: number; give: unknown };
+    class Giver extends Node<null, Giving, number, null> {
+      onEvent(_user: number, event: Giving): Giver {
+        return event.give as Giver;
+      }
+      override timeout(): number {
+        return 10;
+      }
+      override onTimeout(): Giver {
+        return undefined as unknown as Giver;
+      }
+    }
+    const warnings: string[] = [];
+    const store = new MemoryStore({ clock: new FakeClock() });
+    const make = (start: () => Giver) =>
+      new Nodes<null, Giving, number>({
+        store,
+        nodes: { giver: Giver },
+        start,
+        shared: null,
+        userId: (event) => event.from,
+        logger: {
+          warn: (message, error) => void warnings.push(`${message} ${error}`),
+        },
+        onInvalidState: () => "giver" as unknown as Giver,
+      });
+    const nodes = make(() => new Giver(null));
+    await nodes.route({ from: 1, give: undefined });
+    const before = await store.get("1");
+    const cases: [unknown, RegExp][] = [
+      [
+        undefined,
+        /^onEvent of node "giver" returned undefined, not a node \(return the next node, or this to stay\)$/,
+      ],
+      [Promise.resolve(null), /returned null, not a node/],
+      [
+        Giver,
+        /returned the class Giver, not a node \(a node is an instance: new Giver\(data\)\)$/,
+      ],
+      [{ data: null }, /returned a plain object, not a node/],
+      [[], /returned an array, not a node/],
+      ["giver", /returned "giver", not a node/],
+    ];
+    for (const [give, message] of cases) {
+      await assert.rejects(nodes.route({ from: 1, give }), (error: unknown) => {
+        assert.ok(error instanceof TypeError, String(error));
+        assert.match(error.message, message);
+        return true;
+      });
+    }
+    assert.equal(await store.get("1"), before);
+    await assert.rejects(
+      nodes.user(1).to(undefined as unknown as Giver),
+      /^TypeError: user\(id\)\.to\(\) was given undefined, not a node/,
+    );
+    await assert.rejects(
+      make(() => undefined as unknown as Giver).route({ from: 3, give: 0 }),
+      /^TypeError: start returned undefined, not a node \(a node is an instance of a registered node class\)$/,
+    );
+    // the bot's own hook, from route and from user(id).node()
+    await store.commit(await store.begin("1"), "not json");
+    const hooked = /^TypeError: onInvalidState returned "giver", not a node/;
+    await assert.rejects(nodes.route({ from: 1, give: 0 }), hooked);
+    await assert.rejects(nodes.user(1).node(), hooked);
+    // a timer's handler: its firing fails, logged, and is tried again later
+    await nodes.user(2).to(new Giver(null));
+    (store.timing.clock as FakeClock).advance(10);
+    assert.deepEqual(await nodes.runDue(), []);
+    assert.ok(
+      warnings.some((line) =>
+        /onTimeout of node "giver" returned undefined, not a node/.test(line)
+      ),
+      warnings.join("\n"),
+    );
   });
 
   it("refuses data that fails the schema with NodeDataError, writing nothing", async () => {
@@ -550,6 +628,8 @@ describe("invalid stored state", () => {
     give = null;
     assert.equal(await nodes.user(1).node(), undefined);
     give = "a string";
+    await assert.rejects(nodes.user(1).node(), TypeError);
+    give = new Stray();
     await assert.rejects(nodes.user(1).node(), UnregisteredNodeError);
     give = new Cart(3 as never);
     await assert.rejects(nodes.user(1).node(), NodeDataError);
