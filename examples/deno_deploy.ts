@@ -90,9 +90,29 @@ export function createWebhookHandler(
     timeoutMilliseconds: store.timing.wait + HANDLER_MS,
     onTimeout: "throw",
   });
-  // Deno.serve passes no request to a handler declared without parameters,
-  // as grammY's callback is: give it one.
-  return (request) => callback(request);
+  // The secret is checked here first: grammY's callback would call getMe
+  // (bot.init) before its own check, so that any request from anybody made
+  // the bot call Telegram. (And Deno.serve passes no request to a handler
+  // declared without parameters, as grammY's callback is: give it one.)
+  return (request) =>
+    sameSecret(request.headers.get(SECRET_HEADER), secretToken)
+      ? callback(request)
+      : Promise.resolve(new Response("secret token is wrong", { status: 401 }));
+}
+
+/** The header in which Telegram sends the webhook's secret token. */
+const SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token";
+
+/**
+ * Whether a request's secret is the webhook's, compared in a time that does
+ * not tell how much of it matched.
+ */
+function sameSecret(given: string | null, secret: string): boolean {
+  const a = new TextEncoder().encode(given ?? "");
+  const b = new TextEncoder().encode(secret);
+  let differ = a.length ^ b.length;
+  for (let i = 0; i < b.length; i++) differ |= (a[i] ?? 0) ^ b[i]!;
+  return differ === 0;
 }
 
 if (import.meta.main) {
@@ -104,6 +124,9 @@ if (import.meta.main) {
     return value;
   };
   const redis = new Redis(env("REDIS_URL"));
+  // without a listener ioredis prints each connection error with a warning
+  // that it is unhandled; the store reports failed calls as StoreError
+  redis.on("error", (error) => console.error("Redis:", error.message));
   const store = new RedisStore(redis, { prefix: "foodbot" });
   const bot = new Bot(env("BOT_TOKEN"));
   Deno.serve(createWebhookHandler({

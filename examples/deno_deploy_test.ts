@@ -3,7 +3,7 @@
 // updates posted over HTTP as Telegram would (Deno only: Deno.serve).
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BotError } from "grammy";
+import { Bot, BotError } from "grammy";
 import type { Update } from "grammy/types";
 import { type Lease, LeaseTimeoutError } from "../mod.ts";
 import { MemoryStore } from "../testing/mod.ts";
@@ -73,6 +73,38 @@ describe("examples/deno_deploy.ts: errors under a webhook", () => {
     assert.deepEqual(tg.outbox.take().map((m) => m.text), [
       "Hello, eve! Are you hungry?",
     ]);
+  });
+});
+
+describe("examples/deno_deploy.ts: the secret token", () => {
+  it("refuses a request without the webhook's secret before the bot calls Telegram", async () => {
+    const calls: string[] = [];
+    // a bot without botInfo: grammY's own callback would call getMe first
+    const bot = new Bot("1:token");
+    bot.api.config.use((_prev, method) => {
+      calls.push(method);
+      return Promise.reject(new Error(`no network here (${method})`));
+    });
+    const handler = createWebhookHandler({
+      bot,
+      store: new MemoryStore(),
+      secretToken: "s3cret",
+    });
+    const tg = createTestBot();
+    for (const secret of [undefined, "wrong", "s3cre", "s3cret0", ""]) {
+      const response = await handler(
+        new Request("http://bot.test/", {
+          method: "POST",
+          headers: secret === undefined
+            ? {}
+            : { "x-telegram-bot-api-secret-token": secret },
+          body: JSON.stringify(tg.update.text(tg.user(5), "hi")),
+        }),
+      );
+      assert.equal(response.status, 401, `secret ${secret}`);
+      await response.body?.cancel();
+    }
+    assert.deepEqual(calls, []);
   });
 });
 
