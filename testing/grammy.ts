@@ -44,6 +44,7 @@ import {
   type Simulator,
 } from "./simulate.ts";
 import { quote } from "./transcript.ts";
+import { parseMarkup } from "./markup.ts";
 
 /**
  * The error part of a Bot API answer, to make a call fail with
@@ -727,6 +728,12 @@ class TestBot<C extends Context = Context> {
     method: string,
     body: Record<string, unknown>,
   ): ApiFailure | undefined {
+    // the markup is read before the chat is looked at
+    const text = readText(body.text, body.parse_mode);
+    const caption = readText(body.caption, body.parse_mode);
+    for (const read of [text, caption, ...albumCaptions(method, body)]) {
+      if (typeof read === "object" && "refused" in read) return read.refused;
+    }
     if (
       (body.chat_id !== undefined || SENDS.has(method) ||
         (EDITS.has(method) && body.inline_message_id === undefined)) &&
@@ -740,18 +747,16 @@ class TestBot<C extends Context = Context> {
       return this.#pressed.has(id) ? undefined : apiErrors.queryTooOld;
     }
     if (method === "sendMessage" || method === "editMessageText") {
-      const text = typeof body.text === "string" ? body.text : "";
-      if (text.trim() === "") return badRequest("message text is empty");
-      // the limit is on the text after entity parsing: not checked with a
-      // parse mode
-      if (body.parse_mode === undefined && text.length > MAX_TEXT) {
-        return badRequest("message is too long");
+      // the limits are on the text Telegram shows, after its markup
+      if (text === undefined || "refused" in text || text.text.trim() === "") {
+        return badRequest("message text is empty");
       }
+      if (text.length > MAX_TEXT) return badRequest("message is too long");
     }
     // a media message's caption (a send, or an edit of it), likewise
     if (
-      typeof body.caption === "string" && body.parse_mode === undefined &&
-      body.caption.length > MAX_CAPTION
+      caption !== undefined && "length" in caption &&
+      caption.length > MAX_CAPTION
     ) {
       return badRequest("message caption is too long");
     }
@@ -1082,6 +1087,38 @@ function chatNumber(chatId: unknown): number | undefined {
   return typeof id === "number" && Number.isSafeInteger(id) && id !== 0
     ? id
     : undefined;
+}
+
+/**
+ * A text or caption of a call as Telegram shows it (its `parse_mode`
+ * applied), or the refusal of its markup; `undefined` when it has none.
+ */
+function readText(
+  value: unknown,
+  mode: unknown,
+): { text: string; length: number } | { refused: ApiFailure } | undefined {
+  if (typeof value !== "string") return undefined;
+  if (mode === undefined) return { text: value, length: value.length };
+  const parsed = typeof mode === "string"
+    ? parseMarkup(value, mode)
+    : undefined;
+  if (parsed === undefined) {
+    return { refused: badRequest("unsupported parse_mode") };
+  }
+  return "error" in parsed
+    ? { refused: badRequest(`can't parse entities: ${parsed.error}`) }
+    : parsed;
+}
+
+/** The captions of an album's items (`sendMediaGroup`), each read alone. */
+function albumCaptions(
+  method: string,
+  body: Record<string, unknown>,
+): ReturnType<typeof readText>[] {
+  if (method !== "sendMediaGroup" || !Array.isArray(body.media)) return [];
+  return body.media.map((item: Record<string, unknown> | null) =>
+    readText(item?.caption, item?.parse_mode)
+  );
 }
 
 /** A 400 answer. */

@@ -764,6 +764,97 @@ describe("outside attacker b: the grammY kit", () => {
     ]);
     tg.outbox.takeCalls();
   });
+
+  it("5. refuses markup Telegram cannot parse, before it looks at the chat, and limits the text it shows", async () => {
+    const tg = createTestBot();
+    const refused = (description: string) => (error: unknown) =>
+      error instanceof GrammyError && error.error_code === 400 &&
+      error.description === `Bad Request: ${description}`;
+    const entities = (why: string) => refused(`can't parse entities: ${why}`);
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "Total: 10.50", { parse_mode: "MarkdownV2" }),
+      entities(
+        "Character '.' is reserved and must be escaped with the preceding '\\'",
+      ),
+    );
+    // before the chat: an unknown chat with bad markup is a markup error
+    await assert.rejects(
+      tg.bot.api.sendMessage("not a chat", "*bold", {
+        parse_mode: "MarkdownV2",
+      }),
+      entities("Can't find end of Bold entity at byte offset 0"),
+    );
+    await tg.bot.api.sendMessage(1, "*Total:* 10\\.50", {
+      parse_mode: "MarkdownV2",
+    });
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "a<br>b", { parse_mode: "HTML" }),
+      entities('Unsupported start tag "br" at byte offset 1'),
+    );
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "<b>a</i>", { parse_mode: "HTML" }),
+      entities(
+        'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"',
+      ),
+    );
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "a", { parse_mode: "Markdown2" as never }),
+      refused("unsupported parse_mode"),
+    );
+    // the limits are on the text shown, without its markup
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "<b></b>", { parse_mode: "HTML" }),
+      refused("message text is empty"),
+    );
+    await tg.bot.api.sendMessage(1, `<b>${"x".repeat(4096)}</b>`, {
+      parse_mode: "HTML",
+    });
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, `<b>${"x".repeat(4097)}</b>`, {
+        parse_mode: "HTML",
+      }),
+      refused("message is too long"),
+    );
+    // captions, an edit's text, an album's captions
+    await assert.rejects(
+      tg.bot.api.sendPhoto(1, "file-id", {
+        caption: "(1)",
+        parse_mode: "MarkdownV2",
+      }),
+      entities(
+        "Character '(' is reserved and must be escaped with the preceding '\\'",
+      ),
+    );
+    await assert.rejects(
+      tg.bot.api.sendPhoto(1, "file-id", {
+        caption: `<i>${"c".repeat(1025)}</i>`,
+        parse_mode: "HTML",
+      }),
+      refused("message caption is too long"),
+    );
+    const sent = await tg.bot.api.sendMessage(1, "plain.");
+    await assert.rejects(
+      tg.bot.api.editMessageText(1, sent.message_id, "edited.", {
+        parse_mode: "MarkdownV2",
+      }),
+      entities(
+        "Character '.' is reserved and must be escaped with the preceding '\\'",
+      ),
+    );
+    await assert.rejects(
+      tg.bot.api.sendMediaGroup(1, [
+        { type: "photo", media: "a", caption: "fine" },
+        { type: "photo", media: "b", caption: "<x>", parse_mode: "HTML" },
+      ]),
+      entities('Unsupported start tag "x" at byte offset 0'),
+    );
+    // nothing refused was recorded as sent
+    assert.deepEqual(tg.outbox.take().map((m) => m.text), [
+      "*Total:* 10\\.50",
+      `<b>${"x".repeat(4096)}</b>`,
+      "plain.",
+    ]);
+  });
 });
 
 describe("outside attacker f: what the kit's sends answer", () => {
