@@ -632,7 +632,7 @@ class TestBot<C extends Context = Context> {
           ? this.update.text(this.user(user), input)
           : input,
       dispatch,
-      unwrapError: (error) => error instanceof BotError ? error.error : error,
+      unwrapError: (error) => isBotError(error) ? error.error : error,
       userOf: senderOf,
       describe: (input, update) =>
         typeof input === "string" ? undefined : describeUpdate(update),
@@ -1342,6 +1342,24 @@ function sentPoll(
   };
 }
 
+// grammY's classes, known by their shape as well: a bot may use another copy
+// of grammY than the kit (deno.land/x, a nested npm install), whose classes
+// are others.
+
+/** Whether an error is grammY's `BotError`, of any copy of grammY. */
+function isBotError(error: unknown): error is BotError {
+  return error instanceof BotError ||
+    (error instanceof Error && error.name === "BotError" && "error" in error &&
+      "ctx" in error);
+}
+
+/** Whether a value is grammY's `InputFile`, of any copy of grammY. */
+function isInputFile(value: unknown): value is InputFile {
+  return value instanceof InputFile ||
+    (typeof value === "object" && value !== null &&
+      value.constructor?.name === "InputFile" && "fileData" in value);
+}
+
 /** A payload as it would go over the wire. */
 function toWire(payload: unknown): Record<string, unknown> {
   const text = JSON.stringify(
@@ -1357,9 +1375,7 @@ function toWire(payload: unknown): Record<string, unknown> {
  * throws: a file goes as a multipart upload) before any replacer sees it.
  */
 function filesShown(value: unknown, seen = new Set<object>()): unknown {
-  if (value instanceof InputFile) {
-    return { InputFile: value.filename ?? "file" };
-  }
+  if (isInputFile(value)) return { InputFile: value.filename ?? "file" };
   if (value === null || typeof value !== "object" || seen.has(value)) {
     return value;
   }

@@ -1073,6 +1073,63 @@ describe("outside attacker i: the test kit", () => {
     );
   });
 
+  it("knows BotError and InputFile of another copy of grammY by their shape", async () => {
+    // what a bot on another copy of grammY (deno.land/x, a nested npm
+    // install) hands the kit: classes of the same names and shape
+    const Other = {
+      BotError: class BotError extends Error {
+        override name = "BotError";
+        constructor(readonly error: unknown, readonly ctx: unknown) {
+          super("in middleware");
+        }
+      },
+      InputFile: class InputFile {
+        constructor(readonly fileData: unknown, readonly filename?: string) {}
+        toJSON(): never {
+          throw new Error("InputFile instances must be sent via grammY");
+        }
+      },
+    };
+    class OtherBot extends Bot {
+      override async handleUpdate(update: Update): Promise<void> {
+        try {
+          await super.handleUpdate(update);
+        } catch (error) {
+          throw new Other.BotError(
+            error instanceof BotError ? error.error : error,
+            undefined,
+          );
+        }
+      }
+    }
+    const bot = new OtherBot("1:test", {
+      botInfo: createTestBot().bot.botInfo,
+    });
+    const tg = createTestBot({ bot });
+    const nodes = new Nodes<Shared, Context, number>({
+      store: new MemoryStore(),
+      nodes: { counter: Counter },
+      start: () => new Counter({ n: 0 }),
+      shared: { count: 0 },
+      userId: privateChatUserId,
+    });
+    bot.hears("file", async (ctx) => {
+      await ctx.replyWithDocument(
+        new Other.InputFile(new Uint8Array([1]), "a.pdf") as never,
+      );
+    });
+    bot.on("message", nodes.route);
+    const sim = tg.simulator(nodes);
+    await sim.simulate(4, ["hi"]);
+    tg.failNext("sendMessage");
+    await sim.simulate(4, [{ event: "a", throws: GrammyError }]);
+    await tg.bot.handleUpdate(tg.update.text(tg.user(4), "file"));
+    assert.deepEqual(tg.calls.at(-1)?.payload, {
+      chat_id: 4,
+      document: { InputFile: "a.pdf" },
+    });
+  });
+
   it("takes files uploaded as InputFile, recording each by its name", async () => {
     const tg = createTestBot();
     tg.user(5);
