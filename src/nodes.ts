@@ -41,7 +41,7 @@ import type {
   TransitionListener,
   TransitionOutcome,
 } from "./transition.ts";
-import { inHook, runHook, UserQueue } from "./user_queue.ts";
+import { inHook, queueOf, runHook, type UserQueue } from "./user_queue.ts";
 
 /**
  * Where botnodes reports what it handled on its own (invalid stored state, a
@@ -562,7 +562,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     this.#shared = options.shared;
     this.#userId = options.userId;
     this.#logger = options.logger ?? console;
-    this.#queue = new UserQueue(store, this.#logger);
+    this.#queue = queueOf(store);
     const clock = store.timing?.clock ?? systemClock;
     this.#now = clock === systemClock
       ? () => performance.now()
@@ -636,6 +636,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         key,
         (lease) => this.#transition(lease, id, event, undefined),
         eventId,
+        false,
+        this.#logger,
       );
     }
     trace.userId = id;
@@ -646,6 +648,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         key,
         (lease) => this.#transition(lease, id, event, trace),
         eventId,
+        false,
+        this.#logger,
       ),
       (result) => result.handled ? "committed" : result.reason,
     );
@@ -1264,6 +1268,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
         },
         undefined,
         true,
+        this.#logger,
       );
       if (done && trace) this.#report(trace, "committed");
       return done;
@@ -1555,45 +1560,57 @@ export class Nodes<Shared, Event, UserId extends string | number> {
           return Promise.reject(error); // as every failure of to: a rejection
         }
         const trace = this.#trace("to", userId);
-        const run = this.#queue.run(id, async (lease) => {
-          if (trace) trace.held = this.#now();
-          if (from !== undefined) {
-            const key = lease.state === undefined
-              ? undefined
-              : storedKey(lease.state);
-            if (key === undefined || !from.has(key)) {
-              if (trace && key !== undefined) trace.from = key;
-              return false;
+        const run = this.#queue.run(
+          id,
+          async (lease) => {
+            if (trace) trace.held = this.#now();
+            if (from !== undefined) {
+              const key = lease.state === undefined
+                ? undefined
+                : storedKey(lease.state);
+              if (key === undefined || !from.has(key)) {
+                if (trace && key !== undefined) trace.from = key;
+                return false;
+              }
             }
-          }
-          const current = await this.#restore(lease);
-          if (trace) this.#from(trace, current);
-          await this.#enterAndCommit(
-            lease,
-            node,
-            userId,
-            current,
-            "user(id).to()",
-            trace,
-          );
-          return true;
-        });
+            const current = await this.#restore(lease);
+            if (trace) this.#from(trace, current);
+            await this.#enterAndCommit(
+              lease,
+              node,
+              userId,
+              current,
+              "user(id).to()",
+              trace,
+            );
+            return true;
+          },
+          undefined,
+          false,
+          this.#logger,
+        );
         return trace
           ? this.#traced(trace, run, (moved) => moved ? "committed" : "skipped")
           : run;
       },
       reset: () => {
         const trace = this.#trace("reset", userId);
-        const run = this.#queue.run(id, async (lease) => {
-          if (trace) trace.held = this.#now();
-          if (lease.state === undefined) return;
-          const current = await this.#restore(lease);
-          if (trace) {
-            this.#from(trace, current);
-            trace.committing = this.#now();
-          }
-          await this.#commit(lease, undefined, current);
-        });
+        const run = this.#queue.run(
+          id,
+          async (lease) => {
+            if (trace) trace.held = this.#now();
+            if (lease.state === undefined) return;
+            const current = await this.#restore(lease);
+            if (trace) {
+              this.#from(trace, current);
+              trace.committing = this.#now();
+            }
+            await this.#commit(lease, undefined, current);
+          },
+          undefined,
+          false,
+          this.#logger,
+        );
         return trace ? this.#traced(trace, run) : run;
       },
       aside: () => this.#store.aside(id),

@@ -20,7 +20,9 @@ import type {
 /**
  * Runs functions with a user's lease from the store: for each user one at a
  * time and in call order within this process (the store's lease does the
- * same across processes), different users concurrently.
+ * same across processes), different users concurrently. One queue serves
+ * every `Nodes` on a store object ({@linkcode queueOf}), so that calls
+ * through two of them keep their order too.
  *
  * - A call that waits behind the others in this process longer than the
  *   store's `wait` fails with `LeaseTimeoutError` and never runs; the calls
@@ -34,7 +36,6 @@ import type {
  */
 export class UserQueue {
   readonly #store: StateStore;
-  readonly #logger: Logger;
   /** The tail of each user's queue of calls in this process. */
   readonly #queues = new Map<string, Turn>();
   /**
@@ -46,14 +47,12 @@ export class UserQueue {
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   /**
-   * Makes a queue on a store.
+   * Makes a queue on a store (see {@linkcode queueOf} for the store's own).
    *
    * @param store Where leases come from.
-   * @param logger Where a release or renewal that failed is reported.
    */
-  constructor(store: StateStore, logger: Logger) {
+  constructor(store: StateStore) {
     this.#store = store;
-    this.#logger = logger;
   }
 
   /**
@@ -68,6 +67,8 @@ export class UserQueue {
    * @param once Try once: fail at once with `LeaseTimeoutError` (`waited`
    * 0) when another call for the user runs or waits in this process, or
    * another handler holds the lease, instead of waiting for them.
+   * @param logger Where a release or renewal of its lease that failed is
+   * reported (the calling `Nodes`' logger: the queue is shared).
    * @returns What `fn` returned.
    * @throws {LeaseTimeoutError} When the call waited longer than the store's
    * `wait`, here and in the store together (a call queued here begins with
@@ -79,6 +80,7 @@ export class UserQueue {
     fn: (lease: Lease) => Promise<T>,
     eventId?: string,
     once = false,
+    logger: Logger = console,
   ): Promise<T> {
     // a call that tries once never waits, so it cannot wait for itself: it
     // fails as busy (a timer fired from a handler is put off, not failed)
@@ -97,7 +99,13 @@ export class UserQueue {
     const over = () => this.#over(id, turn);
     this.#queues.set(id, turn);
     if (previous === undefined) {
-      const result = this.#leased(id, fn, eventId, once ? 0 : undefined);
+      const result = this.#leased(
+        id,
+        fn,
+        logger,
+        eventId,
+        once ? 0 : undefined,
+      );
       result.then(over, over);
       return result;
     }
@@ -118,7 +126,14 @@ export class UserQueue {
         clearTimeout(timer);
         // `wait` bounds the whole wait: here, then for the store's lease
         const left = Math.max(0, wait - (clock.now() - queued));
-        const result = this.#leased(id, fn, eventId, left, wait - left);
+        const result = this.#leased(
+          id,
+          fn,
+          logger,
+          eventId,
+          left,
+          wait - left,
+        );
         result.then(resolve, reject);
         result.then(over, over);
       });
@@ -187,6 +202,7 @@ export class UserQueue {
   async #leased<T>(
     id: string,
     fn: (lease: Lease) => Promise<T>,
+    logger: Logger,
     eventId: string | undefined,
     wait?: number,
     waitedHere = 0,
@@ -203,7 +219,7 @@ export class UserQueue {
       })
       : await this.#store.begin(id, options);
     if (lease.duplicate) return fn(lease);
-    const renewal = this.#hold(lease);
+    const renewal = this.#hold(lease, logger);
     const inside: Inside = {
       store: this.#store,
       id,
@@ -217,7 +233,7 @@ export class UserQueue {
       this.#unhold(lease);
       if (!renewal.committed) {
         const released = this.#store.release(lease).catch((error: unknown) =>
-          this.#logger.warn(
+          logger.warn(
             `Cannot release the lease of user "${id}"; it expires on its own`,
             error,
           )
@@ -237,8 +253,8 @@ export class UserQueue {
    * sequential event about a third of its time on Deno), and it stops at the
    * first tick that finds no lease held.
    */
-  #hold(lease: Lease): Renewal {
-    const renewal = { ...IDLE };
+  #hold(lease: Lease, logger: Logger): Renewal {
+    const renewal = { ...IDLE, logger };
     this.#held.set(lease, renewal);
     if (this.#sweeper === undefined) {
       // the timer holds the queue weakly: between events, an idle queue
@@ -303,7 +319,7 @@ export class UserQueue {
     }
     renewal.reported = true;
     const why = error === undefined ? "it was lost" : "the store failed";
-    this.#logger.warn(
+    renewal.logger?.warn(
       `Cannot keep the lease of user "${lease.userId}": ${why}; its commit is refused if another handler changed the state meanwhile`,
       ...(error === undefined ? [] : [error]),
     );
@@ -340,6 +356,8 @@ interface Renewal {
   committed: boolean;
   /** The commit failed in the store (`StoreError`). */
   storeFailed: boolean;
+  /** Where a renewal that failed is reported (none for a duplicate's). */
+  logger?: Logger;
 }
 
 /** A new lease's renewal. */
@@ -350,6 +368,24 @@ const IDLE: Readonly<Renewal> = {
   committed: false,
   storeFailed: false,
 };
+
+/** The queue of each store object: every `Nodes` on it shares it. */
+const queues = new WeakMap<StateStore, UserQueue>();
+
+/**
+ * The user queue of a store object, shared by every `Nodes` on it: calls for
+ * one user through any of them run one at a time in call order (each `Nodes`
+ * with a queue of its own would race for the store's lease, and the one
+ * that asked first might not get it first).
+ */
+export function queueOf(store: StateStore): UserQueue {
+  let queue = queues.get(store);
+  if (queue === undefined) {
+    queue = new UserQueue(store);
+    queues.set(store, queue);
+  }
+  return queue;
+}
 
 /** The call the running code is inside of, and the ones around it. */
 interface Inside {

@@ -9,12 +9,20 @@ import { FakeClock } from "../testing/fake_clock.ts";
 import { deferred } from "../test_support/shop_bot.ts";
 import { delegate } from "../test_support/delegate.ts";
 
-/** A queue on `store` whose warnings are kept. */
+/** A queue on `store` whose warnings are kept (each call gives its logger). */
 function queueOn(store: StateStore = new MemoryStore()) {
   const warnings: string[] = [];
-  const queue = new UserQueue(store, {
-    warn: (message) => warnings.push(message),
-  });
+  const logger = { warn: (message: string) => void warnings.push(message) };
+  const queue = new class extends UserQueue {
+    override run<T>(
+      id: string,
+      fn: (lease: Lease) => Promise<T>,
+      eventId?: string,
+      once?: boolean,
+    ): Promise<T> {
+      return super.run(id, fn, eventId, once, logger);
+    }
+  }(store);
   return { queue, store, warnings };
 }
 
