@@ -8,6 +8,7 @@ import {
 } from "./errors.ts";
 import { Node } from "./node.ts";
 import { Nodes } from "./nodes.ts";
+import { z } from "zod";
 import type { StateStore } from "./store.ts";
 import { MemoryStore } from "../testing/memory_store.ts";
 import { FakeClock } from "../testing/fake_clock.ts";
@@ -564,6 +565,61 @@ describe("invalid stored state", () => {
 
   const plant = async (store: StateStore, raw: string) =>
     store.commit(await store.begin("1"), raw);
+
+  it("reads a stored -0 as 0, as a commit stores it, and takes a number out of JSON's range as invalid data", async () => {
+    type Score = { points: number; list: number[] };
+    class Scored extends Node<null, string, number, Score> {
+      static override schema = z.object({
+        points: z.number(),
+        list: z.array(z.number()),
+      });
+      onEvent(): Scored {
+        return new Scored({ ...this.data, list: [...this.data.list, 1] });
+      }
+    }
+    class Loose extends Node<null, string, number, unknown> {
+      onEvent(): Loose {
+        return this;
+      }
+    }
+    const warnings: string[] = [];
+    const store = new MemoryStore();
+    const nodes = new Nodes<null, string, number>({
+      store,
+      nodes: { scored: Scored, loose: Loose },
+      start: () => new Scored({ points: 0, list: [] }),
+      shared: null,
+      userId: () => 1,
+      logger: { warn: (message) => void warnings.push(message) },
+    });
+    // as another program writes it (Python's json.dumps(-0.0)), with a
+    // string that only looks like one
+    const written =
+      '{"v":1,"node":"scored","data":{"points":-0.0,"list":[-0,2,-0e3,-0.5],"note":"a-0"}}';
+    await plant(store, written);
+    const restored = await nodes.user(1).node();
+    assert.ok(Object.is((restored?.data as Score).points, 0));
+    await nodes.route("next"); // it was refused: "-0 comes back as 0"
+    assert.deepEqual(JSON.parse((await store.get("1"))!).data, {
+      points: 0,
+      list: [0, 2, 0, -0.5, 1],
+    });
+    assert.deepEqual(warnings, []);
+    for (const huge of ["1e400", "-1E+999", "9".repeat(400)]) {
+      const raw = `{"v":1,"node":"loose","data":{"a":[${huge}]}}`;
+      await plant(store, raw);
+      const invalid = await nodes.user(1).peek();
+      assert.ok(invalid instanceof InvalidStateError);
+      assert.equal(invalid.reason, "invalid-data");
+      assert.deepEqual(invalid.issues, [{
+        message: "a number too large for JSON (read as Infinity)",
+        path: ["a", 0],
+      }]);
+      await nodes.route("next"); // kept aside, started over
+      assert.match((await store.get("1"))!, /"scored"/);
+    }
+    assert.equal((await nodes.user(1).aside()).length, 3);
+  });
 
   for (const [reason, raw] of cases) {
     it(`by default reports ${reason}, keeps ${raw} aside and starts over`, async () => {

@@ -170,7 +170,7 @@ export class Registry<Shared, Event, UserId extends string | number> {
     ) {
       return new InvalidStateError("unparseable", userId, raw);
     }
-    const { node: key, data } = stored as Stored;
+    const { node: key } = stored as Stored;
     const armed = armedIn(stored as Stored, userId);
     const cls = this.#classes.get(key);
     if (!cls) {
@@ -180,7 +180,9 @@ export class Registry<Shared, Event, UserId extends string | number> {
       );
     }
     // only a state longer than the limit can be nested deeper than it
-    if (raw.length > MAX_DEPTH && depthOver(data, MAX_DEPTH)) {
+    if (
+      raw.length > MAX_DEPTH && depthOver((stored as Stored).data, MAX_DEPTH)
+    ) {
       const message = `nested deeper than ${MAX_DEPTH} levels`;
       return withTimer(
         new InvalidStateError("invalid-data", userId, raw, {
@@ -190,6 +192,25 @@ export class Registry<Shared, Event, UserId extends string | number> {
         armed,
       );
     }
+    // numbers JSON.parse reads as no commit could have stored them (written
+    // by hand or by another program): -0 is read as 0, as a commit stores it;
+    // a number out of range (Infinity) is invalid data
+    const infinite = ODD_NUMBER.test(raw)
+      ? evenNumbers(stored as Record<PropertyKey, unknown>, "data", [])
+      : undefined;
+    if (infinite !== undefined) {
+      return withTimer(
+        new InvalidStateError("invalid-data", userId, raw, {
+          node: key,
+          issues: [{
+            message: "a number too large for JSON (read as Infinity)",
+            path: infinite,
+          }],
+        }),
+        armed,
+      );
+    }
+    const data = (stored as Stored).data;
     if (!cls.schema) return restoreNode(cls, data, armed);
     const result = validated(cls.schema, data);
     return isPromise(result)
@@ -449,6 +470,42 @@ function depthOver(value: unknown, max: number): boolean {
     for (const item of Object.values(at)) stack.push([item, depth + 1]);
   }
   return false;
+}
+
+/**
+ * Whether a stored text may hold a number token that `JSON.parse` reads as
+ * `-0` (`-0`, `-0.0`, `-0e3`) or as an infinity (an exponent of three
+ * digits, or over 308 digits): only then is the parsed data walked. A
+ * string with such characters matches too; the walk then finds nothing.
+ */
+const ODD_NUMBER =
+  /-0(?:\.0*)?(?:[eE][+-]?\d+)?(?![\d.eE])|[eE]\+?\d{3}|\d{309}/;
+
+/**
+ * Turns each `-0` under `holder[key]` (parsed JSON: plain objects, arrays)
+ * into `0`, as a commit would store it, and returns the path of the first
+ * infinite number, if any.
+ */
+function evenNumbers(
+  holder: Record<PropertyKey, unknown>,
+  key: PropertyKey,
+  path: PropertyKey[],
+): PropertyKey[] | undefined {
+  const value = holder[key];
+  if (typeof value === "number") {
+    if (Object.is(value, -0)) holder[key] = 0;
+    return Number.isFinite(value) ? undefined : path;
+  }
+  if (value === null || typeof value !== "object") return undefined;
+  for (const item of Object.keys(value)) {
+    const found = evenNumbers(
+      value as Record<PropertyKey, unknown>,
+      Array.isArray(value) ? Number(item) : item,
+      [...path, Array.isArray(value) ? Number(item) : item],
+    );
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /**
