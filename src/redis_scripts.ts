@@ -610,7 +610,7 @@ const LIMIT = 64 ** WIDTH;
  * escaped, and its member starts with `%`, which no other member does.
  */
 export function timerMember(userId: string, due: number): string {
-  if (!userId.isWellFormed()) return `%${timerMember(escapeId(userId), due)}`;
+  if (!wellFormed(userId)) return `%${timerMember(escapeId(userId), due)}`;
   if (!(Number.isInteger(due) && due >= 0 && due < LIMIT)) {
     return `~${due}\n${userId}`;
   }
@@ -708,3 +708,10 @@ export const SCAN_CLUSTER: ScriptSource = {
   source: "#!lua flags=no-writes,allow-cross-slot-keys\n" + PRELUDE +
     SCAN_BODY,
 };
+
+/**
+ * `String.prototype.isWellFormed` (every runtime has it; typed here so that
+ * the sources compile with TypeScript's lib before ES2024 too).
+ */
+const wellFormed = (text: string): boolean =>
+  (text as unknown as { isWellFormed(): boolean }).isWellFormed();

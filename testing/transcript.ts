@@ -17,7 +17,7 @@ import type { OutgoingCall, OutgoingMessage } from "./outbox.ts";
  * @example
  * ```ts ignore
  * const [first] = transcript.steps;
- * assert.equal(first.node, "start");
+ * assert.equal(first?.node, "start");
  * ```
  */
 export interface TranscriptStep<UserId, Input> {
