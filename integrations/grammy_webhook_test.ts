@@ -6,10 +6,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Context, webhookCallback } from "grammy";
 import type { Update } from "grammy/types";
-import { Node, Nodes } from "../mod.ts";
+import { Node, Nodes, type StateStore } from "../mod.ts";
 import { type Clock, systemClock } from "../store/mod.ts";
 import { MemoryStore } from "../testing/mod.ts";
 import { createTestBot } from "../testing/grammy.ts";
+import { delegate } from "../test_support/delegate.ts";
 import {
   type NodesFlavor,
   nodesMiddleware,
@@ -50,8 +51,12 @@ function watchedClock() {
   return { clock, waited };
 }
 
-/** One instance of the bot: its own Bot and Nodes, on the shared store. */
-function instance(store: MemoryStore, gate: Gate) {
+/**
+ * One instance of the bot: its own Bot and Nodes, on the shared store (a
+ * store object of its own, as in another process: `Nodes` on one store
+ * object share one queue per user).
+ */
+function instance(store: StateStore, gate: Gate) {
   const tg = createTestBot<Ctx>();
   tg.user(5, { first_name: "Eve" });
   const nodes = new Nodes<Gate, Ctx, number>({
@@ -92,7 +97,7 @@ async function setup(failRun = 0) {
     runs: 0,
   };
   const first = instance(store, gate);
-  const second = instance(store, gate);
+  const second = instance(delegate(store), gate);
   // The user enters the start node (n = 0) before the slow update.
   await first.tg.bot.handleUpdate(first.tg.update.text(first.tg.user(5), "a"));
   gate.runs = 0;

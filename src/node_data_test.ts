@@ -286,6 +286,34 @@ describe("node data through a transforming schema", () => {
     assert.deepEqual((await nodes.user(1).node())?.data, { a: "2", d: "x" });
   });
 
+  it("warns once per field that the schema dropped from the data a node was built with", async () => {
+    // the Data type has a field the schema forgot: it would be gone, unsaid,
+    // at the next event
+    const { nodes, warnings } = holder(
+      z.object({
+        name: z.string(),
+        items: z.array(z.object({ id: z.number() })),
+      }),
+    );
+    const value = { name: "a", email: "e", items: [{ id: 1, note: "x" }] };
+    await nodes.route({ from: 1, value });
+    await nodes.route({ from: 1, value });
+    await nodes.route({
+      from: 2,
+      value: { ...value, items: [{ id: 2 }, { id: 3, note: "y" }] },
+    });
+    assert.equal(warnings.length, 2, warnings.join("\n"));
+    assert.match(warnings[0]!, /dropped the field "items\.\*\.note"/);
+    assert.match(
+      warnings[1]!,
+      /^Node "holder": its schema dropped the field "email" from the data the node was built with, so it is not stored/,
+    );
+    // what a schema adds or keeps says nothing
+    const quiet = holder(z.looseObject({ d: z.string().default("x") }));
+    await quiet.nodes.route({ from: 1, value: { extra: 1 } });
+    assert.deepEqual(quiet.warnings, []);
+  });
+
   it("restores the same data however often it is restored", async () => {
     const { nodes } = holder(
       z.object({ name: z.string(), n: z.number().default(0) }),

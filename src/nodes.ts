@@ -557,11 +557,17 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       );
     }
     this.#store = store;
-    this.#registry = new Registry(options.nodes);
+    this.#logger = options.logger ?? console;
+    this.#registry = new Registry(
+      options.nodes,
+      (key, field) =>
+        this.#logger.warn(
+          `Node "${key}": its schema dropped the field "${field}" from the data the node was built with, so it is not stored (the next event finds it missing): add it to the schema, or let the schema keep unknown keys (z.looseObject). Said once per field.`,
+        ),
+    );
     this.#start = options.start;
     this.#shared = options.shared;
     this.#userId = options.userId;
-    this.#logger = options.logger ?? console;
     this.#queue = queueOf(store);
     const clock = store.timing?.clock ?? systemClock;
     this.#now = clock === systemClock

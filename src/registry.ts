@@ -45,8 +45,21 @@ export function armedOf(node: unknown): Armed | undefined {
 export class Registry<Shared, Event, UserId extends string | number> {
   readonly #classes = new Map<string, NodeClass<Shared, Event, UserId>>();
   readonly #keys = new Map<unknown, string>();
+  readonly #onDropped: ((key: string, field: string) => void) | undefined;
+  /** The fields reported dropped, by node key and path: each said once. */
+  readonly #reported = new Set<string>();
 
-  constructor(nodes: Record<string, NodeClass<Shared, Event, UserId>>) {
+  /**
+   * @param nodes The node classes by key.
+   * @param onDropped Told, once per node key and field, of a field of the
+   * data a node was built with that its schema dropped (so it is not
+   * stored: a field missing from the schema, most often).
+   */
+  constructor(
+    nodes: Record<string, NodeClass<Shared, Event, UserId>>,
+    onDropped?: (key: string, field: string) => void,
+  ) {
+    this.#onDropped = onDropped;
     if (nodes === null || typeof nodes !== "object" || Array.isArray(nodes)) {
       throw new TypeError(
         'Cannot create Nodes: option "nodes" must be an object of node classes by key ({ menu: Menu }), not ' +
@@ -135,15 +148,30 @@ export class Registry<Shared, Event, UserId extends string | number> {
     if (isPromise(result)) {
       return result.then((settled) => {
         const output = checkedOutput(key, data, settled);
+        if (dropped !== undefined) this.#dropped(key, dropped);
         return reshaped
           ? stableEncoding(schema, key, output, armed)
           : encodeNode(key, output, armed);
       });
     }
     const output = checkedOutput(key, data, result);
+    if (dropped !== undefined) this.#dropped(key, dropped);
     return reshaped
       ? stableEncoding(schema, key, output, armed)
       : encodeNode(key, output, armed);
+  }
+
+  #dropped(key: string, paths: PropertyKey[][]): void {
+    for (const path of paths) {
+      // one field of every item of an array
+      const field = path.map((part) =>
+        typeof part === "number" ? "*" : String(part)
+      ).join(".");
+      const id = JSON.stringify([key, field]);
+      if (this.#onDropped === undefined || this.#reported.has(id)) continue;
+      this.#reported.add(id);
+      this.#onDropped(key, field);
+    }
   }
 
   /**
@@ -516,6 +544,12 @@ function evenNumbers(
  */
 let reshaped = false;
 
+/**
+ * The paths of the fields of the input the last walk saw the output drop,
+ * if any (set by the walk, like `reshaped`).
+ */
+let dropped: PropertyKey[][] | undefined;
+
 /** Why a value may not be stored, and where. */
 interface Flaw {
   reason: "not-json" | "unstable";
@@ -544,6 +578,7 @@ export function faithfulness(
   input: unknown,
 ): Flaw | undefined {
   reshaped = false;
+  dropped = undefined;
   return walk(output, output === input ? NONE : input, [], []);
 }
 
@@ -664,6 +699,7 @@ function walkObject(
         if (fields[key] === undefined) continue;
         if (!Object.hasOwn(out, key)) {
           reshaped = true;
+          (dropped ??= []).push([...path, key]);
         } else if ((out as Record<string, unknown>)[key] === undefined) {
           path.push(key);
           flaw = changed(path, fields[key], undefined);
