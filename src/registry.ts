@@ -503,11 +503,12 @@ function depthOver(value: unknown, max: number): boolean {
 /**
  * Whether a stored text may hold a number token that `JSON.parse` reads as
  * `-0` (`-0`, `-0.0`, `-0e3`) or as an infinity (an exponent of three
- * digits, or over 308 digits): only then is the parsed data walked. A
- * string with such characters matches too; the walk then finds nothing.
+ * digits, or over 308 digits), after a `:`, `,` or `[`: only then is the
+ * parsed data walked. A string with such characters matches too; the walk
+ * then finds nothing.
  */
 const ODD_NUMBER =
-  /-0(?:\.0*)?(?:[eE][+-]?\d+)?(?![\d.eE])|[eE]\+?\d{3}|\d{309}/;
+  /[:,[]\s*(?:-0(?:\.0*)?(?:[eE][+-]?\d+)?\s*[,\]}]|-?\d+(?:\.\d+)?[eE]\+?\d{3}|-?\d{309})/;
 
 /**
  * Turns each `-0` under `holder[key]` (parsed JSON: plain objects, arrays)
