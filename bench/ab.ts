@@ -6,6 +6,7 @@
 //   deno run -A bench/ab.ts --a /tmp/base --b . --runtime bun \
 //     --url redis://127.0.0.1:6411 --reps 5 --events 20000 --pipelining on
 //   deno run -A bench/ab.ts --a . --a-variant get-set --b . (against GET/SET)
+//   ... --a-variant get-set --variant store-only (RedisStore alone, no Nodes)
 //   IN_FLIGHT=256 deno run -A bench/ab.ts ... (events in flight; default 64)
 import process from "node:process";
 import { spawnSync } from "node:child_process";

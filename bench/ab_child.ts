@@ -36,6 +36,23 @@ if (variant === "get-set") {
     const items: string[] = raw ? JSON.parse(raw) : [];
     await redis.set(key, JSON.stringify([...items, `e${i}`].slice(-KEEP)));
   };
+} else if (variant === "store-only") {
+  // the store's protocol alone: no Nodes, no schema (bench/NOTES.md)
+  const store = new lib.RedisStore(redis, { prefix });
+  handle = async (i) => {
+    const lease = await store.begin(String(i % USERS));
+    const items: string[] = lease.state
+      ? JSON.parse(lease.state).data.items
+      : [];
+    await store.commit(
+      lease,
+      JSON.stringify({
+        v: 1,
+        node: "appending",
+        data: { items: [...items, `e${i}`].slice(-KEEP) },
+      }),
+    );
+  };
 } else {
   const nodes = new lib.Nodes<null, Event, number>({
     store: new lib.RedisStore(redis, {
