@@ -135,7 +135,8 @@ export interface Observable<Event, UserId extends string | number> {
  * Traces and measures every transition of `nodes`.
  *
  * Each transition is a span named `botnodes <kind>` (`botnodes event`,
- * `botnodes timeout`, `botnodes to`, `botnodes reset`), of kind INTERNAL,
+ * `botnodes timeout`, `botnodes to`, `botnodes reset`; an event for no user
+ * of the nodes, outcome `not-ours`, is only counted), of kind INTERNAL,
  * child of the span active where the transition was started (a webhook's
  * HTTP span, grammY's middleware span), spanning its whole duration, with
  * the attributes `botnodes.transition.kind`, `botnodes.transition.outcome`,
@@ -220,6 +221,9 @@ export function instrument<Event, UserId extends string | number>(
         "botnodes.transition.kind": t.kind,
       });
     }
+    // an event for no user of the nodes (a group message to a bot keyed by
+    // private chat) is counted, and has no span: no work of the nodes ran
+    if (t.outcome === "not-ours") return;
     if (t.eventId !== undefined) attributes["botnodes.event.id"] = t.eventId;
     if (t.invalid !== undefined) {
       attributes["botnodes.state.invalid"] = t.invalid;

@@ -171,7 +171,7 @@ function downBot(): Nodes<Shared, Event, number> {
 }
 
 describe("@botnodes/core/otel", () => {
-  it("makes a span per transition, with node keys, outcome and times", async () => {
+  it("makes a span per transition, with node keys, outcome and times, and none for events not theirs", async () => {
     const { spans, tracerProvider, meterProvider } = providers();
     const bot = observedBot();
     const stop = instrument(bot.nodes, { tracerProvider, meterProvider });
@@ -186,8 +186,10 @@ describe("@botnodes/core/otel", () => {
         status: span.status,
         events: span.events.map((event) => event.name),
       })),
-      walked.map(spanOf),
+      // an event for no user of the nodes is counted, with no span
+      walked.filter((t) => t.outcome !== "not-ours").map(spanOf),
     );
+    assert.ok(walked.some((t) => t.outcome === "not-ours"));
     assert.ok(finished.every((span) => span.kind === 0)); // INTERNAL
     assert.ok(
       finished.every((s) => s.instrumentationScope.name === "@botnodes/core"),
