@@ -155,12 +155,16 @@ export abstract class Node<
    * class that has `timeout` must have `onTimeout`. Entering any node
    * replaces the user's timer; `reset()` removes it. Due timers are fired by
    * `nodes.runDue()` (a scheduler) or `nodes.runTimers()` (a loop), from any
-   * process, once per arming.
+   * process, once per arming. Staying on a node enters it again, and so
+   * restarts its timeout: for a deadline that staying does not push back,
+   * keep the deadline in the data and return `deadline - now`.
    *
+   * @param now The time on the store's clock, in ms since the epoch (the
+   * `FakeClock` in tests), when the node is entered.
    * @returns The delay in ms (a whole or fractional number from 0 to ten
    * years), or `undefined`.
    */
-  timeout?(): number | undefined;
+  timeout?(now: number): number | undefined;
 
   /**
    * Optional: runs when this node's timeout is due, under the user's lease

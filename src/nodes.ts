@@ -957,7 +957,8 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     key: string,
     user: UserId,
   ): Armed | undefined {
-    const ms = node.timeout?.();
+    const now = this.#store.timing.clock.now();
+    const ms = node.timeout?.(now);
     if (ms === undefined) return undefined;
     if (typeof ms !== "number" || !(ms >= 0 && ms <= MAX_TIMEOUT)) {
       throw new RangeError(
@@ -967,7 +968,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       );
     }
     // a whole ms, not earlier than asked
-    return { due: Math.ceil(this.#store.timing.clock.now() + ms), user };
+    return { due: Math.ceil(now + ms), user };
   }
 
   /** Encodes a node for the store, within the size limit. */

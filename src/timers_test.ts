@@ -88,6 +88,49 @@ describe("timeouts", () => {
     assert.deepEqual(await store.dueTimers(Infinity, 10), [], "no timer left");
   });
 
+  it("count from a deadline in the data: timeout() gets the store clock's now, so staying does not push it back", async () => {
+    const clock = new FakeClock();
+    type Quiz = { deadline: number; tries: number };
+    const said: string[] = [];
+    class Question extends Node<null, Event, number, Quiz> {
+      override timeout(now: number): number {
+        return Math.max(0, this.data.deadline - now);
+      }
+      override onTimeout(): Done {
+        said.push(`time is up after ${this.data.tries} tries`);
+        return new Done(null);
+      }
+      onEvent(_user: number, event: Event): Question | Done {
+        return event.text === "42"
+          ? new Done(null)
+          : new Question({ ...this.data, tries: this.data.tries + 1 });
+      }
+    }
+    class Done extends Node<null, Event, number, null> {
+      onEvent(): Question {
+        return new Question({ deadline: clock.now() + 30_000, tries: 0 });
+      }
+    }
+    const nodes = new Nodes<null, Event, number>({
+      store: new MemoryStore({ clock }),
+      nodes: { question: Question, done: Done },
+      start: () => new Done(null),
+      shared: null,
+      userId: (event) => event.from,
+    });
+    await nodes.route({ from: 1, text: "hi" });
+    await nodes.route({ from: 1, text: "quiz" }); // asked: open for 30 s
+    for (const answer of ["1", "2", "3"]) {
+      clock.advance(9_000);
+      await nodes.route({ from: 1, text: answer }); // wrong: stays
+    }
+    clock.advance(2_999);
+    assert.deepEqual(await nodes.runDue(), []);
+    clock.advance(1);
+    assert.deepEqual((await nodes.runDue()).map((f) => f.key), ["done"]);
+    assert.deepEqual(said, ["time is up after 3 tries"]);
+  });
+
   it("never fire a timer the user answered before", async () => {
     const { nodes, shared, clock, store } = bot();
     await nodes.route({ from: 1, text: "hi" });
