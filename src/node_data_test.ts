@@ -314,6 +314,41 @@ describe("node data through a transforming schema", () => {
     assert.deepEqual(quiet.warnings, []);
   });
 
+  it("reports at most five dropped fields a node, and never fails an event for it", async () => {
+    // a record keyed by user names a new field at every event
+    const { nodes, warnings, store } = holder(
+      z.object({ byUser: z.record(z.string(), z.object({ n: z.number() })) }),
+    );
+    for (let i = 0; i < 50; i++) {
+      await nodes.route({
+        from: 1,
+        value: { byUser: { [`u${i}`]: { n: i, email: "e" } } },
+      });
+    }
+    assert.equal(warnings.length, 6, warnings.join("\n"));
+    assert.match(warnings[0]!, /dropped the field "byUser\.u0\.email"/);
+    assert.match(warnings[5]!, /dropped more fields .* no more are reported$/);
+    assert.deepEqual(JSON.parse((await store.get("1"))!).data, {
+      byUser: { u49: { n: 49 } },
+    });
+    // a logger that throws: the event commits all the same
+    const Throwing = holder(z.object({ a: z.string() })).Holder;
+    const loud = new Nodes<unknown, Event, number>({
+      store: new MemoryStore(),
+      nodes: { holder: Throwing },
+      start: (event) => new Throwing(event.value),
+      shared: {},
+      userId: (event) => event.from,
+      logger: {
+        warn: () => {
+          throw new Error("logger down");
+        },
+      },
+    });
+    const result = await loud.route({ from: 1, value: { a: "x", b: 1 } });
+    assert.ok(result.handled);
+  });
+
   it("restores the same data however often it is restored", async () => {
     const { nodes } = holder(
       z.object({ name: z.string(), n: z.number().default(0) }),

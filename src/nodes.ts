@@ -562,7 +562,11 @@ export class Nodes<Shared, Event, UserId extends string | number> {
       options.nodes,
       (key, field) =>
         this.#logger.warn(
-          `Node "${key}": its schema dropped the field "${field}" from the data the node was built with, so it is not stored (the next event finds it missing): add it to the schema, or let the schema keep unknown keys (z.looseObject). Said once per field.`,
+          field === undefined
+            ? `Node "${key}": its schema dropped more fields from the data nodes were built with; no more are reported`
+            : `Node "${key}": its schema dropped the field ${
+              JSON.stringify(field)
+            } from the data the node was built with, so it is not stored (the next event finds it missing): add it to the schema, or let the schema keep unknown keys (z.looseObject). Said once per field.`,
         ),
     );
     this.#start = options.start;
@@ -933,9 +937,7 @@ export class Nodes<Shared, Event, UserId extends string | number> {
     if (kind !== undefined) {
       const handler = from === "onEvent" || from === "onTimeout";
       const hint = typeof node === "function"
-        ? `a node is an instance: new ${
-          (node as { name?: string }).name || "Node"
-        }(data)`
+        ? `a node is an instance: new ${className(node)}(data)`
         : handler
         ? "return the next node, or this to stay"
         : "a node is an instance of a registered node class";
@@ -2090,13 +2092,43 @@ export interface FiredTimer<Shared, Event, UserId extends string | number> {
 function notANode(value: unknown): string | undefined {
   if (typeof value === "function") {
     return /^class\b/.test(Function.prototype.toString.call(value))
-      ? `the class ${value.name || "(anonymous)"}`
+      ? `the class ${className(value)}`
       : "a function";
+  }
+  // a text is not shown: it may be what a user wrote
+  if (typeof value === "string") {
+    return `a string (${value.length} characters)`;
   }
   if (value === null || typeof value !== "object") return describeValue(value);
   if (Array.isArray(value)) return "an array";
+  if (typeof (value as { then?: unknown }).then === "function") {
+    return "a promise (await it)";
+  }
   const proto = Object.getPrototypeOf(value);
-  return proto === null || proto === Object.prototype
-    ? "a plain object"
-    : undefined;
+  if (proto === null || proto === Object.prototype) return "a plain object";
+  const builtIn = BUILT_INS.find((type) => value instanceof type);
+  return builtIn === undefined ? undefined : `a ${builtIn.name}`;
 }
+
+/** A class's name as code would write it, or "(anonymous)". */
+function className(cls: unknown): string {
+  const name = (cls as { name?: unknown }).name;
+  return typeof name === "string" && name !== "" ? name : "(anonymous)";
+}
+
+/** Classes of the language whose instances are no node. */
+const BUILT_INS = [
+  String,
+  Number,
+  Boolean,
+  Date,
+  RegExp,
+  Map,
+  Set,
+  WeakMap,
+  WeakSet,
+  Error,
+  ArrayBuffer,
+  DataView,
+  Uint8Array,
+];

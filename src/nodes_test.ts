@@ -289,7 +289,11 @@ describe("Nodes.route", () => {
       ],
       [{ data: null }, /returned a plain object, not a node/],
       [[], /returned an array, not a node/],
-      ["giver", /returned "giver", not a node/],
+      // a text is not shown (it may be what the user wrote)
+      ["giver", /returned a string \(5 characters\), not a node/],
+      [new Date(0), /returned a Date, not a node/],
+      [{ constructor: Giver }, /returned a plain object, not a node/],
+      [Proxy.revocable({}, {}), /returned a plain object, not a node/],
     ];
     for (const [give, message] of cases) {
       await assert.rejects(nodes.route({ from: 1, give }), (error: unknown) => {
@@ -304,12 +308,17 @@ describe("Nodes.route", () => {
       /^TypeError: user\(id\)\.to\(\) was given undefined, not a node/,
     );
     await assert.rejects(
+      nodes.user(1).to(Promise.resolve(new Giver(null)) as unknown as Giver),
+      /^TypeError: user\(id\)\.to\(\) was given a promise \(await it\), not a node/,
+    );
+    await assert.rejects(
       make(() => undefined as unknown as Giver).route({ from: 3, give: 0 }),
       /^TypeError: start returned undefined, not a node \(a node is an instance of a registered node class\)$/,
     );
     // the bot's own hook, from route and from user(id).node()
     await store.commit(await store.begin("1"), "not json");
-    const hooked = /^TypeError: onInvalidState returned "giver", not a node/;
+    const hooked =
+      /^TypeError: onInvalidState returned a string \(5 characters\), not a node/;
     await assert.rejects(nodes.route({ from: 1, give: 0 }), hooked);
     await assert.rejects(nodes.user(1).node(), hooked);
     // a timer's handler: its firing fails, logged, and is tried again later
@@ -595,17 +604,27 @@ describe("invalid stored state", () => {
     // as another program writes it (Python's json.dumps(-0.0)), with a
     // string that only looks like one
     const written =
-      '{"v":1,"node":"scored","data":{"points":-0.0,"list":[-0,2,-0e3,-0.5],"note":"a-0"}}';
+      `{"v":1,"node":"scored","data":{"points":-0.0,"list":[-0,2,-0e3,-0.5,-1e-400,-0.${
+        "0".repeat(400)
+      }1],"note":"a-0"}}`;
     await plant(store, written);
     const restored = await nodes.user(1).node();
     assert.ok(Object.is((restored?.data as Score).points, 0));
     await nodes.route("next"); // it was refused: "-0 comes back as 0"
     assert.deepEqual(JSON.parse((await store.get("1"))!).data, {
       points: 0,
-      list: [0, 2, 0, -0.5, 1],
+      list: [0, 2, 0, -0.5, 0, 0, 1],
     });
     assert.deepEqual(warnings, []);
-    for (const huge of ["1e400", "-1E+999", "9".repeat(400)]) {
+    for (
+      const huge of [
+        "1e400",
+        "-1E+999",
+        "9".repeat(400),
+        `2${"0".repeat(300)}e8`,
+        `1${"0".repeat(250)}.5e60`,
+      ]
+    ) {
       const raw = `{"v":1,"node":"loose","data":{"a":[${huge}]}}`;
       await plant(store, raw);
       const invalid = await nodes.user(1).peek();
@@ -618,7 +637,7 @@ describe("invalid stored state", () => {
       await nodes.route("next"); // kept aside, started over
       assert.match((await store.get("1"))!, /"scored"/);
     }
-    assert.equal((await nodes.user(1).aside()).length, 3);
+    assert.equal((await nodes.user(1).aside()).length, 5);
   });
 
   for (const [reason, raw] of cases) {

@@ -28,6 +28,9 @@ export interface Armed {
   readonly user: string | number;
 }
 
+/** How many dropped fields of one node key are reported (then: "more"). */
+export const DROPPED_REPORTS = 5;
+
 /** The timers of restored nodes. */
 const armedNodes = new WeakMap<object, Armed>();
 
@@ -45,19 +48,23 @@ export function armedOf(node: unknown): Armed | undefined {
 export class Registry<Shared, Event, UserId extends string | number> {
   readonly #classes = new Map<string, NodeClass<Shared, Event, UserId>>();
   readonly #keys = new Map<unknown, string>();
-  readonly #onDropped: ((key: string, field: string) => void) | undefined;
-  /** The fields reported dropped, by node key and path: each said once. */
-  readonly #reported = new Set<string>();
+  readonly #onDropped:
+    | ((key: string, field: string | undefined) => void)
+    | undefined;
+  /** The fields reported dropped, by node key: each said once. */
+  readonly #reported = new Map<string, Set<string>>();
 
   /**
    * @param nodes The node classes by key.
    * @param onDropped Told, once per node key and field, of a field of the
    * data a node was built with that its schema dropped (so it is not
-   * stored: a field missing from the schema, most often).
+   * stored: a field missing from the schema, most often); of at most
+   * {@linkcode DROPPED_REPORTS} fields a node key, then once with no field
+   * (there are more). What it throws is ignored.
    */
   constructor(
     nodes: Record<string, NodeClass<Shared, Event, UserId>>,
-    onDropped?: (key: string, field: string) => void,
+    onDropped?: (key: string, field: string | undefined) => void,
   ) {
     this.#onDropped = onDropped;
     if (nodes === null || typeof nodes !== "object" || Array.isArray(nodes)) {
@@ -118,9 +125,11 @@ export class Registry<Shared, Event, UserId extends string | number> {
 
   /** The registry key of a node's class, or `undefined` when unregistered. */
   keyOf(node: Node<Shared, Event, UserId>): string | undefined {
+    // the class of its prototype: an object's own `constructor` field does
+    // not make it a node
     return node === null || typeof node !== "object"
       ? undefined
-      : this.#keys.get(node.constructor);
+      : this.#keys.get(Object.getPrototypeOf(node)?.constructor);
   }
 
   get keys(): string[] {
@@ -161,16 +170,29 @@ export class Registry<Shared, Event, UserId extends string | number> {
       : encodeNode(key, output, armed);
   }
 
+  /**
+   * Tells `onDropped` of fields not told before: at most
+   * {@linkcode DROPPED_REPORTS} a node key (a record keyed by user or by
+   * date would name a new field at every event), then once that there are
+   * more.
+   */
   #dropped(key: string, paths: PropertyKey[][]): void {
+    if (this.#onDropped === undefined) return;
+    let told = this.#reported.get(key);
+    if (told === undefined) this.#reported.set(key, told = new Set());
     for (const path of paths) {
+      if (told.size > DROPPED_REPORTS) return;
       // one field of every item of an array
       const field = path.map((part) =>
         typeof part === "number" ? "*" : String(part)
       ).join(".");
-      const id = JSON.stringify([key, field]);
-      if (this.#onDropped === undefined || this.#reported.has(id)) continue;
-      this.#reported.add(id);
-      this.#onDropped(key, field);
+      if (told.has(field)) continue;
+      told.add(field);
+      try {
+        this.#onDropped(key, told.size > DROPPED_REPORTS ? undefined : field);
+      } catch {
+        // a report never changes what happens to the event
+      }
     }
   }
 
@@ -502,13 +524,15 @@ function depthOver(value: unknown, max: number): boolean {
 
 /**
  * Whether a stored text may hold a number token that `JSON.parse` reads as
- * `-0` (`-0`, `-0.0`, `-0e3`) or as an infinity (an exponent of three
- * digits, or over 308 digits), after a `:`, `,` or `[`: only then is the
- * parsed data walked. A string with such characters matches too; the walk
- * then finds nothing.
+ * `-0` or as an infinity, after a `:`, `,` or `[`: `-0` itself (`-0.0`,
+ * `-0e3`), an exponent of three digits either way (`-1e-400` is read as
+ * `-0`, `1e400` as `Infinity`), or 200 characters or more (with an exponent
+ * of two digits at most, only that many digits reach either). Only then is
+ * the parsed data walked. A string with such characters matches too; the
+ * walk then finds nothing.
  */
 const ODD_NUMBER =
-  /[:,[]\s*(?:-0(?:\.0*)?(?:[eE][+-]?\d+)?\s*[,\]}]|-?\d+(?:\.\d+)?[eE]\+?\d{3}|-?\d{309})/;
+  /[:,[]\s*(?:-0(?:\.0*)?(?:[eE][+-]?\d+)?\s*[,\]}]|-?[\d.]+[eE][+-]?\d{3}|-?[\d.]{200,})/;
 
 /**
  * Turns each `-0` under `holder[key]` (parsed JSON: plain objects, arrays)
@@ -523,15 +547,15 @@ function evenNumbers(
   const value = holder[key];
   if (typeof value === "number") {
     if (Object.is(value, -0)) holder[key] = 0;
-    return Number.isFinite(value) ? undefined : path;
+    return Number.isFinite(value) ? undefined : [...path];
   }
   if (value === null || typeof value !== "object") return undefined;
+  const array = Array.isArray(value);
   for (const item of Object.keys(value)) {
-    const found = evenNumbers(
-      value as Record<PropertyKey, unknown>,
-      Array.isArray(value) ? Number(item) : item,
-      [...path, Array.isArray(value) ? Number(item) : item],
-    );
+    const at = array ? Number(item) : item;
+    path.push(at);
+    const found = evenNumbers(value as Record<PropertyKey, unknown>, at, path);
+    path.pop();
     if (found !== undefined) return found;
   }
   return undefined;

@@ -203,7 +203,7 @@ describe("timeouts", () => {
   it("share the work between processes: each round claims timers of its own", async () => {
     const store = new MemoryStore({ clock: new FakeClock() });
     const one = bot(store);
-    const two = bot(store);
+    const two = bot(delegate(store)); // another process: a store object of its own
     for (let user = 1; user <= 10; user++) {
       await one.nodes.route({ from: user, text: "hi" });
     }
@@ -651,7 +651,7 @@ describe("outside attacker g: backoff across processes", () => {
     // off by as long as it is overdue plus a second, whoever fired it
     const store = new MemoryStore({ clock: new FakeClock() });
     const first = bot(store);
-    const second = bot(store);
+    const second = bot(delegate(store));
     const clock = store.timing.clock as FakeClock;
     await first.nodes.route({ from: 1, text: "hi" });
     // each fails the two firings it makes, taking turns

@@ -47,8 +47,11 @@ interface Held {
 /**
  * A `StateStore` that keeps state in this process's memory, with the same
  * lease, fencing and idle-expiry semantics as the Redis store and an
- * injectable clock. Several `Nodes` sharing one `MemoryStore` behave like
- * several processes sharing one Redis.
+ * injectable clock. Several `Nodes` on one `MemoryStore` share its state as
+ * several processes share one Redis, and one queue per user as `Nodes` on
+ * one store object do in any process (calls for a user run in call order);
+ * to model processes, give each a store object of its own that forwards to
+ * the `MemoryStore`.
  *
  * State is lost when the process exits: use it for tests, demos and the
  * terminal chat, not for a deployed bot.
