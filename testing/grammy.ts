@@ -44,7 +44,7 @@ import {
   type Simulator,
 } from "./simulate.ts";
 import { quote } from "./transcript.ts";
-import { parseMarkup } from "./markup.ts";
+import { isBlank, parseMarkup, shownLength } from "./markup.ts";
 
 /**
  * The error part of a Bot API answer, to make a call fail with
@@ -279,6 +279,11 @@ class TestBot<C extends Context = Context> {
   readonly #canned = new Map<string, Canned[]>();
   /** The bot's messages as they are now, by `chat id:message id`. */
   readonly #messages = new Map<string, Message>();
+  /**
+   * The parse mode each of those messages' text or caption was last sent
+   * with (`""` for none): the same markup in another mode is another text.
+   */
+  readonly #modes = new Map<string, string>();
   readonly #updates: Update[] = [];
   /** `getUpdates` calls waiting for updates. */
   readonly #polls = new Set<() => void>();
@@ -697,6 +702,7 @@ class TestBot<C extends Context = Context> {
         : (body.message_ids ?? []) as unknown[];
       for (const id of ids) {
         this.#messages.delete(messageKey(chat, id));
+        this.#modes.delete(messageKey(chat, id));
         this.#received.delete(messageKey(chat, id));
       }
     }
@@ -748,15 +754,17 @@ class TestBot<C extends Context = Context> {
     }
     if (method === "sendMessage" || method === "editMessageText") {
       // the limits are on the text Telegram shows, after its markup
-      if (text === undefined || "refused" in text || text.text.trim() === "") {
+      if (text === undefined || "refused" in text || isBlank(text.text)) {
         return badRequest("message text is empty");
       }
-      if (text.length > MAX_TEXT) return badRequest("message is too long");
+      if (shownLength(text.text) > MAX_TEXT) {
+        return badRequest("message is too long");
+      }
     }
     // a media message's caption (a send, or an edit of it), likewise
     if (
-      caption !== undefined && "length" in caption &&
-      caption.length > MAX_CAPTION
+      caption !== undefined && "text" in caption &&
+      shownLength(caption.text) > MAX_CAPTION
     ) {
       return badRequest("message caption is too long");
     }
@@ -803,7 +811,12 @@ class TestBot<C extends Context = Context> {
       ) {
         return badRequest("there is no text in the message to edit");
       }
-      if (unchanged(method, body, current)) {
+      const key = messageKey(this.#chatFor(body.chat_id).id, body.message_id);
+      if (
+        unchanged(method, body, current) &&
+        (method === "editMessageReplyMarkup" ||
+          this.#modes.get(key) === modeOf(body))
+      ) {
         return badRequest(
           "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
         );
@@ -912,6 +925,7 @@ class TestBot<C extends Context = Context> {
         : {}),
     } as unknown as Message;
     this.#messages.set(messageKey(chat.id, message.message_id), message);
+    this.#modes.set(messageKey(chat.id, message.message_id), modeOf(payload));
     return structuredClone(message);
   }
 
@@ -973,6 +987,9 @@ class TestBot<C extends Context = Context> {
         edited.reply_markup = payload.reply_markup as never;
       } else delete edited.reply_markup;
       this.#messages.set(key, edited as Message);
+      if (method !== "editMessageReplyMarkup") {
+        this.#modes.set(key, modeOf(payload));
+      }
       return structuredClone(edited);
     }
     if (method === "getChat") {
@@ -1021,9 +1038,12 @@ function messageKey(chat: unknown, id: unknown): string {
   return `${chat}:${id}`;
 }
 
-/** Telegram's limit on a message's text, in UTF-16 units. */
+/**
+ * Telegram's limit on a message's text, in characters (code points) of the
+ * text shown (see `shownLength`).
+ */
 const MAX_TEXT = 4096;
-/** Telegram's limit on a media message's caption, in UTF-16 units. */
+/** Telegram's limit on a media message's caption, counted alike. */
 const MAX_CAPTION = 1024;
 
 /** What records the contexts a bot makes, while simulations dispatch. */
@@ -1108,6 +1128,14 @@ function readText(
   return "error" in parsed
     ? { refused: badRequest(`can't parse entities: ${parsed.error}`) }
     : parsed;
+}
+
+/** A call's parse mode as the server reads it: `""` for none. */
+function modeOf(body: Record<string, unknown>): string {
+  const mode = typeof body.parse_mode === "string"
+    ? body.parse_mode.toLowerCase()
+    : "";
+  return mode === "none" ? "" : mode;
 }
 
 /** The captions of an album's items (`sendMediaGroup`), each read alone. */

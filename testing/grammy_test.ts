@@ -855,6 +855,60 @@ describe("outside attacker b: the grammY kit", () => {
       "plain.",
     ]);
   });
+
+  it("5. counts a text as Telegram does: cleaned, trimmed, in characters; blank by Telegram's list; None and an empty text parse nothing", async () => {
+    const tg = createTestBot();
+    const refused = (description: string) => (error: unknown) =>
+      error instanceof GrammyError && error.error_code === 400 &&
+      error.description === `Bad Request: ${description}`;
+    // what the server removes before it counts: a final line break, \r
+    await tg.bot.api.sendMessage(1, "a".repeat(4096) + "\n");
+    await tg.bot.api.sendMessage(1, "a\r\n".repeat(2048));
+    await tg.bot.api.sendPhoto(1, "file-id", {
+      caption: "c".repeat(1024) + "\n",
+    });
+    // characters, not UTF-16 units
+    await tg.bot.api.sendMessage(1, "😀".repeat(4096));
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "😀".repeat(4097)),
+      refused("message is too long"),
+    );
+    // blank for Telegram, not for String.prototype.trim
+    for (const blank of ["\u2800", "\u200B", "\u0001 \u200E"]) {
+      await assert.rejects(
+        tg.bot.api.sendMessage(1, blank),
+        refused("message text is empty"),
+      );
+    }
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "&#8203;", { parse_mode: "HTML" }),
+      refused("message text is empty"),
+    );
+    // "None" parses nothing; an empty text is not parsed, whatever the mode
+    await tg.bot.api.sendMessage(1, "1.5 (a)", { parse_mode: "None" as never });
+    await tg.bot.api.sendPhoto(1, "file-id", {
+      caption: "",
+      parse_mode: "Markdown2" as never,
+    });
+    await assert.rejects(
+      tg.bot.api.sendMessage(1, "", { parse_mode: "Markdown2" as never }),
+      refused("message text is empty"),
+    );
+    // the same markup in another mode is another text
+    const sent = await tg.bot.api.sendMessage(1, "<b>Done</b>");
+    await tg.bot.api.editMessageText(1, sent.message_id, "<b>Done</b>", {
+      parse_mode: "HTML",
+    });
+    await assert.rejects(
+      tg.bot.api.editMessageText(1, sent.message_id, "<b>Done</b>", {
+        parse_mode: "html" as never,
+      }),
+      refused(
+        "message is not modified: specified new message content and reply markup are exactly the same as a current content and reply markup of the message",
+      ),
+    );
+    tg.outbox.take();
+  });
 });
 
 describe("outside attacker f: what the kit's sends answer", () => {

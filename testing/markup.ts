@@ -13,12 +13,16 @@ export type Parsed =
 
 /**
  * Parses a text as Telegram does with `parse_mode` (case does not matter;
- * `"Markdown"`, the legacy mode, is not checked: its text is taken as is).
- * `undefined` for a parse mode Telegram does not know.
+ * `""` and `"None"` parse nothing; `"Markdown"`, the legacy mode, is not
+ * checked: its text is taken as is). `undefined` for a parse mode Telegram
+ * does not know.
  */
 export function parseMarkup(text: string, mode: string): Parsed | undefined {
+  // an empty text is not parsed: its mode is not even read
+  if (text === "") return { text, length: 0 };
   switch (mode.toLowerCase()) {
     case "":
+    case "none":
     case "markdown":
       return { text, length: text.length };
     case "markdownv2":
@@ -295,26 +299,67 @@ function unescape(bytes: Uint8Array): string {
   return new TextDecoder().decode(Uint8Array.from(out));
 }
 
-/** Why a custom emoji's URL is not `tg://emoji?id=<id>`, or `undefined`. */
+/**
+ * Why a custom emoji's URL is not `tg://emoji?id=<id>`, or `undefined`, as
+ * the server reads it: lowercased, `tg:`, `//` or not, the host `emoji`, a
+ * `/` or not, then the query up to a `#`, split on `&` and `=` (not
+ * percent-decoded).
+ */
 function emojiUrlError(url: string): string | undefined {
-  const scheme = /^([a-z][a-z0-9+.-]*):(?:\/\/)?([^/?#]*)[^?#]*(\?[^#]*)?/i
-    .exec(url);
-  if (scheme?.[1]?.toLowerCase() !== "tg") {
-    return "Custom emoji URL must have scheme tg";
-  }
-  if (scheme[2]!.toLowerCase() !== "emoji") {
-    return 'Custom emoji URL must have host "emoji"';
-  }
-  const id = new URLSearchParams(scheme[3] ?? "").get("id");
-  if (id === null) return "Custom emoji URL must have an emoji identifier";
+  const lower = url.toLowerCase();
+  if (!lower.startsWith("tg:")) return "Custom emoji URL must have scheme tg";
+  let rest = lower.slice(3);
+  if (rest.startsWith("//")) rest = rest.slice(2);
+  const host = /^[^/?#]*/.exec(rest)![0];
+  if (host !== "emoji") return 'Custom emoji URL must have host "emoji"';
+  rest = rest.slice(host.length);
+  if (rest.startsWith("/")) rest = rest.slice(1);
+  const noId = "Custom emoji URL must have an emoji identifier";
+  if (!rest.startsWith("?")) return noId;
+  const query = rest.slice(1).split("#")[0]!;
+  const id = query.split("&").map((pair) => pair.split("="))
+    .find(([name]) => name === "id")?.[1];
+  if (id === undefined) return noId;
   return emojiId(id) ? undefined : "Invalid custom emoji identifier specified";
 }
 
-/** Whether a custom emoji id is a positive 64-bit integer, written plainly. */
+/** Whether a custom emoji id is a 64-bit integer other than 0, written plainly. */
 function emojiId(id: string): boolean {
-  return /^[1-9][0-9]{0,18}$/.test(id) &&
-    BigInt(id) <= 9_223_372_036_854_775_807n;
+  return /^-?[1-9][0-9]{0,18}$/.test(id) &&
+    BigInt(id) <= 9_223_372_036_854_775_807n &&
+    BigInt(id) >= -9_223_372_036_854_775_808n;
 }
+
+/**
+ * How Telegram counts a text's length and blankness, once parsed: carriage
+ * returns, U+2028-U+202E and three combining marks removed, control
+ * characters made blanks, blanks trimmed at both ends (the server keeps
+ * leading ones before an entity: counted without them, a text is never
+ * refused that Telegram takes), counted in code points.
+ */
+export function shownLength(text: string): number {
+  return [...clean(text).trim()].length;
+}
+
+/**
+ * Whether Telegram takes a text as empty ("message text is empty"): nothing
+ * but blanks, zero-width characters, direction marks, the byte order mark,
+ * the braille blank and language tags, once cleaned.
+ */
+export function isBlank(text: string): boolean {
+  return BLANK.test(clean(text));
+}
+
+/** A text as the server cleans it before anything else. */
+function clean(text: string): string {
+  return text.replace(/\r|[\u2028-\u202E\u0333\u033F\u030A]/g, "")
+    // deno-lint-ignore no-control-regex
+    .replace(/[\u0000-\u0009\u000B\u000C\u000E-\u001F]/g, " ");
+}
+
+/** What Telegram counts as nothing in a text. */
+const BLANK =
+  /^[\s\u00A0\u1680\u180E\u2000-\u200F\u202E\u202F\u205F\u2800\u3000\uFEFF\uFFFC\u{E0000}-\u{E007F}]*$/u;
 
 const HTML_TAGS = new Set([
   "a",
@@ -375,8 +420,12 @@ function entityAt(
 
 function html(bytes: Uint8Array): Parsed {
   const n = bytes.length;
+  // the server lowercases ASCII letters only
   const text = (from: number, to: number) =>
-    new TextDecoder().decode(bytes.subarray(from, to)).toLowerCase();
+    new TextDecoder().decode(bytes.subarray(from, to)).replace(
+      /[A-Z]+/g,
+      (letters) => letters.toLowerCase(),
+    );
   let result = "";
   let plain = 0; // where the bytes copied as they are begin
   let length = 0;

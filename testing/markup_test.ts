@@ -90,10 +90,41 @@ describe("MarkdownV2 as Telegram reads it", () => {
         "🏟 🏟![👍](tg://emoji?test=1231&id=025)",
         "Invalid custom emoji identifier specified",
       ],
+      // read as the server reads it: one "/" at most after the host, then
+      // the query, not percent-decoded
+      [
+        "![a](tg://emoji/abc?id=5)",
+        "Custom emoji URL must have an emoji identifier",
+      ],
+      [
+        "![a](tg://emoji//?id=5)",
+        "Custom emoji URL must have an emoji identifier",
+      ],
+      [
+        "![a](tg://emoji?%69d=5)",
+        "Custom emoji URL must have an emoji identifier",
+      ],
+      ["![a](tg://emoji?id=%35)", "Invalid custom emoji identifier specified"],
     ];
     for (const [markup, message] of cases) {
       assert.equal(error(parseMarkup(markup, "MarkdownV2")), message, markup);
     }
+  });
+
+  it("takes a custom emoji URL in any case, and a negative id", () => {
+    for (
+      const url of [
+        "tg://emoji?ID=5368324170671202286",
+        "tg://emoji?id=-5",
+        "TG:EMOJI/?id=1",
+      ]
+    ) {
+      assert.equal(text(parseMarkup(`![a](${url})`, "MarkdownV2")), "a", url);
+    }
+    assert.equal(
+      text(parseMarkup('<tg-emoji emoji-id="-5">a</tg-emoji>', "HTML")),
+      "a",
+    );
   });
 
   it("leaves the plain text Telegram shows", () => {
@@ -146,6 +177,8 @@ describe("HTML as Telegram reads it", () => {
       ["🏟 🏟&lt;<abac aba>", 'Unsupported start tag "abac" at byte offset 13'],
       ["🏟 🏟&lt;<abac>", 'Unsupported start tag "abac" at byte offset 13'],
       ["<br>", 'Unsupported start tag "br" at byte offset 0'],
+      // ASCII letters only are lowercased
+      ["<İ>x</İ>", 'Unsupported start tag "İ" at byte offset 0'],
       [
         "🏟 🏟&lt;<i   =aba>",
         'Empty attribute name in the tag "i" at byte offset 13',
