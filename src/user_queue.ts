@@ -256,6 +256,9 @@ export class UserQueue {
   #hold(lease: Lease, logger: Logger): Renewal {
     const renewal = { ...IDLE, logger };
     this.#held.set(lease, renewal);
+    // held strongly while it holds a lease: what the function awaits may be
+    // reachable only through the queue (a store that answers when renewed)
+    if (this.#held.size === 1) holding.add(this);
     if (this.#sweeper === undefined) {
       // the timer holds the queue weakly: between events, an idle queue
       // (its Nodes, its store) that nothing else holds can go
@@ -277,8 +280,9 @@ export class UserQueue {
 
   #unhold(lease: Lease): void {
     this.#held.delete(lease);
-    if (this.#held.size === 0 && this.#sweeper !== undefined) {
-      holdOpen(this.#sweeper, false);
+    if (this.#held.size === 0) {
+      holding.delete(this);
+      if (this.#sweeper !== undefined) holdOpen(this.#sweeper, false);
     }
   }
 
@@ -368,6 +372,13 @@ const IDLE: Readonly<Renewal> = {
   committed: false,
   storeFailed: false,
 };
+
+/**
+ * The queues that hold a lease now: the renewal timer holds a queue only
+ * weakly (an idle one, its `Nodes` and store, may go), so this holds it
+ * while its leases are renewed.
+ */
+const holding = new Set<UserQueue>();
 
 /** The queue of each store object: every `Nodes` on it shares it. */
 const queues = new WeakMap<StateStore, UserQueue>();

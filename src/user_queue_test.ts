@@ -447,6 +447,38 @@ describe("a call slower than the lease", () => {
     });
   }
 
+  it("keeps renewing a held lease when only the queue reaches what its function awaits", async () => {
+    // a full garbage collection (V8's; see above): the renewal timer holds
+    // an idle queue weakly, and must not let a busy one go
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc === undefined || "Bun" in globalThis) return;
+    let finished = false;
+    const ran = (async () => {
+      // nothing outside the queue reaches this function's chain: the
+      // renewal (through the store) is what resolves what it awaits
+      const { spy, renewed } = spied(new MemoryStore({ leaseTtl: 30 }));
+      await queueOn(spy).queue.run("1", () => renewed(3));
+      finished = true;
+    })();
+    for (let i = 0; i < 20 && !finished; i++) {
+      // a WeakRef keeps its target until the job that read it is over
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      gc();
+    }
+    // without the queue held, its timer stopped and the function never ends
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      ran,
+      new Promise((_, reject) => {
+        guard = setTimeout(
+          () => reject(new Error("the lease was no longer renewed")),
+          5_000,
+        );
+      }),
+    ]).finally(() => clearTimeout(guard));
+    assert.ok(finished);
+  });
+
   it("reports no lost lease when a renewal finds it released by the commit", async () => {
     const store = new MemoryStore({ leaseTtl: 30 });
     // each renewal is answered when the test says so
