@@ -899,6 +899,51 @@ describe("user(id).to(node, { from })", () => {
 });
 
 describe("calls for a user from inside their own handler", () => {
+  it("fail at once when two handlers would wait for each other's user (a cycle), not after the store's wait", async () => {
+    type Move = { from: number; text: string };
+    const both = deferred();
+    let entered = 0;
+    const outcomes: string[] = [];
+    // two players: each move also moves the other player
+    class Player extends Node<null, Move, number, { moves: number }> {
+      async onEvent(user: number, event: Move): Promise<Player> {
+        if (event.text === "move") {
+          if (++entered === 2) both.resolve();
+          await both.promise; // both handlers hold their user now
+          const other = user === 1 ? 2 : 1;
+          try {
+            await game.user(other).to(new Player({ moves: 99 }));
+            outcomes.push(`${user} moved ${other}`);
+          } catch (error) {
+            outcomes.push(`${user}: ${(error as Error).message}`);
+          }
+        }
+        return new Player({ moves: this.data.moves + 1 });
+      }
+    }
+    const game: Nodes<null, Move, number> = new Nodes<null, Move, number>({
+      store: new MemoryStore(), // wait: 35 s
+      nodes: { player: Player },
+      start: () => new Player({ moves: 0 }),
+      shared: null,
+      userId: (event) => event.from,
+    });
+    await game.route({ from: 1, text: "hi" });
+    await game.route({ from: 2, text: "hi" });
+    await Promise.all([
+      game.route({ from: 1, text: "move" }),
+      game.route({ from: 2, text: "move" }),
+    ]);
+    // the second to wait is told at once; the first moves the other once
+    // the other's handler is over
+    assert.equal(outcomes.length, 2);
+    assert.match(
+      outcomes[0]!,
+      /^(\d): Cannot wait for user "\d" from inside the handler of user "\1": the handler of user "\d" waits for user "\1"/,
+    );
+    assert.match(outcomes[1]!, /^\d moved \d$/);
+  });
+
   it("fail at once instead of waiting for themselves forever", {
     timeout: 20_000,
   }, async () => {

@@ -39,6 +39,11 @@ export class UserQueue {
   /** The tail of each user's queue of calls in this process. */
   readonly #queues = new Map<string, Turn>();
   /**
+   * The call running with each user's lease, where calls can be told apart
+   * (`AsyncLocalStorage`): what a call about to wait would wait for.
+   */
+  readonly #running = new Map<string, Inside>();
+  /**
    * The leases held now, kept alive by one sweep timer, each with what its
    * commit did (a record per lease rather than weak sets of leases: weak
    * collections cost the garbage collector per entry, for every event).
@@ -109,13 +114,34 @@ export class UserQueue {
       result.then(over, over);
       return result;
     }
+    // a caller that holds users (a handler moving another user) and would
+    // wait for a handler that waits for one of them, directly or through
+    // others: each would wait for the other until `wait` ran out
+    const caller = scope?.getStore();
+    const held = caller === undefined ? undefined : this.#cycle(caller, id);
+    if (held !== undefined) {
+      this.#queues.set(id, previous);
+      return Promise.reject(
+        new Error(
+          `Cannot wait for user "${id}" from inside the handler of user "${held}": the handler of user "${id}" waits for user "${held}" (directly or through other users), so both would wait until the store's wait runs out (move other users after route returns)`,
+        ),
+      );
+    }
     previous.next = turn; // the tail: nobody was behind it
+    const waits = caller === undefined ? undefined : caller.waits ??= new Map();
+    waits?.set(id, (waits.get(id) ?? 0) + 1);
+    const waited = () => {
+      const count = waits?.get(id) ?? 0;
+      if (count > 1) waits!.set(id, count - 1);
+      else waits?.delete(id);
+    };
     const wait = this.#store.timing.wait;
     const clock = this.#store.timing.clock;
     const queued = clock.now();
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         // never runs: out of the line, which keeps its order
+        waited();
         this.#leave(id, turn);
         reject(new LeaseTimeoutError(id, wait, true));
       }, Math.min(wait, MAX_TIMER_MS));
@@ -124,6 +150,7 @@ export class UserQueue {
       // wakes it); on a timeout, only `wake` held it
       new Promise<void>((wake) => turn.wake = wake).then(() => {
         clearTimeout(timer);
+        waited();
         // `wait` bounds the whole wait: here, then for the store's lease
         const left = Math.max(0, wait - (clock.now() - queued));
         const result = this.#leased(
@@ -138,6 +165,28 @@ export class UserQueue {
         result.then(over, over);
       });
     });
+  }
+
+  /**
+   * The user held by `caller` (or by a call it runs inside) that a call for
+   * `id` would wait for, through the handlers of this queue that wait for
+   * other users: a cycle of waits. `undefined` when there is none.
+   */
+  #cycle(caller: Inside, id: string): string | undefined {
+    const seen = new Set<string>();
+    const next = [id];
+    while (next.length > 0) {
+      const user = next.pop()!;
+      if (seen.has(user)) continue;
+      seen.add(user);
+      const holder = this.#running.get(user);
+      if (holder === undefined) continue;
+      for (let at: Inside | undefined = caller; at; at = at.outer) {
+        if (at === holder) return holder.id;
+      }
+      if (holder.waits) next.push(...holder.waits.keys());
+    }
+    return undefined;
   }
 
   /** A turn is over: the call behind it goes; the last leaves no queue. */
@@ -226,10 +275,12 @@ export class UserQueue {
       active: true,
       outer: scope?.getStore(),
     };
+    if (scope) this.#running.set(id, inside);
     try {
       return await (scope ? scope.run(inside, fn, lease) : fn(lease));
     } finally {
       inside.active = false;
+      if (this.#running.get(id) === inside) this.#running.delete(id);
       this.#unhold(lease);
       if (!renewal.committed) {
         const released = this.#store.release(lease).catch((error: unknown) =>
@@ -410,6 +461,8 @@ interface Inside {
    */
   readonly hook?: boolean;
   readonly outer: Inside | undefined;
+  /** The users this call waits for in a queue now, with how many calls. */
+  waits?: Map<string, number>;
 }
 
 function within(

@@ -330,6 +330,33 @@ describe("the store's wait bounds the whole wait", () => {
 });
 
 describe("calls for a user from inside their own function", () => {
+  it("fail at once when they close a cycle of waits through other users", async () => {
+    const { queue } = queueOn();
+    const all = deferred();
+    let holding = 0;
+    const results: string[] = [];
+    // 1 waits for 2, 2 for 3, 3 for 1: the last to ask closes the cycle
+    const calls = ["1", "2", "3"].map((user, i) =>
+      queue.run(user, async () => {
+        if (++holding === 3) all.resolve();
+        await all.promise;
+        const next = ["2", "3", "1"][i]!;
+        await queue.run(next, () => Promise.resolve()).then(
+          () => results.push(`${user} -> ${next}`),
+          (error: Error) => results.push(`${user}: ${error.message}`),
+        );
+      })
+    );
+    await Promise.all(calls);
+    assert.equal(results.length, 3);
+    assert.match(
+      results[0]!,
+      /^3: Cannot wait for user "1" from inside the handler of user "3": the handler of user "1" waits for user "3" \(directly or through other users\)/,
+    );
+    // once 3 is over, 2 goes on, then 1
+    assert.deepEqual(results.slice(1), ["2 -> 3", "1 -> 2"]);
+  });
+
   const refused =
     /^Cannot wait for user "1" from inside their own handler: it would wait for itself forever/;
 
