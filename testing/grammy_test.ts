@@ -11,7 +11,7 @@ import {
 import type { Message, Update } from "grammy/types";
 import { Menu } from "@grammyjs/menu";
 import { z } from "zod";
-import { Node, Nodes } from "../mod.ts";
+import { Node, Nodes, type NodesOptions } from "../mod.ts";
 import {
   chatId,
   chatUserId,
@@ -33,16 +33,23 @@ class Counter extends Node<Shared, Context, number, { n: number }> {
   }
 }
 
-function counterBot() {
-  const tg = createTestBot();
-  const nodes = new Nodes<Shared, Context, number>({
+/** The counter's nodes, on a store of their own. */
+function counterNodes(
+  options: Partial<NodesOptions<Shared, Context, number>> = {},
+) {
+  return new Nodes<Shared, Context, number>({
     store: new MemoryStore(),
     nodes: { counter: Counter },
     start: () => new Counter({ n: 0 }),
     shared: { count: 0 },
     userId: privateChatUserId,
-    eventId: updateId,
+    ...options,
   });
+}
+
+function counterBot() {
+  const tg = createTestBot();
+  const nodes = counterNodes({ eventId: updateId });
   // registered first: answers in any state, the node never sees it
   tg.bot.command("help", (ctx) => ctx.reply("Help text"));
   tg.bot.on("message", nodes.route);
@@ -1160,13 +1167,7 @@ describe("outside attacker i: the test kit", () => {
       botInfo: createTestBot().bot.botInfo,
     });
     const tg = createTestBot({ bot });
-    const nodes = new Nodes<Shared, Context, number>({
-      store: new MemoryStore(),
-      nodes: { counter: Counter },
-      start: () => new Counter({ n: 0 }),
-      shared: { count: 0 },
-      userId: privateChatUserId,
-    });
+    const nodes = counterNodes();
     bot.hears("file", async (ctx) => {
       await ctx.replyWithDocument(
         new Other.InputFile(new Uint8Array([1]), "a.pdf") as never,
