@@ -29,7 +29,7 @@ export interface Armed {
 }
 
 /** How many dropped fields of one node key are reported (then: "more"). */
-export const DROPPED_REPORTS = 5;
+const DROPPED_REPORTS = 5;
 
 /** The timers of restored nodes. */
 const armedNodes = new WeakMap<object, Armed>();

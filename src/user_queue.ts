@@ -95,6 +95,18 @@ export class UserQueue {
     if (once && previous !== undefined) {
       return Promise.reject(new LeaseTimeoutError(id, 0, true));
     }
+    // a caller that holds users (a handler moving another user) and would
+    // wait for a handler that waits for one of them, directly or through
+    // others: each would wait for the other until `wait` ran out
+    const caller = previous === undefined ? undefined : scope?.getStore();
+    const held = caller === undefined ? undefined : this.#cycle(caller, id);
+    if (held !== undefined) {
+      return Promise.reject(
+        new Error(
+          `Cannot wait for user "${id}" from inside the handler of user "${held}": the handler of user "${id}" waits for user "${held}" (directly or through other users), so both would wait until the store's wait runs out (move other users after route returns)`,
+        ),
+      );
+    }
     const turn: Turn = {
       next: undefined,
       behind: previous,
@@ -114,19 +126,6 @@ export class UserQueue {
       );
       result.then(over, over);
       return result;
-    }
-    // a caller that holds users (a handler moving another user) and would
-    // wait for a handler that waits for one of them, directly or through
-    // others: each would wait for the other until `wait` ran out
-    const caller = scope?.getStore();
-    const held = caller === undefined ? undefined : this.#cycle(caller, id);
-    if (held !== undefined) {
-      this.#queues.set(id, previous);
-      return Promise.reject(
-        new Error(
-          `Cannot wait for user "${id}" from inside the handler of user "${held}": the handler of user "${id}" waits for user "${held}" (directly or through other users), so both would wait until the store's wait runs out (move other users after route returns)`,
-        ),
-      );
     }
     previous.next = turn; // the tail: nobody was behind it
     const waits = caller === undefined ? undefined : caller.waits ??= new Map();

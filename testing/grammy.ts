@@ -44,7 +44,7 @@ import {
   type Simulator,
 } from "./simulate.ts";
 import { quote } from "./transcript.ts";
-import { isBlank, parseMarkup, shownLength } from "./markup.ts";
+import { isBlank, modeName, parseMarkup, shownLength } from "./markup.ts";
 
 /**
  * The error part of a Bot API answer, to make a call fail with
@@ -1132,10 +1132,7 @@ function readText(
 
 /** A call's parse mode as the server reads it: `""` for none. */
 function modeOf(body: Record<string, unknown>): string {
-  const mode = typeof body.parse_mode === "string"
-    ? body.parse_mode.toLowerCase()
-    : "";
-  return mode === "none" ? "" : mode;
+  return typeof body.parse_mode === "string" ? modeName(body.parse_mode) : "";
 }
 
 /** The captions of an album's items (`sendMediaGroup`), each read alone. */
@@ -1724,10 +1721,10 @@ function commandEntities(text: string): MessageEntity[] {
  * other modelled calls `true`; a call made to fail with
  * {@linkcode TestBot.failNext} gets its error answer (grammY throws a
  * `GrammyError`). Calls Telegram refuses fail as there, with a 400 and
- * Telegram's description: an empty or blank text, a text over 4096 UTF-16
- * units or a caption over 1024 (without `parse_mode`), `callback_data` empty
- * or over 64 bytes, an
- * edit of a message the bot did not send or that changes nothing, of a
+ * Telegram's description: markup its `parse_mode` cannot parse (or a
+ * `parse_mode` Telegram does not know), an empty or blank text, a text over
+ * 4096 characters or a caption over 1024 (counted as the server counts the
+ * text shown), `callback_data` empty or over 64 bytes, an edit of a message the bot did not send or that changes nothing, of a
  * caption a message cannot have or of a media message's text, deleting a
  * message the bot neither sent nor received, answering a callback query it
  * did not receive or answered already.

@@ -20,9 +20,8 @@ export type Parsed =
 export function parseMarkup(text: string, mode: string): Parsed | undefined {
   // an empty text is not parsed: its mode is not even read
   if (text === "") return { text, length: 0 };
-  switch (mode.toLowerCase()) {
+  switch (modeName(mode)) {
     case "":
-    case "none":
     case "markdown":
       return { text, length: text.length };
     case "markdownv2":
@@ -32,6 +31,12 @@ export function parseMarkup(text: string, mode: string): Parsed | undefined {
     default:
       return undefined;
   }
+}
+
+/** A parse mode as the server reads it: any case, `"None"` as none (`""`). */
+export function modeName(mode: string): string {
+  const name = mode.toLowerCase();
+  return name === "none" ? "" : name;
 }
 
 const code = (char: string) => char.charCodeAt(0);
